@@ -1,0 +1,39 @@
+// The decision for one request, shared by the gateway (which forwards) and forward-auth mode
+// (which answers): path -> rule -> client -> token -> policy. Throws an AuthError on denial.
+import type { ClientConfig, Config, Rule } from "./config";
+import { identifyClient } from "./clients";
+import { AuthError } from "./errors";
+import { checkRequire, RESERVED, selectRule } from "./policy";
+import { extractBearer } from "./token/extract";
+import { verifyToken, type KeyLookup, type VerifiedToken } from "./token/verify";
+
+export interface Approval {
+  rule: Rule;
+  /** Null on `auth: "none"` routes: nothing about the caller is asserted. */
+  verified: VerifiedToken | null;
+  client: ClientConfig | null;
+}
+
+export interface Target {
+  method: string;
+  /** The path as the client sent it, percent-encoding included. */
+  rawPath: string;
+  headers: Headers;
+}
+
+export interface Deps {
+  keyFor: KeyLookup;
+  nowMs: number;
+}
+
+export async function authorize(target: Target, config: Config, deps: Deps): Promise<Approval | typeof RESERVED> {
+  const rule = selectRule(config.rules, target.method.toUpperCase(), target.rawPath);
+  if (rule === RESERVED) return RESERVED;
+  const client = rule.client === "required" ? await identifyClient(target.headers, config.clients) : null;
+  if (rule.auth === "none") return { rule, verified: null, client };
+  const token = extractBearer(target.headers);
+  if (token === null) throw new AuthError("token_missing", "This route requires a bearer token.");
+  const verified = await verifyToken(token, config, deps.keyFor, deps.nowMs);
+  checkRequire(rule, verified.claims);
+  return { rule, verified, client };
+}

@@ -1,0 +1,245 @@
+// Env vars -> one validated, typed Config, once per isolate. Each var may be a JSON value or a
+// string that holds JSON (so `wrangler dev --var NAME:VALUE` can override any of them). A bad var is
+// reported by name, never by value, since some of them (ADMIN_TOKENS) are secrets.
+import { z } from "zod";
+import { AuthError } from "./errors";
+import { MAX_CLIENTS, MAX_ISSUERS, MAX_POLICY_ROUTES } from "./constants";
+import { compilePattern, type PathPattern } from "./path";
+
+export const ALGORITHMS = [
+  "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519",
+] as const;
+export type Algorithm = (typeof ALGORITHMS)[number];
+export const DEFAULT_ALGORITHMS: Algorithm[] = ["RS256", "ES256", "EdDSA"];
+
+const httpUrl = z
+  .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
+  .refine((u) => !u.includes("#"), "must not have a fragment");
+
+/** RFC 9110 token characters: what a header name may hold. */
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, "must be a valid header name");
+/** Headers a claim mapping must not overwrite: routing, credentials, framing. */
+const RESERVED_HEADERS = new Set([
+  "host", "authorization", "x-api-key", "cookie", "content-length", "content-type", "content-encoding",
+  "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "proxy-authorization",
+]);
+
+export const IssuerSchema = z
+  .strictObject({
+    issuer: z.string().min(1).max(2048),
+    jwksUri: httpUrl.optional(),
+    audiences: z.array(z.string().min(1).max(2048)).min(1).max(50),
+    algorithms: z.array(z.enum(ALGORITHMS)).min(1).max(ALGORITHMS.length).default(DEFAULT_ALGORITHMS),
+    logoutAudiences: z.array(z.string().min(1).max(2048)).max(50).optional(),
+  })
+  .refine((i) => i.jwksUri !== undefined || /^https?:\/\//.test(i.issuer), {
+    error: "without jwksUri, issuer must be an http(s) URL (its /.well-known/openid-configuration is read)",
+  });
+
+const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, "must be one scope token (no spaces)");
+
+export const RuleSchema = z
+  .strictObject({
+    path: z.string().min(1).max(1024),
+    methods: z
+      .array(z.string().regex(/^[A-Za-z]{1,16}$/, "must be an HTTP method"))
+      .min(1)
+      .max(16)
+      .transform((ms) => ms.map((m) => m.toUpperCase()))
+      .optional(),
+    auth: z.enum(["required", "none"]).default("required"),
+    require: z
+      .strictObject({
+        scopes: z.array(scopeToken).max(50).optional(),
+        roles: z.array(z.string().min(1).max(256)).min(1).max(50).optional(),
+        claims: z.record(z.string().min(1).max(256), z.union([z.string(), z.number(), z.boolean()])).optional(),
+      })
+      .optional(),
+    revocation: z.enum(["eventual", "strict", "skip"]).default("eventual"),
+    client: z.enum(["required", "none"]).default("none"),
+  })
+  .refine((r) => !(r.auth === "none" && r.require), { error: 'a rule with auth "none" cannot have require' });
+
+export const PolicySchema = z.strictObject({
+  routes: z.array(RuleSchema).max(MAX_POLICY_ROUTES),
+});
+
+export const ClientSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, "must be 1-128 characters of A-Z a-z 0-9 . _ : @ -"),
+  keySha256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, "must be the SHA-256 of the key, as 64 hex digits")
+    .transform((h) => h.toLowerCase()),
+  origins: z
+    .array(z.url({ protocol: /^https?$/ }).transform((u) => new URL(u).origin))
+    .min(1)
+    .max(100)
+    .optional(),
+});
+
+const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
+
+/** Each var's schema; `undefined` (unset or "") takes the default. */
+const VAR_SCHEMAS = {
+  ORIGIN_URL: httpUrl.optional(),
+  ISSUERS: z
+    .array(IssuerSchema)
+    .min(1)
+    .max(MAX_ISSUERS)
+    .refine((is) => new Set(is.map((i) => i.issuer)).size === is.length, "each issuer may appear once"),
+  CLOCK_TOLERANCE_SECONDS: seconds(0, 3600).default(30),
+  POLICY: PolicySchema.default({ routes: [] }),
+  CLAIM_HEADERS: z
+    .record(z.string().min(1).max(256), headerName)
+    .refine((m) => Object.keys(m).length <= 50, "at most 50 mappings")
+    .refine(
+      (m) => Object.values(m).every((h) => !RESERVED_HEADERS.has(h.toLowerCase())),
+      `a header may not be one of: ${[...RESERVED_HEADERS].join(", ")}`,
+    )
+    .default({}),
+  FORWARD_AUTHORIZATION: z.boolean().default(true),
+  REVOCATION_MAX_STALENESS_SECONDS: seconds(1, 3600).default(5),
+  MAX_TOKEN_LIFETIME_SECONDS: seconds(60, 30 * 86400).default(86400),
+  CLIENTS: z
+    .array(ClientSchema)
+    .max(MAX_CLIENTS)
+    .refine((cs) => new Set(cs.map((c) => c.id)).size === cs.length, "each client id may appear once")
+    .default([]),
+} as const;
+
+export type ConfigVar = keyof typeof VAR_SCHEMAS | "ADMIN_TOKENS";
+export const CONFIG_VARS = [...Object.keys(VAR_SCHEMAS), "ADMIN_TOKENS"] as ConfigVar[];
+
+type Parsed = { [K in keyof typeof VAR_SCHEMAS]: z.output<(typeof VAR_SCHEMAS)[K]> };
+export type IssuerConfig = z.output<typeof IssuerSchema>;
+export type ClientConfig = z.output<typeof ClientSchema>;
+export type Rule = z.output<typeof RuleSchema> & { index: number; pattern: PathPattern; methodSet?: Set<string> };
+
+export interface Config {
+  /** Where approved requests go; null: the request's own URL (Worker on a route in front of the origin). */
+  originUrl: string | null;
+  issuers: IssuerConfig[];
+  clockToleranceSeconds: number;
+  rules: Rule[];
+  claimHeaders: Record<string, string>;
+  forwardAuthorization: boolean;
+  revocationMaxStalenessSeconds: number;
+  maxTokenLifetimeSeconds: number;
+  clients: ClientConfig[];
+  /** Accepted admin bearer tokens (several, for rotation). */
+  adminTokens: string[];
+  /** Lowercased names the client may never send on: X-Api-Key and every CLAIM_HEADERS header. */
+  strippedHeaders: Set<string>;
+}
+
+export interface ConfigIssue {
+  var: ConfigVar;
+  message: string;
+}
+
+/** Admin tokens shorter than this are refused: they are bearer secrets guarding every revocation. */
+export const MIN_ADMIN_TOKEN_LENGTH = 16;
+
+function fromVar(raw: unknown): { ok: true; value: unknown } | { ok: false } {
+  if (typeof raw !== "string") return { ok: true, value: raw };
+  const text = raw.trim();
+  if (text === "") return { ok: true, value: undefined };
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false };
+  }
+}
+
+function describe(issue: z.core.$ZodIssue): string {
+  const path = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
+  return path ? `${path.replace(/^\./, "")}: ${issue.message}` : issue.message;
+}
+
+/** Parses every var; returns the Config or the list of what is wrong, by var name. */
+export function parseConfig(env: Record<string, unknown>): { config: Config } | { issues: ConfigIssue[] } {
+  const issues: ConfigIssue[] = [];
+  const parsed: Partial<Record<string, unknown>> = {};
+  for (const [name, schema] of Object.entries(VAR_SCHEMAS) as [keyof typeof VAR_SCHEMAS, z.ZodType][]) {
+    let input = fromVar(env[name]);
+    // ORIGIN_URL is the one var that is naturally a bare string.
+    if (!input.ok && name === "ORIGIN_URL") input = { ok: true, value: String(env[name]).trim() };
+    if (!input.ok) {
+      issues.push({ var: name, message: "is not valid JSON" });
+      continue;
+    }
+    if (input.value === undefined && name === "ISSUERS") {
+      issues.push({ var: name, message: "is required" });
+      continue;
+    }
+    const result = schema.safeParse(input.value);
+    if (result.success) parsed[name] = result.data;
+    else for (const issue of result.error.issues.slice(0, 5)) issues.push({ var: name, message: describe(issue) });
+  }
+
+  const adminTokens = parseAdminTokens(env.ADMIN_TOKENS);
+  if (adminTokens === null) {
+    issues.push({
+      var: "ADMIN_TOKENS",
+      message: `must be a comma-separated list of tokens of at least ${MIN_ADMIN_TOKEN_LENGTH} characters, without spaces`,
+    });
+  }
+  if (issues.length > 0) return { issues };
+
+  const p = parsed as Parsed;
+  const rules: Rule[] = p.POLICY.routes.map((r, index) => ({
+    ...r,
+    index,
+    pattern: compilePattern(r.path),
+    methodSet: r.methods ? new Set(r.methods) : undefined,
+  }));
+  for (const r of rules) {
+    if (!r.pattern.ok) issues.push({ var: "POLICY", message: `routes[${r.index}].path: ${r.pattern.error}` });
+  }
+  if (issues.length > 0) return { issues };
+
+  return {
+    config: {
+      originUrl: p.ORIGIN_URL ? p.ORIGIN_URL.replace(/\/+$/, "") : null,
+      issuers: p.ISSUERS,
+      clockToleranceSeconds: p.CLOCK_TOLERANCE_SECONDS,
+      rules,
+      claimHeaders: p.CLAIM_HEADERS,
+      forwardAuthorization: p.FORWARD_AUTHORIZATION,
+      revocationMaxStalenessSeconds: p.REVOCATION_MAX_STALENESS_SECONDS,
+      maxTokenLifetimeSeconds: p.MAX_TOKEN_LIFETIME_SECONDS,
+      clients: p.CLIENTS,
+      adminTokens: adminTokens ?? [],
+      strippedHeaders: new Set(["x-api-key", ...Object.values(p.CLAIM_HEADERS).map((h) => h.toLowerCase())]),
+    },
+  };
+}
+
+function parseAdminTokens(raw: unknown): string[] | null {
+  if (raw === undefined || raw === null || raw === "") return [];
+  if (typeof raw !== "string") return null;
+  const tokens = raw.split(",").map((t) => t.trim()).filter((t) => t !== "");
+  const valid = tokens.every((t) => t.length >= MIN_ADMIN_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(t));
+  return valid ? tokens : null;
+}
+
+// Deliberate cache: one parse per env object, and an isolate sees one env object for its life.
+// A WeakMap is bounded by the live env objects and can never serve one env's config for another.
+const parsedByEnv = new WeakMap<object, Config | AuthError>();
+
+/** The isolate's Config, or an AuthError("config_invalid") naming every bad var. */
+export function loadConfig(env: object): Config | AuthError {
+  const cached = parsedByEnv.get(env);
+  if (cached) return cached;
+  const result = parseConfig(env as Record<string, unknown>);
+  const value =
+    "config" in result
+      ? result.config
+      : new AuthError(
+          "config_invalid",
+          `Invalid configuration: ${[...new Set(result.issues.map((i) => i.var))].join(", ")}`,
+          { errors: result.issues },
+        );
+  parsedByEnv.set(env, value);
+  return value;
+}

@@ -1,0 +1,34 @@
+// Limits and timings, with their units in their names. Each bound is here so that a hostile or
+// broken neighbour (client, issuer, origin) costs a bounded amount of memory and time.
+
+/** Longest token accepted, checked before any parsing (RFC 6750 tokens are rarely over 2 KiB). */
+export const MAX_TOKEN_BYTES = 8 * 1024;
+
+/** A JWKS or discovery document larger than this is an error, not a parse. */
+export const MAX_JWKS_BYTES = 256 * 1024;
+/** A JWKS or discovery fetch slower than this (headers and body) is an error. */
+export const JWKS_FETCH_TIMEOUT_MS = 3_000;
+/** At most one JWKS refetch per issuer in this window when a token names an unknown `kid`. */
+export const JWKS_REFETCH_COOLDOWN_MS = 5_000;
+/** Bounds on how long a fetched JWKS is fresh; the issuer's `Cache-Control: max-age` is clamped to them. */
+export const JWKS_MIN_TTL_SECONDS = 60;
+export const JWKS_MAX_TTL_SECONDS = 24 * 3600;
+/** Freshness when the issuer sends no usable `max-age`. */
+export const JWKS_DEFAULT_TTL_SECONDS = 600;
+/** How long past its freshness a key set keeps serving while the issuer cannot be reached. */
+export const JWKS_STALE_IF_ERROR_SECONDS = 24 * 3600;
+/** Keys in one JWKS beyond this are ignored (real issuers publish a handful). */
+export const MAX_JWKS_KEYS = 100;
+
+/** Time for the origin to answer with headers; the body then streams without a deadline. */
+export const ORIGIN_TIMEOUT_MS = 30_000;
+
+/** A claim value longer than this is not put in a header (X-Auth-Claims still carries it). */
+export const MAX_CLAIM_HEADER_BYTES = 4 * 1024;
+/** The request path (before the query) is refused beyond this. */
+export const MAX_PATH_BYTES = 8 * 1024;
+
+/** Bounds on the configuration, so that one bad deploy cannot make every request slow. */
+export const MAX_ISSUERS = 20;
+export const MAX_POLICY_ROUTES = 500;
+export const MAX_CLIENTS = 1_000;

@@ -1,0 +1,53 @@
+// Every way a request can be refused, as one union of stable codes. Errors are thrown (or returned)
+// as AuthError with one of these codes; src/problem.ts is the only place that turns them into HTTP.
+
+export type DenialCode =
+  // 400: the request itself is unusable
+  | "path_ambiguous"
+  | "path_invalid"
+  // 401: no credential
+  | "token_missing"
+  // 401 invalid_token: a credential that does not hold
+  | "token_malformed"
+  | "token_too_large"
+  | "token_expired"
+  | "token_not_yet_valid"
+  | "token_issued_in_future"
+  | "token_lifetime_too_long"
+  | "token_claims_invalid"
+  | "issuer_unknown"
+  | "audience_mismatch"
+  | "algorithm_not_allowed"
+  | "key_unknown"
+  | "signature_invalid"
+  | "crit_unsupported"
+  | "token_revoked"
+  // 403 insufficient_scope
+  | "insufficient_scope"
+  // client applications (CLIENTS)
+  | "client_key_missing"
+  | "client_key_unknown"
+  | "client_origin_forbidden"
+  // admin routes
+  | "admin_unauthorized"
+  // neighbours
+  | "jwks_unavailable"
+  | "origin_unreachable"
+  | "origin_timeout"
+  // the authorizer itself
+  | "config_invalid"
+  | "not_found"
+  | "method_not_allowed";
+
+export class AuthError extends Error {
+  override readonly name = "AuthError";
+  constructor(
+    readonly code: DenialCode,
+    /** Why, for the client and the log. Never contains the token or any other secret. */
+    readonly detail: string,
+    /** Extra members of the problem body (e.g. the names of bad config vars). */
+    readonly extra?: Record<string, unknown>,
+  ) {
+    super(`${code}: ${detail}`);
+  }
+}

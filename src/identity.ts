@@ -1,0 +1,52 @@
+// The identity headers an approved request carries to the origin (or, in forward-auth mode, back
+// to the proxy). A claim value that cannot be a header value as it is (control characters,
+// non-ASCII, oversized) is left out rather than altered: X-Auth-Claims still carries it.
+import type { ClientConfig } from "./config";
+import { MAX_CLAIM_HEADER_BYTES } from "./constants";
+import type { VerifiedToken } from "./token/verify";
+
+/** Every header the authorizer sets: clients can never send them (see IDENTITY_HEADER_PREFIX). */
+export const IDENTITY_HEADER_PREFIX = "x-auth-";
+
+function headerValue(value: unknown): string | null {
+  let text: string;
+  if (typeof value === "string") text = value;
+  else if (typeof value === "number" || typeof value === "boolean") text = String(value);
+  else if (Array.isArray(value) && value.every((v) => typeof v === "string" || typeof v === "number")) text = value.join(",");
+  else if (value !== null && typeof value === "object") text = JSON.stringify(value);
+  else return null;
+  if (text.length > MAX_CLAIM_HEADER_BYTES || !/^[\x20-\x7e]*$/.test(text)) return null;
+  return text;
+}
+
+function scopesHeader(claims: VerifiedToken["claims"]): unknown {
+  if (typeof claims.scope === "string") return claims.scope;
+  if (Array.isArray(claims.scp)) return claims.scp.every((s) => typeof s === "string") ? claims.scp.join(" ") : undefined;
+  return claims.scp;
+}
+
+export function identityHeaders(
+  verified: VerifiedToken | null,
+  client: ClientConfig | null,
+  claimHeaders: Record<string, string>,
+): [string, string][] {
+  const out: [string, string][] = [];
+  const add = (name: string, value: unknown) => {
+    const text = headerValue(value);
+    if (text !== null) out.push([name, text]);
+  };
+  if (verified) {
+    const c = verified.claims;
+    add("X-Auth-Subject", c.sub);
+    add("X-Auth-Issuer", c.iss);
+    add("X-Auth-Token-Id", c.jti);
+    add("X-Auth-Session", c.sid);
+    add("X-Auth-Scopes", scopesHeader(c));
+    add("X-Auth-Roles", c.roles);
+    add("X-Auth-Expires", c.exp);
+    add("X-Auth-Claims", verified.payloadSegment);
+    for (const [claim, header] of Object.entries(claimHeaders)) add(header, c[claim]);
+  }
+  if (client) add("X-Auth-Client", client.id);
+  return out;
+}

@@ -1,0 +1,115 @@
+// The one place where a refusal becomes HTTP: status, RFC 6750 `WWW-Authenticate`, and an RFC 9457
+// `application/problem+json` body. Details are fixed strings chosen by the code that threw, so no
+// token, key or secret can reach a client through here.
+import { AuthError, type DenialCode } from "./errors";
+
+export const PROBLEM_TYPE_BASE = "urn:edge-jwt-authorizer:problem:";
+/** When to try again after a 503: the issuer's keys may be back after one refetch cooldown. */
+export const RETRY_AFTER_SECONDS = 5;
+
+interface ProblemShape {
+  status: number;
+  title: string;
+  /** RFC 6750 error code for `WWW-Authenticate`; "" means a challenge without an error. */
+  bearer?: "" | "invalid_token" | "insufficient_scope" | "invalid_request";
+  /** A non-Bearer challenge (the client API key). */
+  challenge?: string;
+}
+
+function shape(code: DenialCode): ProblemShape {
+  switch (code) {
+    case "path_ambiguous":
+      return { status: 400, title: "Ambiguous request path" };
+    case "path_invalid":
+      return { status: 400, title: "Invalid request path" };
+    case "token_missing":
+      return { status: 401, title: "Authentication required", bearer: "" };
+    case "token_malformed":
+    case "token_too_large":
+    case "token_expired":
+    case "token_not_yet_valid":
+    case "token_issued_in_future":
+    case "token_lifetime_too_long":
+    case "token_claims_invalid":
+    case "issuer_unknown":
+    case "audience_mismatch":
+    case "algorithm_not_allowed":
+    case "key_unknown":
+    case "signature_invalid":
+    case "crit_unsupported":
+    case "token_revoked":
+      return { status: 401, title: "Invalid token", bearer: "invalid_token" };
+    case "insufficient_scope":
+      return { status: 403, title: "Insufficient scope", bearer: "insufficient_scope" };
+    case "client_key_missing":
+    case "client_key_unknown":
+      return { status: 401, title: "Client application not recognised", challenge: "ApiKey" };
+    case "client_origin_forbidden":
+      return { status: 403, title: "Client application not allowed from this origin" };
+    case "admin_unauthorized":
+      return { status: 401, title: "Admin token required", bearer: "" };
+    case "jwks_unavailable":
+      return { status: 503, title: "Signing keys unavailable" };
+    case "origin_unreachable":
+      return { status: 502, title: "Origin unreachable" };
+    case "origin_timeout":
+      return { status: 504, title: "Origin timed out" };
+    case "config_invalid":
+      return { status: 500, title: "Invalid configuration" };
+    case "not_found":
+      return { status: 404, title: "Not found" };
+    case "method_not_allowed":
+      return { status: 405, title: "Method not allowed" };
+  }
+}
+
+/** A value safe inside an RFC 7235 quoted-string (no quotes, backslashes or control characters). */
+function quoted(value: string): string {
+  return `"${value.replace(/[^\x20-\x7e]|["\\]/g, "")}"`;
+}
+
+/** The realm of a challenge: the host the client asked for. */
+export function realmOf(request: Request): string {
+  try {
+    return new URL(request.url).host;
+  } catch {
+    return "";
+  }
+}
+
+export function problemResponse(error: AuthError, realm: string): Response {
+  const { status, title, bearer, challenge } = shape(error.code);
+  const headers = new Headers({ "Content-Type": "application/problem+json", "Cache-Control": "no-store" });
+  if (bearer !== undefined) {
+    let value = `Bearer realm=${quoted(realm)}`;
+    if (bearer) value += `, error=${quoted(bearer)}, error_description=${quoted(error.detail)}`;
+    headers.set("WWW-Authenticate", value);
+  } else if (challenge) {
+    headers.set("WWW-Authenticate", `${challenge} realm=${quoted(realm)}`);
+  }
+  if (status === 503) headers.set("Retry-After", String(RETRY_AFTER_SECONDS));
+  const body = {
+    type: PROBLEM_TYPE_BASE + error.code,
+    title,
+    status,
+    detail: error.detail,
+    code: error.code,
+    ...error.extra,
+  };
+  return new Response(JSON.stringify(body), { status, headers });
+}
+
+/** Anything thrown that is not an AuthError is a bug: answer 500 without leaking its message. */
+export function unexpectedErrorResponse(): Response {
+  const body = {
+    type: PROBLEM_TYPE_BASE + "internal_error",
+    title: "Internal error",
+    status: 500,
+    detail: "The authorizer failed unexpectedly; the request was not forwarded.",
+    code: "internal_error",
+  };
+  return new Response(JSON.stringify(body), {
+    status: 500,
+    headers: { "Content-Type": "application/problem+json", "Cache-Control": "no-store" },
+  });
+}

@@ -1,0 +1,54 @@
+// Forwarding an approved request: the client's headers minus what it must not control (identity
+// headers, its API key, hop-by-hop headers), plus the identity headers; method, path, query and
+// body unchanged and streamed; the origin's response back unchanged.
+import type { Config } from "./config";
+import { AuthError } from "./errors";
+import { IDENTITY_HEADER_PREFIX } from "./identity";
+
+/** RFC 9110 section 7.6.1 hop-by-hop headers. Upgrade is kept so that WebSockets pass. */
+const HOP_BY_HOP = new Set([
+  "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "proxy-authorization", "proxy-authenticate",
+]);
+
+export function forwardHeaders(incoming: Headers, config: Config, identity: [string, string][]): Headers {
+  const stripped = config.strippedHeaders;
+  const out = new Headers();
+  const listed = new Set((incoming.get("Connection") ?? "").toLowerCase().split(",").map((s) => s.trim()));
+  for (const [name, value] of incoming) {
+    if (name.startsWith(IDENTITY_HEADER_PREFIX) || stripped.has(name) || HOP_BY_HOP.has(name) || listed.has(name)) continue;
+    if (name === "authorization" && !config.forwardAuthorization) continue;
+    out.append(name, value);
+  }
+  for (const [name, value] of identity) out.set(name, value);
+  return out;
+}
+
+/** Where the request goes: ORIGIN_URL plus the path and query exactly as the client sent them. */
+export function targetUrl(requestUrl: string, rawPath: string, originUrl: string | null): string {
+  if (originUrl === null) return requestUrl;
+  const q = requestUrl.indexOf("?");
+  const hash = requestUrl.indexOf("#");
+  const query = q < 0 ? "" : requestUrl.slice(q, hash > q ? hash : undefined);
+  return originUrl + rawPath + query;
+}
+
+/** Sends the request on; the timeout covers the origin's headers, not the body that then streams. */
+export async function forward(request: Request, url: string, headers: Headers, timeoutMs: number): Promise<Response> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const hasBody = request.method !== "GET" && request.method !== "HEAD";
+  try {
+    return await fetch(url, {
+      method: request.method,
+      headers,
+      body: hasBody ? request.body : null,
+      redirect: "manual",
+      signal: controller.signal,
+    });
+  } catch {
+    if (controller.signal.aborted) throw new AuthError("origin_timeout", `The origin did not answer within ${timeoutMs / 1000} s.`);
+    throw new AuthError("origin_unreachable", "The origin could not be reached.");
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,38 @@
+// What every route handler shares: the Hono environment type, the validated Config on the
+// context, and the wiring from the Worker's runtime (clock, waitUntil) to the pure core.
+import type { Context, MiddlewareHandler } from "hono";
+import type { Deps } from "../authorize";
+import { loadConfig, type Config } from "../config";
+import { AuthError } from "../errors";
+import { problemResponse, realmOf } from "../problem";
+import { keysOf } from "../token/jwks";
+
+export type AppEnv = { Bindings: Env; Variables: { config: Config } };
+export type AppContext = Context<AppEnv>;
+
+/** Loads the isolate's Config; with an invalid one every request gets 500 naming the bad vars. */
+export const withConfig: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const config = loadConfig(c.env);
+  if (config instanceof AuthError) return problemResponse(config, realmOf(c.req.raw));
+  c.set("config", config);
+  await next();
+};
+
+function waitUntilOf(c: AppContext): ((p: Promise<unknown>) => void) | undefined {
+  try {
+    const ctx = c.executionCtx;
+    return (p) => ctx.waitUntil(p);
+  } catch {
+    return undefined; // no execution context (e.g. app.request() in a test)
+  }
+}
+
+export function depsOf(c: AppContext): Deps {
+  const waitUntil = waitUntilOf(c);
+  return { keyFor: (issuer, header) => keysOf(issuer).keyFor(header, waitUntil), nowMs: Date.now() };
+}
+
+export function denial(c: AppContext, error: unknown): Response {
+  if (error instanceof AuthError) return problemResponse(error, realmOf(c.req.raw));
+  throw error;
+}

@@ -1,0 +1,70 @@
+// A GET of a small JSON document from a neighbour that may be slow, huge or broken: bounded in time
+// (headers and body together) and in bytes, so that a bad issuer costs an error, never a hung
+// request or an isolate out of memory.
+
+export class FetchFailed extends Error {
+  override readonly name = "FetchFailed";
+}
+
+export interface BoundedJson {
+  body: unknown;
+  text: string;
+  /** `max-age` of the response's Cache-Control, in seconds, when present. */
+  maxAgeSeconds: number | undefined;
+}
+
+export function maxAgeOf(cacheControl: string | null): number | undefined {
+  const m = cacheControl?.match(/(?:^|,)\s*max-age\s*=\s*"?(\d{1,10})"?\s*(?:,|$)/i);
+  return m ? Number(m[1]) : undefined;
+}
+
+export async function fetchBoundedJson(url: string, timeoutMs: number, maxBytes: number): Promise<BoundedJson> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  let response: Response;
+  try {
+    response = await fetch(url, { signal, headers: { Accept: "application/json" } });
+  } catch (e) {
+    throw new FetchFailed(signal.aborted ? `timed out after ${timeoutMs} ms` : "unreachable");
+  }
+  try {
+    if (!response.ok) throw new FetchFailed(`answered HTTP ${response.status}`);
+    const declared = Number(response.headers.get("Content-Length") ?? "0");
+    if (declared > maxBytes) throw new FetchFailed(`body over ${maxBytes} bytes`);
+    const text = await readAtMost(response, maxBytes);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new FetchFailed("body is not JSON");
+    }
+    return { body, text, maxAgeSeconds: maxAgeOf(response.headers.get("Cache-Control")) };
+  } catch (e) {
+    response.body?.cancel().catch(() => {});
+    if (e instanceof FetchFailed) throw e;
+    throw new FetchFailed(signal.aborted ? `timed out after ${timeoutMs} ms` : "body could not be read");
+  }
+}
+
+async function readAtMost(response: Response, maxBytes: number): Promise<string> {
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw new FetchFailed(`body over ${maxBytes} bytes`);
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}

@@ -1,0 +1,98 @@
+// A bearer token -> its verified claims, or an AuthError saying why not. jose does the JWS and the
+// standard claims; this module picks the issuer, supplies keys only from that issuer's JWKS (never
+// from `jku`, `x5u`, `jwk` or `x5c`), and adds the lifetime and type rules of the contract.
+import { decodeJwt, errors, jwtVerify, type JWTPayload, type JWSHeaderParameters } from "jose";
+import type { Config, IssuerConfig } from "../config";
+import { AuthError } from "../errors";
+import { MAX_TOKEN_BYTES } from "../constants";
+
+export interface VerifiedToken {
+  claims: JWTPayload;
+  issuer: IssuerConfig;
+  /** The token's payload segment as sent: the issuer-signed JSON, base64url (X-Auth-Claims). */
+  payloadSegment: string;
+}
+
+/** Finds the key for a header; provided by the JWKS cache (or a test's local key set). */
+export type KeyLookup = (issuer: IssuerConfig, header: JWSHeaderParameters) => Promise<CryptoKey>;
+
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+/** Token types that are never access tokens (RFC 8417, OIDC Back-Channel Logout). */
+const NOT_ACCESS_TOKEN_TYPES = new Set(["logout+jwt", "secevent+jwt", "application/logout+jwt", "application/secevent+jwt"]);
+const STRING_CLAIMS = ["sub", "jti", "sid", "iss"] as const;
+
+export async function verifyToken(token: string, config: Config, keyFor: KeyLookup, nowMs: number): Promise<VerifiedToken> {
+  if (token.length > MAX_TOKEN_BYTES) throw new AuthError("token_too_large", `The token is larger than ${MAX_TOKEN_BYTES} bytes.`);
+  if (!COMPACT_JWS.test(token)) throw new AuthError("token_malformed", "The token is not a compact JWS.");
+
+  let unverified: JWTPayload;
+  try {
+    unverified = decodeJwt(token);
+  } catch {
+    throw new AuthError("token_malformed", "The token's payload is not a JSON object.");
+  }
+  const issuer = typeof unverified.iss === "string" ? config.issuers.find((i) => i.issuer === unverified.iss) : undefined;
+  if (!issuer) throw new AuthError("issuer_unknown", "The token's issuer is not trusted here.");
+
+  let claims: JWTPayload;
+  try {
+    const result = await jwtVerify(token, (header) => keyFor(issuer, header), {
+      issuer: issuer.issuer,
+      audience: issuer.audiences,
+      algorithms: issuer.algorithms,
+      clockTolerance: config.clockToleranceSeconds,
+      currentDate: new Date(nowMs),
+      requiredClaims: ["exp"],
+    });
+    if (typeof result.protectedHeader.typ === "string" && NOT_ACCESS_TOKEN_TYPES.has(result.protectedHeader.typ.toLowerCase())) {
+      throw new AuthError("token_claims_invalid", "The token is not an access token.");
+    }
+    claims = result.payload;
+  } catch (e) {
+    throw toAuthError(e);
+  }
+
+  for (const name of STRING_CLAIMS) {
+    if (claims[name] !== undefined && typeof claims[name] !== "string") {
+      throw new AuthError("token_claims_invalid", `The token's "${name}" claim is not a string.`);
+    }
+  }
+  const now = Math.floor(nowMs / 1000);
+  const tolerance = config.clockToleranceSeconds;
+  if (typeof claims.iat === "number" && claims.iat > now + tolerance) {
+    throw new AuthError("token_issued_in_future", "The token's iat is in the future.");
+  }
+  const lifetime = claims.exp! - (typeof claims.iat === "number" ? claims.iat : now);
+  if (lifetime > config.maxTokenLifetimeSeconds) {
+    throw new AuthError("token_lifetime_too_long", `The token lives longer than ${config.maxTokenLifetimeSeconds} seconds.`);
+  }
+  return { claims, issuer, payloadSegment: token.slice(token.indexOf(".") + 1, token.lastIndexOf(".")) };
+}
+
+function toAuthError(e: unknown): AuthError {
+  if (e instanceof AuthError) return e;
+  if (e instanceof errors.JWTExpired) return new AuthError("token_expired", "The token has expired.");
+  if (e instanceof errors.JWTClaimValidationFailed) {
+    switch (e.claim) {
+      case "aud":
+        return new AuthError("audience_mismatch", "The token is not meant for this audience.");
+      case "nbf":
+        return new AuthError("token_not_yet_valid", "The token is not valid yet.");
+      case "iss":
+        return new AuthError("issuer_unknown", "The token's issuer is not trusted here.");
+      case "exp":
+        return new AuthError("token_claims_invalid", "The token has no valid exp claim.");
+      default:
+        return new AuthError("token_claims_invalid", `The token's "${e.claim}" claim is invalid.`);
+    }
+  }
+  if (e instanceof errors.JOSEAlgNotAllowed) return new AuthError("algorithm_not_allowed", "The token's algorithm is not allowed for its issuer.");
+  if (e instanceof errors.JWSSignatureVerificationFailed) return new AuthError("signature_invalid", "The token's signature does not verify.");
+  if (e instanceof errors.JOSENotSupported) {
+    return /crit|Extension Header/i.test(e.message)
+      ? new AuthError("crit_unsupported", "The token requires an extension this authorizer does not support.")
+      : new AuthError("algorithm_not_allowed", "The token's algorithm is not supported.");
+  }
+  if (e instanceof errors.JWTInvalid) return new AuthError("token_claims_invalid", "The token's claims are invalid.");
+  return new AuthError("token_malformed", "The token is malformed.");
+}
