@@ -1,5 +1,6 @@
 // Which rule a request path falls under, without being fooled by how the origin might read it.
-// The origin may or may not decode %2F, treat "\" as "/", resolve dot segments or merge "//". We
+// The origin may or may not decode %2F, treat "\" as "/", resolve dot segments, merge "//" or drop
+// ";params" from segments (Tomcat and other servlet containers read "/a/..;/b" as "/b"). We
 // compute the rule under every such reading; if they disagree the request is refused (400) rather
 // than guessed, and otherwise the raw path is forwarded untouched. Most paths have nothing to
 // read differently and take a fast path with one reading.
@@ -80,20 +81,24 @@ interface Reading {
   backslashIsSlash: boolean;
   resolveDots: boolean;
   mergeSlashes: boolean;
+  stripParams: boolean;
 }
 
 const READINGS: Reading[] = [];
 for (const decodeSlashes of [true, false])
   for (const backslashIsSlash of [true, false])
     for (const resolveDots of [true, false])
-      for (const mergeSlashes of [true, false]) READINGS.push({ decodeSlashes, backslashIsSlash, resolveDots, mergeSlashes });
+      for (const mergeSlashes of [true, false])
+        for (const stripParams of [true, false]) READINGS.push({ decodeSlashes, backslashIsSlash, resolveDots, mergeSlashes, stripParams });
 
 /** Segments of the path under one reading; the first reading is the most normalising one. */
 function read(raw: string, r: Reading): string[] {
   let s = raw;
   if (r.decodeSlashes) s = s.replace(/%2f/gi, "/").replace(/%5c/gi, "\\");
   if (r.backslashIsSlash) s = s.replace(/\\/g, "/");
-  const parts = s.slice(1).split("/").map(percentDecode);
+  let parts = s.slice(1).split("/");
+  if (r.stripParams) parts = parts.map((p) => p.split(";", 1)[0]!);
+  parts = parts.map(percentDecode);
   const out: string[] = [];
   for (const part of parts) {
     if (part === "" && r.mergeSlashes) continue;
@@ -109,8 +114,8 @@ function read(raw: string, r: Reading): string[] {
   return out;
 }
 
-/** Paths with no escapes, backslashes, "//" or dot segments read the same way everywhere. */
-const NEEDS_READINGS = /[%\\]|\/\/|\/\.\.?(?:\/|$)/;
+/** Paths with no escapes, backslashes, ";", "//" or dot segments read the same way everywhere. */
+const NEEDS_READINGS = /[%\\;]|\/\/|\/\.\.?(?:\/|$)/;
 
 /**
  * The segments to match rules against, or every distinct reading when the path could be read in

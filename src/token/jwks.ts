@@ -74,7 +74,7 @@ export class IssuerKeys {
 
   constructor(
     readonly issuer: IssuerConfig,
-    private readonly clock: () => number = Date.now,
+    private readonly clock: () => number = () => Date.now(),
   ) {}
 
   /** The CryptoKey that the token's header names, fetching or refetching the JWKS as needed. */
@@ -148,7 +148,7 @@ export class IssuerKeys {
     const cacheKey = `${SHARED_CACHE_ORIGIN}?issuer=${encodeURIComponent(this.issuer.issuer)}&jwks=${encodeURIComponent(this.issuer.jwksUri ?? "")}`;
     if (!fromIssuer) {
       const shared = await readShared(cacheKey);
-      if (shared) return shared;
+      if (shared && shared.freshUntilMs > this.clock()) return shared;
     }
     this.lastIssuerFetchMs = this.clock();
     const jwksUri = this.issuer.jwksUri ?? (await this.discover());
