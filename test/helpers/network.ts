@@ -59,7 +59,7 @@ export class FakeIssuer {
     }
     if (url.pathname !== "/jwks.json") return new Response("no", { status: 404 });
     this.jwksFetches++;
-    const cacheControl = this.maxAgeSeconds === undefined ? {} : { "Cache-Control": `max-age=${this.maxAgeSeconds}` };
+    const cacheControl: Record<string, string> = this.maxAgeSeconds === undefined ? {} : { "Cache-Control": `max-age=${this.maxAgeSeconds}` };
     switch (this.mode) {
       case "down":
         throw new TypeError("connection refused");

@@ -1,0 +1,69 @@
+// Forward-auth mode: the same decision, answered (200 + identity headers, or the denial), for
+// Envoy ext_authz, nginx auth_request and Traefik ForwardAuth. Never forwarded.
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { bearer, problemOf, send, world } from "./helpers/app";
+
+afterEach(() => vi.restoreAllMocks());
+
+const POLICY = {
+  routes: [
+    { path: "/public/*", auth: "none" },
+    { path: "/admin/*", require: { scopes: ["admin"] } },
+    { path: "/orders/*", methods: ["DELETE"], require: { roles: ["admin"] } },
+  ],
+};
+
+describe("forward-auth", () => {
+  it("Envoy ext_authz: judges the path after /.auth/check with the request's own method", async () => {
+    const { net, idp, env } = await world({ POLICY });
+    const token = await idp.sign({ sub: "alice", scope: "read" });
+    const ok = await send(env, "/.auth/check/orders/1", bearer(token));
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get("X-Auth-Subject")).toBe("alice");
+    expect(ok.headers.get("X-Auth-Scopes")).toBe("read");
+    expect(await ok.text()).toBe("");
+    const denied = await send(env, "/.auth/check/admin/users", bearer(token));
+    expect(denied.status).toBe(403);
+    expect(denied.headers.get("WWW-Authenticate")).toContain('error="insufficient_scope"');
+    const none = await send(env, "/.auth/check/orders/1");
+    expect(none.status).toBe(401);
+    expect(none.headers.get("WWW-Authenticate")).toBe('Bearer realm="gw.test"');
+    expect(net.originRequests).toHaveLength(0);
+  });
+
+  it("nginx auth_request: reads X-Original-URI and X-Original-Method", async () => {
+    const { idp, env } = await world({ POLICY });
+    const token = await idp.sign({ scope: "read" });
+    const res = await send(env, "/.auth/check", bearer(token, { "X-Original-URI": "/admin/x?y=1", "X-Original-Method": "GET" }));
+    expect(res.status).toBe(403);
+    const pub = await send(env, "/.auth/check", { headers: { "X-Original-URI": "/public/a" } });
+    expect(pub.status).toBe(200);
+    expect(pub.headers.get("X-Auth-Subject")).toBeNull();
+  });
+
+  it("Traefik ForwardAuth: reads X-Forwarded-Uri and X-Forwarded-Method", async () => {
+    const { idp, env } = await world({ POLICY });
+    const token = await idp.sign({ roles: ["buyer"] });
+    const del = await send(env, "/.auth/check", bearer(token, { "X-Forwarded-Uri": "/orders/7", "X-Forwarded-Method": "DELETE" }));
+    expect(del.status).toBe(403);
+    const get = await send(env, "/.auth/check", bearer(token, { "X-Forwarded-Uri": "/orders/7", "X-Forwarded-Method": "GET" }));
+    expect(get.status).toBe(200);
+  });
+
+  it("refuses an ambiguous forwarded path and a bogus forwarded method", async () => {
+    const { idp, env } = await world({ POLICY });
+    const token = await idp.sign();
+    const res = await send(env, "/.auth/check", bearer(token, { "X-Forwarded-Uri": "/public/..%2Fadmin/x" }));
+    expect(res.status).toBe(400);
+    expect((await problemOf(res)).code).toBe("path_ambiguous");
+    const method = await send(env, "/.auth/check", bearer(token, { "X-Forwarded-Uri": "/x", "X-Forwarded-Method": "GET /evil" }));
+    expect(method.status).toBe(400);
+  });
+
+  it("does not let a client's own X-Auth-* headers into the answer", async () => {
+    const { idp, env } = await world({ POLICY });
+    const res = await send(env, "/.auth/check/x", bearer(await idp.sign({ sub: "alice" }), { "X-Auth-Roles": "admin" }));
+    expect(res.headers.get("X-Auth-Roles")).toBeNull();
+    expect(res.headers.get("X-Auth-Subject")).toBe("alice");
+  });
+});
