@@ -1,0 +1,118 @@
+// Starts real processes for an end-to-end test, each on a free 127.0.0.1 port, waits for them with
+// a bounded timeout, and stops them by pid (their own process group only).
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Proc {
+  child: ChildProcess;
+  output: () => string;
+}
+
+export function start(args: string[], env: Record<string, string> = {}): Proc {
+  let output = "";
+  const child = spawn(process.execPath, args, {
+    detached: true, // its own process group, so stop() reaches its children (workerd) and nothing else
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout!.on("data", (d) => (output += d));
+  child.stderr!.on("data", (d) => (output += d));
+  return { child, output: () => output };
+}
+
+export async function stop(proc: Proc | undefined): Promise<void> {
+  if (!proc || proc.child.exitCode !== null || proc.child.pid === undefined) return;
+  const exited = new Promise((resolve) => proc.child.once("exit", resolve));
+  try {
+    process.kill(-proc.child.pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  const timer = setTimeout(() => {
+    try {
+      process.kill(-proc.child.pid!, "SIGKILL");
+    } catch {}
+  }, 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Polls `url` until it answers (any status) or `timeoutMs` passes. */
+export async function waitFor(url: string, proc: Proc, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc.child.exitCode !== null) throw new Error(`process exited early:\n${proc.output()}`);
+    try {
+      await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms:\n${proc.output()}`);
+}
+
+export function tempDir(prefix: string): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export interface Stack {
+  gateway: string;
+  issuer: string;
+  keyFile: string;
+  stop: () => Promise<void>;
+}
+
+/** The demo issuer, the echoing demo origin and `wrangler dev` in front of them. */
+export async function startStack(vars: Record<string, string> = {}): Promise<Stack> {
+  const dir = tempDir("edge-authz-e2e-");
+  const keyFile = join(dir.path, "issuer-key.json");
+  const [issuerPort, originPort, gatewayPort, inspectorPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const issuer = `http://127.0.0.1:${issuerPort}`;
+  const procs: Proc[] = [];
+  const stopAll = async () => {
+    await Promise.all(procs.map(stop));
+    dir.remove();
+  };
+  try {
+    procs.push(start(["scripts/demo-issuer.mjs", "--port", String(issuerPort), "--key-file", keyFile]));
+    procs.push(start(["scripts/demo-origin.mjs", "--port", String(originPort)]));
+    await waitFor(`${issuer}/jwks.json`, procs[0]!, 20_000);
+    await waitFor(`http://127.0.0.1:${originPort}/`, procs[1]!, 20_000);
+    const allVars: Record<string, string> = {
+      ISSUERS: JSON.stringify([{ issuer, audiences: ["demo-api"] }]),
+      ORIGIN_URL: `http://127.0.0.1:${originPort}`,
+      ADMIN_TOKENS: "e2e-admin-token-0000000001",
+      ...vars,
+    };
+    const varArgs = Object.entries(allVars).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+    procs.push(
+      start([
+        "node_modules/wrangler/bin/wrangler.js", "dev", "--ip", "127.0.0.1", "--port", String(gatewayPort),
+        "--inspector-port", String(inspectorPort), "--persist-to", join(dir.path, "state"),
+        "--show-interactive-dev-session=false", ...varArgs,
+      ]),
+    );
+    const gateway = `http://127.0.0.1:${gatewayPort}`;
+    await waitFor(`${gateway}/.auth/health`, procs[2]!);
+    return { gateway, issuer, keyFile, stop: stopAll };
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}
