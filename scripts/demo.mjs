@@ -1,10 +1,19 @@
 // `npm start`: the authorizer under `wrangler dev` on 127.0.0.1:8787 with a demo issuer (9001) and
-// an echoing demo origin (9002) beside it. Ctrl-C stops all three.
+// an echoing demo origin (9002) beside it. Ctrl-C stops all three. The ports and the key file can
+// be moved with DEMO_GATEWAY_PORT, DEMO_ISSUER_PORT, DEMO_ORIGIN_PORT and DEMO_KEY_FILE (the
+// end-to-end test runs the README's quickstart that way, on free ports).
 import { spawn } from "node:child_process";
+import { DEFAULT_KEY_FILE } from "./demo-keys.mjs";
+
+const gatewayPort = process.env.DEMO_GATEWAY_PORT ?? "8787";
+const issuerPort = process.env.DEMO_ISSUER_PORT ?? "9001";
+const originPort = process.env.DEMO_ORIGIN_PORT ?? "9002";
+const issuer = `http://127.0.0.1:${issuerPort}`;
 
 const procs = [];
-function run(name, command, args) {
-  const child = spawn(command, args, { stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
+let stopping = false;
+function run(name, args) {
+  const child = spawn(process.execPath, args, { stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
   child.on("exit", (code) => {
     if (!stopping) {
       console.error(`${name} exited (${code}); stopping the demo`);
@@ -14,7 +23,6 @@ function run(name, command, args) {
   procs.push(child);
 }
 
-let stopping = false;
 function stop(code = 0) {
   stopping = true;
   for (const p of procs) if (p.exitCode === null) p.kill("SIGTERM");
@@ -23,9 +31,15 @@ function stop(code = 0) {
 process.on("SIGINT", () => stop(0));
 process.on("SIGTERM", () => stop(0));
 
-run("issuer", process.execPath, ["scripts/demo-issuer.mjs", "--port", "9001"]);
-run("origin", process.execPath, ["scripts/demo-origin.mjs", "--port", "9002"]);
-run("wrangler", process.execPath, [
-  "node_modules/wrangler/bin/wrangler.js", "dev", "--ip", "127.0.0.1", "--port", "8787",
-  "--var", "ADMIN_TOKENS:demo-admin-token-change-me", "--show-interactive-dev-session=false",
+run("issuer", ["scripts/demo-issuer.mjs", "--port", issuerPort, "--key-file", DEFAULT_KEY_FILE]);
+run("origin", ["scripts/demo-origin.mjs", "--port", originPort]);
+const extra = [];
+if (process.env.DEMO_INSPECTOR_PORT) extra.push("--inspector-port", process.env.DEMO_INSPECTOR_PORT);
+if (process.env.DEMO_PERSIST_TO) extra.push("--persist-to", process.env.DEMO_PERSIST_TO);
+run("wrangler", [
+  "node_modules/wrangler/bin/wrangler.js", "dev", "--ip", "127.0.0.1", "--port", gatewayPort,
+  "--var", `ISSUERS:${JSON.stringify([{ issuer, audiences: ["demo-api"] }])}`,
+  "--var", `ORIGIN_URL:http://127.0.0.1:${originPort}`,
+  "--var", "ADMIN_TOKENS:demo-admin-token-change-me",
+  "--show-interactive-dev-session=false", ...extra,
 ]);
