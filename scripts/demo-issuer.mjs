@@ -11,6 +11,7 @@ const jwk = publicJwk(await loadKey(values["key-file"]));
 
 const server = createServer((req, res) => {
   const path = new URL(req.url ?? "/", issuer).pathname;
+  /** @param {number} status @param {unknown} body @param {Record<string, string>} headers */
   const send = (status, body, headers = {}) => {
     res.writeHead(status, { "Content-Type": "application/json", ...headers });
     res.end(JSON.stringify(body));

@@ -19,12 +19,17 @@ export async function loadKey(file = DEFAULT_KEY_FILE) {
   return JSON.parse(readFileSync(file, "utf8"));
 }
 
+/** @param {Record<string, unknown>} privateJwk */
 export function publicJwk(privateJwk) {
   const { d: _d, ...pub } = privateJwk;
   return pub;
 }
 
-/** Signs an access token for the demo issuer. */
+/**
+ * Signs an access token for the demo issuer.
+ * @param {Record<string, unknown>} claims
+ * @param {{ file?: string, issuer?: string, ttlSeconds?: number, header?: Record<string, unknown> }} [options]
+ */
 export async function mint(claims, { file = DEFAULT_KEY_FILE, issuer = DEFAULT_ISSUER, ttlSeconds = 3600, header = {} } = {}) {
   const jwk = await loadKey(file);
   const key = await importJWK(jwk, "ES256");

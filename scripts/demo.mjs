@@ -10,8 +10,10 @@ const issuerPort = process.env.DEMO_ISSUER_PORT ?? "9001";
 const originPort = process.env.DEMO_ORIGIN_PORT ?? "9002";
 const issuer = `http://127.0.0.1:${issuerPort}`;
 
+/** @type {import("node:child_process").ChildProcess[]} */
 const procs = [];
 let stopping = false;
+/** @param {string} name @param {string[]} args */
 function run(name, args) {
   const child = spawn(process.execPath, args, { stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
   child.on("exit", (code) => {

@@ -15,6 +15,7 @@ const { values } = parseArgs({
     claims: { type: "string" },
   },
 });
+/** @type {Record<string, unknown>} */
 const claims = { sub: values.sub };
 if (values.scope) claims.scope = values.scope;
 if (values.roles) claims.roles = values.roles.split(",");

@@ -15,6 +15,8 @@ export const DEFAULT_ALGORITHMS: Algorithm[] = ["RS256", "ES256", "EdDSA"];
 const httpUrl = z
   .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
   .refine((u) => !u.includes("#"), "must not have a fragment");
+/** The request's path and query are appended to it, so it may have a path but no query. */
+const originUrl = httpUrl.refine((u) => !u.includes("?"), "must not have a query");
 
 /** RFC 9110 token characters: what a header name may hold. */
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, "must be a valid header name");
@@ -81,7 +83,7 @@ const seconds = (min: number, max: number) => z.number().int().min(min).max(max)
 
 /** Each var's schema; `undefined` (unset or "") takes the default. */
 const VAR_SCHEMAS = {
-  ORIGIN_URL: httpUrl.optional(),
+  ORIGIN_URL: originUrl.optional(),
   ISSUERS: z
     .array(IssuerSchema)
     .min(1)

@@ -55,6 +55,7 @@ describe("parsing", () => {
     expect(issuesOf({ POLICY: "{not json" })).toEqual([{ var: "POLICY", message: "is not valid JSON" }]);
     expect(issuesOf({ CLOCK_TOLERANCE_SECONDS: "-1" })[0]!.var).toBe("CLOCK_TOLERANCE_SECONDS");
     expect(issuesOf({ ORIGIN_URL: "ftp://x" })[0]!.var).toBe("ORIGIN_URL");
+    expect(issuesOf({ ORIGIN_URL: "https://o.test/base?x=1" })[0]!.var).toBe("ORIGIN_URL");
     expect(issuesOf({ FORWARD_AUTHORIZATION: "yes" })[0]!.var).toBe("FORWARD_AUTHORIZATION");
     expect(issuesOf({ CLAIM_HEADERS: { email: "Authorization" } })[0]!.var).toBe("CLAIM_HEADERS");
     expect(issuesOf({ CLAIM_HEADERS: { email: "Bad Header" } })[0]!.var).toBe("CLAIM_HEADERS");

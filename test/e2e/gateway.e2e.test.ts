@@ -1,7 +1,6 @@
 // The main path over HTTP: `wrangler dev` with a real issuer and a real origin beside it.
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-// @ts-expect-error - plain ESM script shared with the demo
 import { mint } from "../../scripts/demo-keys.mjs";
 import { startStack, type Stack } from "./harness";
 
