@@ -28,12 +28,16 @@ export type DenialCode =
   | "client_key_missing"
   | "client_key_unknown"
   | "client_origin_forbidden"
-  // admin routes
+  // admin and revocation routes
   | "admin_unauthorized"
+  | "body_invalid"
+  | "body_too_large"
+  | "unsupported_media_type"
   // neighbours
   | "jwks_unavailable"
   | "origin_unreachable"
   | "origin_timeout"
+  | "revocations_unavailable"
   // the authorizer itself
   | "config_invalid"
   | "not_found"

@@ -48,8 +48,16 @@ function shape(code: DenialCode): ProblemShape {
       return { status: 403, title: "Client application not allowed from this origin" };
     case "admin_unauthorized":
       return { status: 401, title: "Admin token required", bearer: "" };
+    case "body_invalid":
+      return { status: 400, title: "Invalid request body" };
+    case "body_too_large":
+      return { status: 413, title: "Request body too large" };
+    case "unsupported_media_type":
+      return { status: 415, title: "Unsupported media type" };
     case "jwks_unavailable":
       return { status: 503, title: "Signing keys unavailable" };
+    case "revocations_unavailable":
+      return { status: 503, title: "Revocation list unavailable" };
     case "origin_unreachable":
       return { status: 502, title: "Origin unreachable" };
     case "origin_timeout":

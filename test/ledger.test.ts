@@ -1,16 +1,161 @@
-// The RevocationLedger binding is real from the start: a SQLite-backed Durable Object.
-import { env, runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
-import { RevocationLedger } from "../src/revocation/ledger";
+// The RevocationLedger: seqs, de-duplication, the feed, the strict check, pruning driven by the
+// alarm, and the KV outbox under failures, restarts and concurrency.
+import { env, evictDurableObject, reset, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it } from "vitest";
+import { HEAD_KEY, VERSION_KEY, type Head } from "../src/revocation/kv-layout";
+import { ledgerOf, RevocationLedger } from "../src/revocation/ledger";
+import type { Revocation } from "../src/revocation/model";
+import { FlakyKv } from "./helpers/kv";
+
+afterEach(async () => {
+  await reset(); // every Durable Object and KV entry, so each test starts from an empty ledger
+});
+
+const now = () => Math.floor(Date.now() / 1000);
+const jti = (value: string, iss: string | null = "https://i.test"): Revocation => ({ kind: "jti", value, iss, at: now(), expiresAt: now() + 600 });
+const sub = (value: string, at = now(), iss: string | null = "https://i.test"): Revocation => ({ kind: "sub", value, iss, at, expiresAt: at + 86400 });
+
+/** Points the ledger instance's KV binding at a wrapper (lasts until the instance is evicted). */
+async function useKv(stub: DurableObjectStub<RevocationLedger>, kv: KVNamespace) {
+  await runInDurableObject(stub, (instance: RevocationLedger) => {
+    const current = (instance as unknown as { env: Env }).env;
+    Object.defineProperty(instance, "env", { value: { ...current, REVOCATIONS: kv } });
+  });
+}
 
 describe("RevocationLedger", () => {
   it("is a SQLite-backed Durable Object with its schema in place", async () => {
-    const stub = env.REVOCATION_LEDGER.get(env.REVOCATION_LEDGER.idFromName("ledger"));
+    const stub = ledgerOf(env);
     expect(await stub.lastSeq()).toBe(0);
     await runInDurableObject(stub, (instance: RevocationLedger, state) => {
       expect(instance).toBeInstanceOf(RevocationLedger);
       const tables = state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray();
-      expect(tables.map((t) => t.name)).toContain("revocations");
+      expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(["revocations", "outbox", "meta"]));
     });
+  });
+
+  it("gives each revocation the next seq and stores it before answering", async () => {
+    const stub = ledgerOf(env);
+    const a = await stub.revoke(jti("a"));
+    const b = await stub.revoke(sub("alice"));
+    expect([a.event.seq, b.event.seq]).toEqual([1, 2]);
+    expect(a.duplicate).toBe(false);
+    expect((await stub.feed(0, 10)).map((e) => e.revocation.value)).toEqual(["a", "alice"]);
+  });
+
+  it("keeps one entry when the same thing is revoked twice", async () => {
+    const stub = ledgerOf(env);
+    const first = await stub.revoke(jti("same"));
+    const again = await stub.revoke(jti("same"));
+    expect(again.duplicate).toBe(true);
+    expect(again.event.seq).toBe(first.event.seq);
+    const t = now();
+    await stub.revoke(sub("bob", t));
+    expect((await stub.revoke(sub("bob", t))).duplicate).toBe(true);
+    expect(await stub.feed(0, 10)).toHaveLength(2);
+  });
+
+  it("moves a subject's revocation forward when it is revoked again later, as one entry", async () => {
+    const stub = ledgerOf(env);
+    await stub.revoke(sub("carol", now() - 100));
+    const later = await stub.revoke(sub("carol", now()));
+    expect(later.duplicate).toBe(false);
+    const feed = await stub.feed(0, 10);
+    expect(feed).toHaveLength(1);
+    expect(feed[0]!.seq).toBe(later.event.seq);
+    expect(await stub.check({ iss: "https://i.test", sub: "carol", iat: now() - 50 })).toBe("sub");
+  });
+
+  it("pages the feed in seq order", async () => {
+    const stub = ledgerOf(env);
+    for (let i = 0; i < 7; i++) await stub.revoke(jti(`p${i}`));
+    const first = await stub.feed(0, 3);
+    const second = await stub.feed(first[2]!.seq, 3);
+    const third = await stub.feed(second[2]!.seq, 3);
+    expect([...first, ...second, ...third].map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  it("answers the strict check for each kind and its neighbours", async () => {
+    const stub = ledgerOf(env);
+    const t = now();
+    await stub.revoke(jti("tok-1"));
+    await stub.revoke({ kind: "token", value: "f".repeat(64), iss: "https://i.test", at: t, expiresAt: t + 600 });
+    await stub.revoke(sub("dave", t));
+    await stub.revoke({ kind: "sid", value: "s-1", iss: null, at: t, expiresAt: t + 86400 });
+    const iss = "https://i.test";
+    expect(await stub.check({ iss, jti: "tok-1" })).toBe("jti");
+    expect(await stub.check({ iss: "https://other.test", jti: "tok-1" })).toBeNull();
+    expect(await stub.check({ iss, tokenSha256: "f".repeat(64) })).toBe("token");
+    expect(await stub.check({ iss, jti: "tok-2", sub: "dave", iat: t })).toBe("sub");
+    expect(await stub.check({ iss, jti: "tok-3", sub: "dave", iat: t + 1 })).toBeNull();
+    expect(await stub.check({ iss, jti: "tok-4", sub: "dave" })).toBe("sub"); // no iat: fail closed
+    expect(await stub.check({ iss: "https://other.test", sub: "dave", iat: t - 10 })).toBeNull();
+    expect(await stub.check({ iss: "https://any.test", sid: "s-1", iat: t - 10 })).toBe("sid");
+    expect(await stub.check({ iss, sid: "s-2", iat: t - 10 })).toBeNull();
+  });
+
+  it("prunes entries once no token they match can be valid, driven by its alarm", async () => {
+    const stub = ledgerOf(env);
+    await stub.revoke({ kind: "jti", value: "old", iss: null, at: now() - 100, expiresAt: now() - 1 });
+    await stub.revoke(jti("fresh"));
+    expect(await stub.feed(0, 10)).toHaveLength(2);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await stub.feed(0, 10)).map((e) => e.revocation.value)).toEqual(["fresh"]);
+  });
+});
+
+describe("the KV outbox", () => {
+  it("publishes each revocation to KV before answering when KV is up", async () => {
+    const stub = ledgerOf(env);
+    await stub.revoke(jti("published"));
+    expect(await env.REVOCATIONS.get(VERSION_KEY)).toBe("1");
+    const head = await env.REVOCATIONS.get<Head>(HEAD_KEY, "json");
+    expect(head!.tail.map((e) => e[3])).toEqual(["published"]);
+    expect(await stub.pending()).toBe(0);
+  });
+
+  it("answers while KV fails, keeps the entry in the outbox, and publishes it when KV is back", async () => {
+    const stub = ledgerOf(env);
+    const kv = new FlakyKv();
+    kv.failWrites = true;
+    await useKv(stub, kv.binding());
+    await stub.revoke(jti("k1"));
+    await stub.revoke(jti("k2"));
+    expect(await stub.pending()).toBe(2);
+    expect(await env.REVOCATIONS.get(VERSION_KEY)).toBeNull();
+    expect(await runDurableObjectAlarm(stub)).toBe(true); // still failing: retried later
+    expect(await stub.pending()).toBe(2);
+    kv.failWrites = false;
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await stub.pending()).toBe(0);
+    const head = await env.REVOCATIONS.get<Head>(HEAD_KEY, "json");
+    expect(head!.tail.map((e) => e[3])).toEqual(["k1", "k2"]);
+  });
+
+  it("loses nothing when the ledger restarts between the answer and the KV write", async () => {
+    const stub = ledgerOf(env);
+    const kv = new FlakyKv();
+    kv.failWrites = true;
+    await useKv(stub, kv.binding());
+    const recorded = await stub.revoke(sub("erin"));
+    await evictDurableObject(stub); // a new instance, with the real binding
+    expect(await stub.pending()).toBe(1);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await stub.pending()).toBe(0);
+    expect(await env.REVOCATIONS.get(VERSION_KEY)).toBe(String(recorded.event.seq));
+  });
+
+  it("gives 500 concurrent revokes distinct, gap-free seqs, all in the feed and in KV", async () => {
+    const stub = ledgerOf(env);
+    const results = await Promise.all(Array.from({ length: 500 }, (_, i) => stub.revoke(jti(`c${i}`))));
+    const seqs = results.map((r) => r.event.seq).sort((a, b) => a - b);
+    expect(seqs).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
+    const feed = [...(await stub.feed(0, 1000))];
+    expect(feed.map((e) => e.seq)).toEqual(seqs);
+    while ((await stub.pending()) > 0) await runDurableObjectAlarm(stub);
+    expect(await env.REVOCATIONS.get(VERSION_KEY)).toBe("500");
+    const head = await env.REVOCATIONS.get<Head>(HEAD_KEY, "json");
+    const inKv = head!.segments.length + head!.tail.length;
+    expect(inKv).toBeGreaterThan(0);
   });
 });

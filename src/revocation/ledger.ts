@@ -1,29 +1,140 @@
-// The RevocationLedger Durable Object: the single writer of revocations (SQLite storage).
-// This first version only sets up its schema so that the binding and its migration are real;
-// ordering, the KV outbox and broadcasting build on it.
+// The RevocationLedger Durable Object: the single writer of revocations. It gives each one a
+// strictly increasing seq and stores it in SQLite (with an outbox row) before answering, then
+// publishes to KV, broadcasts it to the stream's WebSockets (hibernatable), and prunes what no valid
+// token can match any more. One alarm serves both the KV retries (with backoff) and the pruning.
 import { DurableObject } from "cloudflare:workers";
+import type { Revocation, RevocationEvent, TokenFacts } from "./model";
+import { publish } from "./publisher";
+import * as store from "./store";
+
+/** How long a revoke waits for its KV write before answering anyway (the outbox keeps it). */
+export const PUBLISH_WAIT_MS = 2_000;
+/** Retry delays for KV writes: 0.5 s doubling to a minute. */
+const RETRY_BASE_MS = 500;
+const RETRY_MAX_MS = 60_000;
+/** Backlog sent to a stream subscriber that asks for `since`, at most. */
+const STREAM_BACKLOG_MAX = 100_000;
+export const LEDGER_NAME = "ledger";
+
+const nowSec = () => Math.floor(Date.now() / 1000);
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class RevocationLedger extends DurableObject<Env> {
+  private publishing: Promise<void> | null = null;
+  private failures = 0;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.blockConcurrencyWhile(async () => {
-      ctx.storage.sql.exec(
-        `CREATE TABLE IF NOT EXISTS revocations (
-           seq INTEGER PRIMARY KEY AUTOINCREMENT,
-           kind TEXT NOT NULL,
-           value TEXT NOT NULL,
-           iss TEXT NOT NULL DEFAULT '',
-           at INTEGER NOT NULL,
-           expires_at INTEGER NOT NULL,
-           UNIQUE (kind, value, iss)
-         )`,
-      );
-    });
+    ctx.blockConcurrencyWhile(async () => store.migrate(ctx.storage.sql));
   }
 
-  /** The highest sequence number handed out so far (0 when empty). */
-  async lastSeq(): Promise<number> {
-    const row = this.ctx.storage.sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM revocations").one();
-    return row.seq ?? 0;
+  /** Records a revocation (durably, before this returns) and tries to publish it to KV. */
+  async revoke(revocation: Revocation): Promise<store.Recorded> {
+    const recorded = store.record(this.ctx.storage.sql, revocation, nowSec());
+    if (!recorded.duplicate) {
+      this.broadcast(recorded.event);
+      await Promise.race([this.publishNow().catch(() => {}), sleep(PUBLISH_WAIT_MS)]);
+    }
+    await this.scheduleAlarm();
+    return recorded;
   }
+
+  async feed(since: number, limit: number): Promise<RevocationEvent[]> {
+    return store.feed(this.ctx.storage.sql, since, limit);
+  }
+
+  async check(facts: TokenFacts): Promise<Revocation["kind"] | null> {
+    return store.revokedBy(this.ctx.storage.sql, facts, nowSec());
+  }
+
+  async lastSeq(): Promise<number> {
+    return store.lastSeq(this.ctx.storage.sql);
+  }
+
+  async pending(): Promise<number> {
+    return store.pendingOutbox(this.ctx.storage.sql).length;
+  }
+
+  /** GET /.auth/revocations/stream, forwarded by the Worker after the admin check. */
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") return new Response("expected a WebSocket", { status: 426 });
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server);
+    const since = Number(new URL(request.url).searchParams.get("since") ?? "NaN");
+    if (Number.isSafeInteger(since) && since >= 0) {
+      // Sent before any later broadcast can run (no await in between), so the order holds.
+      let cursor = since;
+      for (let sent = 0; sent < STREAM_BACKLOG_MAX; ) {
+        const page = store.feed(this.ctx.storage.sql, cursor, 1000);
+        for (const event of page) server.send(JSON.stringify(event));
+        sent += page.length;
+        if (page.length < 1000) break;
+        cursor = page[page.length - 1]!.seq;
+      }
+    }
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    if (message === "ping") ws.send("pong");
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    ws.close(code === 1005 ? 1000 : code, "bye");
+  }
+
+  override async alarm(): Promise<void> {
+    await this.publishNow().catch(() => {});
+    store.prune(this.ctx.storage.sql, nowSec());
+    await this.scheduleAlarm();
+  }
+
+  private broadcast(event: RevocationEvent): void {
+    const frame = JSON.stringify(event);
+    for (const ws of this.ctx.getWebSockets()) {
+      try {
+        ws.send(frame);
+      } catch {
+        // a closing socket; its close handler cleans up
+      }
+    }
+  }
+
+  /** One publication at a time; it keeps going while revokes keep arriving (bounded rounds). */
+  private publishNow(): Promise<void> {
+    if (!this.publishing) {
+      this.publishing = (async () => {
+        for (let round = 0; round < 8; round++) {
+          if ((await publish(this.ctx.storage.sql, this.env.REVOCATIONS)) === null) break;
+        }
+        this.failures = 0;
+      })()
+        .catch((e: unknown) => {
+          this.failures++;
+          throw e;
+        })
+        .finally(() => {
+          this.publishing = null;
+        });
+    }
+    return this.publishing;
+  }
+
+  private async scheduleAlarm(): Promise<void> {
+    const sql = this.ctx.storage.sql;
+    const candidates: number[] = [];
+    if (store.pendingOutbox(sql).length > 0) {
+      candidates.push(Date.now() + Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** this.failures));
+    }
+    const expiry = store.nextExpiry(sql);
+    if (expiry !== null) candidates.push((expiry + 1) * 1000);
+    if (candidates.length === 0) return;
+    const want = Math.min(...candidates);
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > want) await this.ctx.storage.setAlarm(want);
+  }
+}
+
+export function ledgerOf(env: Env): DurableObjectStub<RevocationLedger> {
+  return env.REVOCATION_LEDGER.get(env.REVOCATION_LEDGER.idFromName(LEDGER_NAME));
 }

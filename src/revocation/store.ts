@@ -1,0 +1,133 @@
+// The ledger's SQLite tables and every query on them. Synchronous (Durable Object SQLite), so each
+// function is atomic with respect to the others: a revoke's insert and its outbox row land together.
+import { toWire, type WireEntry } from "./kv-layout";
+import { denies, type Revocation, type RevocationEvent, type TokenFacts } from "./model";
+
+export function migrate(sql: SqlStorage): void {
+  sql.exec(`
+    CREATE TABLE IF NOT EXISTS revocations (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      kind TEXT NOT NULL,
+      iss TEXT NOT NULL,
+      value TEXT NOT NULL,
+      at INTEGER NOT NULL,
+      expires_at INTEGER NOT NULL,
+      revoked_at INTEGER NOT NULL,
+      UNIQUE (kind, iss, value)
+    );
+    CREATE INDEX IF NOT EXISTS revocations_by_expiry ON revocations (expires_at);
+    CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY);
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `);
+}
+
+interface Row extends Record<string, SqlStorageValue> {
+  seq: number;
+  kind: string;
+  iss: string;
+  value: string;
+  at: number;
+  expires_at: number;
+  revoked_at: number;
+}
+
+function toEvent(row: Row): RevocationEvent {
+  return {
+    seq: row.seq,
+    at: row.revoked_at,
+    revocation: { kind: row.kind as Revocation["kind"], value: row.value, iss: row.iss === "" ? null : row.iss, at: row.at, expiresAt: row.expires_at },
+  };
+}
+
+export interface Recorded {
+  event: RevocationEvent;
+  /** True when the same thing was already revoked and nothing changed. */
+  duplicate: boolean;
+}
+
+/**
+ * Records a revocation once. The same jti/token again is the same entry. The same sub/sid revoked
+ * again later moves its `at` forward, as a new entry with a new seq (the old one is superseded), so
+ * that tokens issued between the two revocations are denied too.
+ */
+export function record(sql: SqlStorage, r: Revocation, nowSec: number): Recorded {
+  const iss = r.iss ?? "";
+  const existing = sql.exec<Row>("SELECT * FROM revocations WHERE kind = ? AND iss = ? AND value = ?", r.kind, iss, r.value).toArray()[0];
+  if (existing) {
+    const later = (r.kind === "sub" || r.kind === "sid") && r.at > existing.at;
+    if (!later) {
+      if (r.expiresAt > existing.expires_at) {
+        sql.exec("UPDATE revocations SET expires_at = ? WHERE seq = ?", r.expiresAt, existing.seq);
+        existing.expires_at = r.expiresAt;
+      }
+      return { event: toEvent(existing), duplicate: true };
+    }
+    sql.exec("DELETE FROM revocations WHERE seq = ?", existing.seq);
+  }
+  const row = sql
+    .exec<Row>(
+      "INSERT INTO revocations (kind, iss, value, at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+      r.kind, iss, r.value, r.at, r.expiresAt, nowSec,
+    )
+    .one();
+  sql.exec("INSERT INTO outbox (seq) VALUES (?)", row.seq);
+  return { event: toEvent(row), duplicate: false };
+}
+
+/** The highest seq ever handed out (superseded and pruned entries included), 0 when none. */
+export function lastSeq(sql: SqlStorage): number {
+  const row = sql.exec<{ seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'revocations'").toArray()[0];
+  return row?.seq ?? 0;
+}
+
+export function feed(sql: SqlStorage, since: number, limit: number): RevocationEvent[] {
+  return sql.exec<Row>("SELECT * FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?", since, limit).toArray().map(toEvent);
+}
+
+/** Entries with seq in (after, upTo], on the wire. */
+export function wireEntries(sql: SqlStorage, after: number, upTo: number): WireEntry[] {
+  return sql
+    .exec<Row>("SELECT * FROM revocations WHERE seq > ? AND seq <= ? ORDER BY seq", after, upTo)
+    .toArray()
+    .map((row) => toWire(row.seq, toEvent(row).revocation));
+}
+
+export function pendingOutbox(sql: SqlStorage): number[] {
+  return sql.exec<{ seq: number }>("SELECT seq FROM outbox ORDER BY seq").toArray().map((r) => r.seq);
+}
+
+export function clearOutbox(sql: SqlStorage, upTo: number): void {
+  sql.exec("DELETE FROM outbox WHERE seq <= ?", upTo);
+}
+
+/** Drops entries that no valid token can match any more; returns how many. */
+export function prune(sql: SqlStorage, nowSec: number): number {
+  return sql.exec("DELETE FROM revocations WHERE expires_at < ?", nowSec).rowsWritten;
+}
+
+export function nextExpiry(sql: SqlStorage): number | null {
+  const row = sql.exec<{ e: number | null }>("SELECT MIN(expires_at) AS e FROM revocations").one();
+  return row.e;
+}
+
+/** The strict check: the ledger's own answer, at once. */
+export function revokedBy(sql: SqlStorage, facts: TokenFacts, nowSec: number): Revocation["kind"] | null {
+  const rows = sql
+    .exec<Row>(
+      `SELECT * FROM revocations WHERE iss IN (?, '') AND expires_at >= ? AND (
+         (kind = 'jti' AND value = ?) OR (kind = 'token' AND value = ?) OR (kind = 'sub' AND value = ?) OR (kind = 'sid' AND value = ?))`,
+      facts.iss, nowSec, facts.jti ?? null, facts.jti === undefined ? (facts.tokenSha256 ?? null) : null, facts.sub ?? null, facts.sid ?? null,
+    )
+    .toArray();
+  const hit = rows.find((row) => denies(row.kind as Revocation["kind"], row.at, facts.iat));
+  return hit ? (hit.kind as Revocation["kind"]) : null;
+}
+
+export function getMeta<T>(sql: SqlStorage, key: string): T | null {
+  const row = sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0];
+  return row ? (JSON.parse(row.value) as T) : null;
+}
+
+export function setMeta(sql: SqlStorage, key: string, value: unknown): void {
+  sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, JSON.stringify(value));
+}

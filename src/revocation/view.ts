@@ -1,0 +1,166 @@
+// An isolate's in-memory view of the active revocations, so that checking a token costs Map lookups
+// and no KV read. It re-reads KV at most once per staleness window (one tiny `version` read when
+// nothing changed), shared by every request that finds it stale (single flight). A failed refresh
+// keeps the last view and is retried after REFRESH_RETRY_MS; an isolate that never loaded a view
+// cannot vouch for any token and answers 503 until KV answers.
+//
+// Entries are never removed one by one: an expired entry can only match tokens that are themselves
+// expired (jti/token) or past MAX_TOKEN_LIFETIME_SECONDS (sub/sid), so keeping it is harmless, and
+// every snapshot the ledger writes (one per SEGMENTS_BEFORE_SNAPSHOT x TAIL_MAX_ENTRIES revocations)
+// rebuilds the view from the active entries only.
+import { AuthError } from "../errors";
+import { HEAD_KEY, segmentKey, snapshotKey, VERSION_KEY, type Head, type WireEntry } from "./kv-layout";
+import { denies, entryKey, type RevocationKind, type TokenFacts } from "./model";
+
+/** After a failed refresh, how long requests keep using the last view before one tries again. */
+export const REFRESH_RETRY_MS = 1_000;
+
+type Index = Record<RevocationKind, Map<string, number>>;
+const emptyIndex = (): Index => ({ jti: new Map(), token: new Map(), sub: new Map(), sid: new Map() });
+
+export interface ViewStatus {
+  seq: number;
+  entries: number;
+  /** Seconds since the view last matched KV; null before the first load. */
+  ageSeconds: number | null;
+  kvReads: number;
+  lastError: string | null;
+}
+
+class MissingKey extends Error {}
+
+export class RevocationView {
+  private index = emptyIndex();
+  private seq = 0;
+  private loaded = false;
+  private checkedAtMs = -Infinity;
+  private lastAttemptMs = -Infinity;
+  private lastError: string | null = null;
+  private inflight: Promise<void> | null = null;
+  /** KV reads made by this view, for /.auth/health and the tests that show none per request. */
+  kvReads = 0;
+
+  constructor(private readonly kv: KVNamespace) {}
+
+  /** Makes the view at most `stalenessMs` old, reading KV only when it is older. */
+  async ensureFresh(stalenessMs: number, nowMs: number): Promise<void> {
+    if (nowMs - this.checkedAtMs < stalenessMs) return;
+    if (!this.inflight) {
+      if (this.lastError && nowMs - this.lastAttemptMs < REFRESH_RETRY_MS) return this.failIfNeverLoaded();
+      this.lastAttemptMs = nowMs;
+      this.inflight = this.refresh(nowMs)
+        .then(() => {
+          this.lastError = null;
+        })
+        .catch((e: unknown) => {
+          this.lastError = e instanceof MissingKey ? "a key named by the head is not visible yet" : "KV read failed";
+        })
+        .finally(() => {
+          this.inflight = null;
+        });
+    }
+    await this.inflight;
+    return this.failIfNeverLoaded();
+  }
+
+  private failIfNeverLoaded(): void {
+    if (!this.loaded) throw new AuthError("revocations_unavailable", "The revocation list cannot be read right now.");
+  }
+
+  /** Which kind of revocation denies the token, if any. */
+  revokedBy(facts: TokenFacts): RevocationKind | null {
+    const { iss } = facts;
+    const hit = (kind: RevocationKind, value: string | undefined) => {
+      if (value === undefined) return undefined;
+      const a = this.index[kind].get(entryKey(iss, value));
+      const b = this.index[kind].get(entryKey(null, value));
+      return a === undefined ? b : b === undefined ? a : Math.max(a, b);
+    };
+    if (facts.jti !== undefined ? hit("jti", facts.jti) !== undefined : hit("token", facts.tokenSha256) !== undefined) {
+      return facts.jti !== undefined ? "jti" : "token";
+    }
+    for (const kind of ["sub", "sid"] as const) {
+      const at = hit(kind, facts[kind]);
+      if (at !== undefined && denies(kind, at, facts.iat)) return kind;
+    }
+    return null;
+  }
+
+  status(nowMs: number): ViewStatus {
+    let entries = 0;
+    for (const m of Object.values(this.index)) entries += m.size;
+    return {
+      seq: this.seq,
+      entries,
+      ageSeconds: this.loaded ? Math.round((nowMs - this.checkedAtMs) / 1000) : null,
+      kvReads: this.kvReads,
+      lastError: this.lastError,
+    };
+  }
+
+  private async get<T>(key: string): Promise<T | null> {
+    this.kvReads++;
+    return this.kv.get<T>(key, "json");
+  }
+
+  private async refresh(startedAtMs: number): Promise<void> {
+    const version = (await this.get<number>(VERSION_KEY)) ?? 0;
+    if (version <= this.seq && this.loaded) {
+      this.checkedAtMs = startedAtMs;
+      return;
+    }
+    const head = version === 0 ? null : await this.get<Head>(HEAD_KEY);
+    if (!head) {
+      if (version !== 0) throw new MissingKey();
+      this.loaded = true;
+      this.checkedAtMs = startedAtMs;
+      return;
+    }
+    let index = this.index;
+    let from = this.seq;
+    if (!this.loaded || (head.snapshot && this.seq < head.snapshot.seq)) {
+      // Too far behind (or cold): rebuild from the snapshot, off to the side, then swap.
+      index = emptyIndex();
+      from = 0;
+      if (head.snapshot) {
+        for (let i = 0; i < head.snapshot.chunks; i++) {
+          const chunk = await this.get<WireEntry[]>(snapshotKey(head.snapshot.seq, i));
+          if (!chunk) throw new MissingKey();
+          apply(index, chunk, 0);
+        }
+        from = head.snapshot.seq;
+      }
+    }
+    for (const segment of head.segments) {
+      if (segment.to <= from) continue;
+      const entries = await this.get<WireEntry[]>(segmentKey(segment.from, segment.to));
+      if (!entries) throw new MissingKey();
+      apply(index, entries, from);
+    }
+    apply(index, head.tail, from);
+    this.index = index;
+    this.seq = Math.max(head.seq, this.seq);
+    this.loaded = true;
+    this.checkedAtMs = startedAtMs;
+  }
+}
+
+function apply(index: Index, entries: readonly WireEntry[], after: number): void {
+  for (const [seq, kind, iss, value, at] of entries) {
+    if (seq <= after) continue;
+    const map = index[kind];
+    const key = entryKey(iss === "" ? null : iss, value);
+    const previous = map.get(key);
+    map.set(key, previous === undefined ? at : Math.max(previous, at));
+  }
+}
+
+// Deliberate cache: one view per KV namespace binding, i.e. one per isolate in production. Its size
+// is bounded by the active revocations (see docs/revocation-storage.md for the measured cost).
+const views = new WeakMap<KVNamespace, RevocationView>();
+
+export function viewOf(kv: KVNamespace): RevocationView {
+  let view = views.get(kv);
+  if (!view) views.set(kv, (view = new RevocationView(kv)));
+  return view;
+}
