@@ -1,5 +1,6 @@
 // The decision for one request, shared by the gateway (which forwards) and forward-auth mode
-// (which answers): path -> rule -> client -> token -> policy. Throws an AuthError on denial.
+// (which answers): path -> rule -> client -> token -> revocation -> policy. Throws an AuthError on
+// denial.
 import type { ClientConfig, Config, Rule } from "./config";
 import { identifyClient } from "./clients";
 import { AuthError } from "./errors";
@@ -24,6 +25,8 @@ export interface Target {
 export interface Deps {
   keyFor: KeyLookup;
   nowMs: number;
+  /** Throws token_revoked (or revocations_unavailable) per the rule's revocation mode. */
+  checkRevocation: (rule: Rule, verified: VerifiedToken, token: string) => Promise<void>;
 }
 
 export async function authorize(target: Target, config: Config, deps: Deps): Promise<Approval | typeof RESERVED> {
@@ -34,6 +37,7 @@ export async function authorize(target: Target, config: Config, deps: Deps): Pro
   const token = extractBearer(target.headers);
   if (token === null) throw new AuthError("token_missing", "This route requires a bearer token.");
   const verified = await verifyToken(token, config, deps.keyFor, deps.nowMs);
+  await deps.checkRevocation(rule, verified, token);
   checkRequire(rule, verified.claims);
   return { rule, verified, client };
 }

@@ -32,3 +32,11 @@ export const MAX_PATH_BYTES = 8 * 1024;
 export const MAX_ISSUERS = 20;
 export const MAX_POLICY_ROUTES = 500;
 export const MAX_CLIENTS = 1_000;
+
+/** Admin and logout request bodies beyond this are refused (413), counted while streaming. */
+export const MAX_ADMIN_BODY_BYTES = 16 * 1024;
+/** A strict-mode revocation check or a revoke waits this long for the ledger before a 503. */
+export const LEDGER_TIMEOUT_MS = 5_000;
+/** Feed page size: default and maximum. */
+export const FEED_DEFAULT_LIMIT = 100;
+export const FEED_MAX_LIMIT = 1_000;

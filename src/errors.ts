@@ -32,7 +32,6 @@ export type DenialCode =
   | "admin_unauthorized"
   | "body_invalid"
   | "body_too_large"
-  | "unsupported_media_type"
   // neighbours
   | "jwks_unavailable"
   | "origin_unreachable"

@@ -6,6 +6,7 @@ import { check } from "./routes/check";
 import { withConfig, type AppEnv } from "./routes/context";
 import { gateway } from "./routes/gateway";
 import { health } from "./routes/health";
+import { logout, revocationFeed, revocationStream, revoke } from "./routes/revocations";
 
 export { RevocationLedger } from "./revocation/ledger";
 
@@ -15,6 +16,10 @@ app.get("/.auth/health", health);
 app.use("*", withConfig);
 app.all("/.auth/check", check);
 app.all("/.auth/check/*", check);
+app.post("/.auth/revoke", revoke);
+app.post("/.auth/logout", logout);
+app.get("/.auth/revocations", revocationFeed);
+app.get("/.auth/revocations/stream", revocationStream);
 app.all("/.auth/*", (c) => problemResponse(new AuthError("not_found", "No such authorizer route."), realmOf(c.req.raw)));
 app.all("*", gateway);
 

@@ -52,8 +52,6 @@ function shape(code: DenialCode): ProblemShape {
       return { status: 400, title: "Invalid request body" };
     case "body_too_large":
       return { status: 413, title: "Request body too large" };
-    case "unsupported_media_type":
-      return { status: 415, title: "Unsupported media type" };
     case "jwks_unavailable":
       return { status: 503, title: "Signing keys unavailable" };
     case "revocations_unavailable":

@@ -5,6 +5,7 @@ import type { Deps } from "../authorize";
 import { loadConfig, type Config } from "../config";
 import { AuthError } from "../errors";
 import { problemResponse, realmOf } from "../problem";
+import { checkRevocation } from "../revocation/check";
 import { keysOf } from "../token/jwks";
 
 export type AppEnv = { Bindings: Env; Variables: { config: Config } };
@@ -29,7 +30,13 @@ function waitUntilOf(c: AppContext): ((p: Promise<unknown>) => void) | undefined
 
 export function depsOf(c: AppContext): Deps {
   const waitUntil = waitUntilOf(c);
-  return { keyFor: (issuer, header) => keysOf(issuer).keyFor(header, waitUntil), nowMs: Date.now() };
+  const nowMs = Date.now();
+  const config = c.get("config");
+  return {
+    keyFor: (issuer, header) => keysOf(issuer).keyFor(header, waitUntil),
+    nowMs,
+    checkRevocation: (rule, verified, token) => checkRevocation(rule, verified, token, c.env, config, nowMs),
+  };
 }
 
 export function denial(c: AppContext, error: unknown): Response {

@@ -1,0 +1,62 @@
+// From a verified token and a revoke body to what the ledger stores and the check looks up.
+import { decodeJwt } from "jose";
+import type { Config } from "../config";
+import { sha256Hex } from "../crypto";
+import { AuthError } from "../errors";
+import type { VerifiedToken } from "../token/verify";
+import type { Revocation, RevokeBody, TokenFacts } from "./model";
+
+/** Facts of a token for the check; the token's SHA-256 is computed only when it has no jti. */
+export async function factsOf(verified: VerifiedToken, token: string): Promise<TokenFacts> {
+  const c = verified.claims;
+  return {
+    iss: verified.issuer.issuer,
+    jti: c.jti,
+    tokenSha256: c.jti === undefined ? await sha256Hex(token) : undefined,
+    sub: c.sub,
+    sid: typeof c.sid === "string" ? c.sid : undefined,
+    iat: typeof c.iat === "number" ? c.iat : undefined,
+  };
+}
+
+/** A sub or sid revocation is kept until no token issued before it can still be valid. */
+function untilNoTokenLeft(config: Config, nowSec: number): number {
+  return nowSec + config.maxTokenLifetimeSeconds + config.clockToleranceSeconds;
+}
+
+export async function revocationOf(body: RevokeBody, config: Config, nowSec: number): Promise<Revocation> {
+  if ("jti" in body) {
+    return { kind: "jti", value: body.jti, iss: body.iss ?? null, at: nowSec, expiresAt: body.exp + config.clockToleranceSeconds };
+  }
+  if ("token" in body) {
+    let claims;
+    try {
+      claims = decodeJwt(body.token);
+    } catch {
+      throw new AuthError("body_invalid", "The token to revoke is not a JWT.");
+    }
+    if (typeof claims.exp !== "number") throw new AuthError("body_invalid", "The token to revoke has no exp.");
+    const iss = typeof claims.iss === "string" ? claims.iss : null;
+    const expiresAt = claims.exp + config.clockToleranceSeconds;
+    if (typeof claims.jti === "string") return { kind: "jti", value: claims.jti, iss, at: nowSec, expiresAt };
+    return { kind: "token", value: await sha256Hex(body.token), iss, at: nowSec, expiresAt };
+  }
+  if ("sub" in body) return { kind: "sub", value: body.sub, iss: body.iss ?? null, at: nowSec, expiresAt: untilNoTokenLeft(config, nowSec) };
+  return { kind: "sid", value: body.sid, iss: body.iss ?? null, at: nowSec, expiresAt: untilNoTokenLeft(config, nowSec) };
+}
+
+/** What POST /.auth/logout revokes for the caller: its token, its session, or its subject. */
+export function logoutRevocation(verified: VerifiedToken, facts: TokenFacts, scope: "token" | "session" | "all", config: Config, nowSec: number): Revocation {
+  const iss = verified.issuer.issuer;
+  const exp = verified.claims.exp!;
+  if (scope === "token") {
+    return facts.jti !== undefined
+      ? { kind: "jti", value: facts.jti, iss, at: nowSec, expiresAt: exp + config.clockToleranceSeconds }
+      : { kind: "token", value: facts.tokenSha256!, iss, at: nowSec, expiresAt: exp + config.clockToleranceSeconds };
+  }
+  const value = scope === "session" ? facts.sid : facts.sub;
+  if (value === undefined) {
+    throw new AuthError("body_invalid", scope === "session" ? "The token has no sid to end." : "The token has no sub.");
+  }
+  return { kind: scope === "session" ? "sid" : "sub", value, iss, at: nowSec, expiresAt: untilNoTokenLeft(config, nowSec) };
+}

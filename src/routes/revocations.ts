@@ -1,0 +1,81 @@
+// The revocation routes: POST /.auth/revoke (admin), POST /.auth/logout (the token's holder),
+// GET /.auth/revocations (admin, the ordered feed) and GET /.auth/revocations/stream (admin, a
+// WebSocket served by the ledger's hibernatable sockets).
+import { z } from "zod";
+import { requireAdmin } from "../admin";
+import { readJson } from "../body";
+import { FEED_DEFAULT_LIMIT, FEED_MAX_LIMIT, LEDGER_TIMEOUT_MS, MAX_ADMIN_BODY_BYTES } from "../constants";
+import { AuthError } from "../errors";
+import { withTimeout } from "../revocation/check";
+import { factsOf, logoutRevocation, revocationOf } from "../revocation/facts";
+import { ledgerOf } from "../revocation/ledger";
+import { RevokeBodySchema } from "../revocation/model";
+import { extractBearer } from "../token/extract";
+import { verifyToken } from "../token/verify";
+import { denial, depsOf, type AppContext } from "./context";
+
+const nowSec = () => Math.floor(Date.now() / 1000);
+
+export async function revoke(c: AppContext): Promise<Response> {
+  const config = c.get("config");
+  try {
+    requireAdmin(c.req.raw.headers, config);
+    const body = await readJson(c.req.raw, RevokeBodySchema, MAX_ADMIN_BODY_BYTES);
+    const revocation = await revocationOf(body, config, nowSec());
+    const recorded = await withTimeout(ledgerOf(c.env).revoke(revocation), LEDGER_TIMEOUT_MS);
+    return c.json({ seq: recorded.event.seq, revocation: recorded.event.revocation }, 200, { "Cache-Control": "no-store" });
+  } catch (e) {
+    return denial(c, e);
+  }
+}
+
+export const LogoutQuerySchema = z.object({ scope: z.enum(["token", "session", "all"]).default("token") });
+
+export async function logout(c: AppContext): Promise<Response> {
+  const config = c.get("config");
+  try {
+    const query = LogoutQuerySchema.safeParse({ scope: c.req.query("scope") });
+    if (!query.success) throw new AuthError("body_invalid", 'scope must be "session", "all" or absent.');
+    const token = extractBearer(c.req.raw.headers);
+    if (token === null) throw new AuthError("token_missing", "Logging out needs the token to end.");
+    const verified = await verifyToken(token, config, depsOf(c).keyFor, Date.now());
+    const facts = await factsOf(verified, token);
+    const revocation = logoutRevocation(verified, facts, query.data.scope, config, nowSec());
+    await withTimeout(ledgerOf(c.env).revoke(revocation), LEDGER_TIMEOUT_MS);
+    return c.body(null, 204, { "Cache-Control": "no-store" });
+  } catch (e) {
+    return denial(c, e);
+  }
+}
+
+export const FeedQuerySchema = z.object({
+  since: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(FEED_MAX_LIMIT).default(FEED_DEFAULT_LIMIT),
+});
+
+export async function revocationFeed(c: AppContext): Promise<Response> {
+  try {
+    requireAdmin(c.req.raw.headers, c.get("config"));
+    const query = FeedQuerySchema.safeParse({ since: c.req.query("since"), limit: c.req.query("limit") });
+    if (!query.success) throw new AuthError("body_invalid", `since must be a seq (0 or more), limit 1 to ${FEED_MAX_LIMIT}.`);
+    const { since, limit } = query.data;
+    const events = await withTimeout(ledgerOf(c.env).feed(since, limit), LEDGER_TIMEOUT_MS);
+    // `next` is the `since` of the following page, or null when this page reached the end.
+    const next = events.length === limit ? events[events.length - 1]!.seq : null;
+    return c.json({ events, next }, 200, { "Cache-Control": "no-store" });
+  } catch (e) {
+    return denial(c, e);
+  }
+}
+
+export async function revocationStream(c: AppContext): Promise<Response> {
+  try {
+    requireAdmin(c.req.raw.headers, c.get("config"));
+    if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
+      return c.json({ error: "This route is a WebSocket: send Upgrade: websocket." }, 426, { Upgrade: "websocket" });
+    }
+    return await ledgerOf(c.env).fetch(c.req.raw);
+  } catch (e) {
+    return denial(c, e);
+  }
+}
