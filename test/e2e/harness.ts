@@ -75,7 +75,10 @@ export interface Stack {
   gateway: string;
   issuer: string;
   keyFile: string;
+  adminToken: string;
   stop: () => Promise<void>;
+  /** Stops `wrangler dev` and starts it again on the same port and the same --persist-to. */
+  restartGateway: () => Promise<void>;
 }
 
 /** The demo issuer, the echoing demo origin and `wrangler dev` in front of them. */
@@ -94,23 +97,28 @@ export async function startStack(vars: Record<string, string> = {}): Promise<Sta
     procs.push(start(["scripts/demo-origin.mjs", "--port", String(originPort)]));
     await waitFor(`${issuer}/jwks.json`, procs[0]!, 20_000);
     await waitFor(`http://127.0.0.1:${originPort}/`, procs[1]!, 20_000);
+    const adminToken = "e2e-admin-token-0000000001";
     const allVars: Record<string, string> = {
       ISSUERS: JSON.stringify([{ issuer, audiences: ["demo-api"] }]),
       ORIGIN_URL: `http://127.0.0.1:${originPort}`,
-      ADMIN_TOKENS: "e2e-admin-token-0000000001",
+      ADMIN_TOKENS: adminToken,
       ...vars,
     };
     const varArgs = Object.entries(allVars).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
-    procs.push(
-      start([
-        "node_modules/wrangler/bin/wrangler.js", "dev", "--ip", "127.0.0.1", "--port", String(gatewayPort),
-        "--inspector-port", String(inspectorPort), "--persist-to", join(dir.path, "state"),
-        "--show-interactive-dev-session=false", ...varArgs,
-      ]),
-    );
+    const wranglerArgs = [
+      "node_modules/wrangler/bin/wrangler.js", "dev", "--ip", "127.0.0.1", "--port", String(gatewayPort),
+      "--inspector-port", String(inspectorPort), "--persist-to", join(dir.path, "state"),
+      "--show-interactive-dev-session=false", ...varArgs,
+    ];
     const gateway = `http://127.0.0.1:${gatewayPort}`;
+    procs.push(start(wranglerArgs));
     await waitFor(`${gateway}/.auth/health`, procs[2]!);
-    return { gateway, issuer, keyFile, stop: stopAll };
+    const restartGateway = async () => {
+      await stop(procs[2]);
+      procs[2] = start(wranglerArgs);
+      await waitFor(`${gateway}/.auth/health`, procs[2]!);
+    };
+    return { gateway, issuer, keyFile, adminToken, stop: stopAll, restartGateway };
   } catch (e) {
     await stopAll();
     throw e;
