@@ -32,6 +32,7 @@ export type DenialCode =
   | "admin_unauthorized"
   | "body_invalid"
   | "body_too_large"
+  | "revocations_full"
   // neighbours
   | "jwks_unavailable"
   | "origin_unreachable"

@@ -52,6 +52,8 @@ function shape(code: DenialCode): ProblemShape {
       return { status: 400, title: "Invalid request body" };
     case "body_too_large":
       return { status: 413, title: "Request body too large" };
+    case "revocations_full":
+      return { status: 507, title: "Too many active revocations" };
     case "jwks_unavailable":
       return { status: 503, title: "Signing keys unavailable" };
     case "revocations_unavailable":

@@ -128,6 +128,7 @@ describe("GET /.auth/health", () => {
     expect(body.status).toBe("ok");
     expect(body.issuers).toEqual([expect.objectContaining({ issuer: "http://127.0.0.1:9001", jwksUri: "discovery", jwks: expect.objectContaining({ keys: 0 }) })]);
     expect(body.adminTokens).toBe(2);
+    expect(body.revocation).toMatchObject({ maxStalenessSeconds: 5, view: expect.objectContaining({ seq: expect.any(Number), kvReads: expect.any(Number) }) });
     expect(JSON.stringify(body)).not.toContain("test-admin-token");
   });
 

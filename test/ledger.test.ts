@@ -3,6 +3,7 @@
 import { env, evictDurableObject, reset, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { HEAD_KEY, VERSION_KEY, type Head } from "../src/revocation/kv-layout";
+import { MAX_ACTIVE_REVOCATIONS } from "../src/constants";
 import { ledgerOf, RevocationLedger } from "../src/revocation/ledger";
 import type { Revocation } from "../src/revocation/model";
 import { FlakyKv } from "./helpers/kv";
@@ -14,6 +15,13 @@ afterEach(async () => {
 const now = () => Math.floor(Date.now() / 1000);
 const jti = (value: string, iss: string | null = "https://i.test"): Revocation => ({ kind: "jti", value, iss, at: now(), expiresAt: now() + 600 });
 const sub = (value: string, at = now(), iss: string | null = "https://i.test"): Revocation => ({ kind: "sub", value, iss, at, expiresAt: at + 86400 });
+
+/** A revoke that the test expects to be recorded (the ledger is far from full). */
+async function revoke(stub: DurableObjectStub<RevocationLedger>, r: Revocation) {
+  const recorded = await stub.revoke(r);
+  if (!recorded) throw new Error("the ledger refused a revocation as full");
+  return recorded;
+}
 
 /** Points the ledger instance's KV binding at a wrapper (lasts until the instance is evicted). */
 async function useKv(stub: DurableObjectStub<RevocationLedger>, kv: KVNamespace) {
@@ -36,8 +44,8 @@ describe("RevocationLedger", () => {
 
   it("gives each revocation the next seq and stores it before answering", async () => {
     const stub = ledgerOf(env);
-    const a = await stub.revoke(jti("a"));
-    const b = await stub.revoke(sub("alice"));
+    const a = await revoke(stub, jti("a"));
+    const b = await revoke(stub, sub("alice"));
     expect([a.event.seq, b.event.seq]).toEqual([1, 2]);
     expect(a.duplicate).toBe(false);
     expect((await stub.feed(0, 10)).map((e) => e.revocation.value)).toEqual(["a", "alice"]);
@@ -45,20 +53,20 @@ describe("RevocationLedger", () => {
 
   it("keeps one entry when the same thing is revoked twice", async () => {
     const stub = ledgerOf(env);
-    const first = await stub.revoke(jti("same"));
-    const again = await stub.revoke(jti("same"));
+    const first = await revoke(stub, jti("same"));
+    const again = await revoke(stub, jti("same"));
     expect(again.duplicate).toBe(true);
     expect(again.event.seq).toBe(first.event.seq);
     const t = now();
-    await stub.revoke(sub("bob", t));
-    expect((await stub.revoke(sub("bob", t))).duplicate).toBe(true);
+    await revoke(stub, sub("bob", t));
+    expect((await revoke(stub, sub("bob", t))).duplicate).toBe(true);
     expect(await stub.feed(0, 10)).toHaveLength(2);
   });
 
   it("moves a subject's revocation forward when it is revoked again later, as one entry", async () => {
     const stub = ledgerOf(env);
-    await stub.revoke(sub("carol", now() - 100));
-    const later = await stub.revoke(sub("carol", now()));
+    await revoke(stub, sub("carol", now() - 100));
+    const later = await revoke(stub, sub("carol", now()));
     expect(later.duplicate).toBe(false);
     const feed = await stub.feed(0, 10);
     expect(feed).toHaveLength(1);
@@ -68,7 +76,7 @@ describe("RevocationLedger", () => {
 
   it("pages the feed in seq order", async () => {
     const stub = ledgerOf(env);
-    for (let i = 0; i < 7; i++) await stub.revoke(jti(`p${i}`));
+    for (let i = 0; i < 7; i++) await revoke(stub, jti(`p${i}`));
     const first = await stub.feed(0, 3);
     const second = await stub.feed(first[2]!.seq, 3);
     const third = await stub.feed(second[2]!.seq, 3);
@@ -78,10 +86,10 @@ describe("RevocationLedger", () => {
   it("answers the strict check for each kind and its neighbours", async () => {
     const stub = ledgerOf(env);
     const t = now();
-    await stub.revoke(jti("tok-1"));
-    await stub.revoke({ kind: "token", value: "f".repeat(64), iss: "https://i.test", at: t, expiresAt: t + 600 });
-    await stub.revoke(sub("dave", t));
-    await stub.revoke({ kind: "sid", value: "s-1", iss: null, at: t, expiresAt: t + 86400 });
+    await revoke(stub, jti("tok-1"));
+    await revoke(stub, { kind: "token", value: "f".repeat(64), iss: "https://i.test", at: t, expiresAt: t + 600 });
+    await revoke(stub, sub("dave", t));
+    await revoke(stub, { kind: "sid", value: "s-1", iss: null, at: t, expiresAt: t + 86400 });
     const iss = "https://i.test";
     expect(await stub.check({ iss, jti: "tok-1" })).toBe("jti");
     expect(await stub.check({ iss: "https://other.test", jti: "tok-1" })).toBeNull();
@@ -96,18 +104,32 @@ describe("RevocationLedger", () => {
 
   it("prunes entries once no token they match can be valid, driven by its alarm", async () => {
     const stub = ledgerOf(env);
-    await stub.revoke({ kind: "jti", value: "old", iss: null, at: now() - 100, expiresAt: now() - 1 });
-    await stub.revoke(jti("fresh"));
+    await revoke(stub, { kind: "jti", value: "old", iss: null, at: now() - 100, expiresAt: now() - 1 });
+    await revoke(stub, jti("fresh"));
     expect(await stub.feed(0, 10)).toHaveLength(2);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect((await stub.feed(0, 10)).map((e) => e.revocation.value)).toEqual(["fresh"]);
   });
 });
 
+describe("its bound", () => {
+  it(`refuses new revocations beyond ${MAX_ACTIVE_REVOCATIONS} active entries, so edge views stay within memory`, async () => {
+    const stub = ledgerOf(env);
+    await runInDurableObject(stub, (_: RevocationLedger, state) => {
+      state.storage.sql.exec(
+        `WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?)
+         INSERT INTO revocations (kind, iss, value, at, expires_at, revoked_at) SELECT 'jti', '', 'bulk-' || x, 0, 4000000000, 0 FROM n`,
+        MAX_ACTIVE_REVOCATIONS,
+      );
+    });
+    expect(await stub.revoke(jti("one-too-many"))).toBeNull();
+  });
+});
+
 describe("the KV outbox", () => {
   it("publishes each revocation to KV before answering when KV is up", async () => {
     const stub = ledgerOf(env);
-    await stub.revoke(jti("published"));
+    await revoke(stub, jti("published"));
     expect(await env.REVOCATIONS.get(VERSION_KEY)).toBe("1");
     const head = await env.REVOCATIONS.get<Head>(HEAD_KEY, "json");
     expect(head!.tail.map((e) => e[3])).toEqual(["published"]);
@@ -119,8 +141,8 @@ describe("the KV outbox", () => {
     const kv = new FlakyKv();
     kv.failWrites = true;
     await useKv(stub, kv.binding());
-    await stub.revoke(jti("k1"));
-    await stub.revoke(jti("k2"));
+    await revoke(stub, jti("k1"));
+    await revoke(stub, jti("k2"));
     expect(await stub.pending()).toBe(2);
     expect(await env.REVOCATIONS.get(VERSION_KEY)).toBeNull();
     expect(await runDurableObjectAlarm(stub)).toBe(true); // still failing: retried later
@@ -137,7 +159,7 @@ describe("the KV outbox", () => {
     const kv = new FlakyKv();
     kv.failWrites = true;
     await useKv(stub, kv.binding());
-    const recorded = await stub.revoke(sub("erin"));
+    const recorded = await revoke(stub, sub("erin"));
     await evictDurableObject(stub); // a new instance, with the real binding
     expect(await stub.pending()).toBe(1);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
@@ -147,7 +169,7 @@ describe("the KV outbox", () => {
 
   it("gives 500 concurrent revokes distinct, gap-free seqs, all in the feed and in KV", async () => {
     const stub = ledgerOf(env);
-    const results = await Promise.all(Array.from({ length: 500 }, (_, i) => stub.revoke(jti(`c${i}`))));
+    const results = await Promise.all(Array.from({ length: 500 }, (_, i) => revoke(stub, jti(`c${i}`))));
     const seqs = results.map((r) => r.event.seq).sort((a, b) => a - b);
     expect(seqs).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
     const feed = [...(await stub.feed(0, 1000))];

@@ -3,6 +3,7 @@
 // publishes to KV, broadcasts it to the stream's WebSockets (hibernatable), and prunes what no valid
 // token can match any more. One alarm serves both the KV retries (with backoff) and the pruning.
 import { DurableObject } from "cloudflare:workers";
+import { MAX_ACTIVE_REVOCATIONS } from "../constants";
 import type { Revocation, RevocationEvent, TokenFacts } from "./model";
 import { publish } from "./publisher";
 import * as store from "./store";
@@ -28,9 +29,14 @@ export class RevocationLedger extends DurableObject<Env> {
     ctx.blockConcurrencyWhile(async () => store.migrate(ctx.storage.sql));
   }
 
-  /** Records a revocation (durably, before this returns) and tries to publish it to KV. */
-  async revoke(revocation: Revocation): Promise<store.Recorded> {
-    const recorded = store.record(this.ctx.storage.sql, revocation, nowSec());
+  /**
+   * Records a revocation (durably, before this returns) and tries to publish it to KV. Null when the
+   * ledger already holds MAX_ACTIVE_REVOCATIONS entries (after pruning).
+   */
+  async revoke(revocation: Revocation): Promise<store.Recorded | null> {
+    const sql = this.ctx.storage.sql;
+    if (store.activeCount(sql) >= MAX_ACTIVE_REVOCATIONS && store.prune(sql, nowSec()) === 0) return null;
+    const recorded = store.record(sql, revocation, nowSec());
     if (!recorded.duplicate) {
       this.broadcast(recorded.event);
       await Promise.race([this.publishNow().catch(() => {}), sleep(PUBLISH_WAIT_MS)]);

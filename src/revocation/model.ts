@@ -47,11 +47,6 @@ export interface TokenFacts {
   iat?: number;
 }
 
-/** The key under which an entry is stored and looked up, per kind: issuer (or "" for any) and value. */
-export function entryKey(iss: string | null, value: string): string {
-  return `${iss ?? ""}\n${value}`;
-}
-
 /**
  * Whether an entry of `kind` with time `at` denies a token issued at `iat`. For sub/sid a token
  * without iat is denied: it could have been issued before the revocation (fail closed).

@@ -39,6 +39,10 @@ function toEvent(row: Row): RevocationEvent {
   };
 }
 
+export function activeCount(sql: SqlStorage): number {
+  return sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM revocations").one().n;
+}
+
 export interface Recorded {
   event: RevocationEvent;
   /** True when the same thing was already revoked and nothing changed. */

@@ -10,12 +10,13 @@
 // rebuilds the view from the active entries only.
 import { AuthError } from "../errors";
 import { HEAD_KEY, segmentKey, snapshotKey, VERSION_KEY, type Head, type WireEntry } from "./kv-layout";
-import { denies, entryKey, type RevocationKind, type TokenFacts } from "./model";
+import { denies, type RevocationKind, type TokenFacts } from "./model";
 
 /** After a failed refresh, how long requests keep using the last view before one tries again. */
 export const REFRESH_RETRY_MS = 1_000;
 
-type Index = Record<RevocationKind, Map<string, number>>;
+/** kind -> issuer ("" for any issuer) -> value -> at. Nested so a lookup builds no key string. */
+type Index = Record<RevocationKind, Map<string, Map<string, number>>>;
 const emptyIndex = (): Index => ({ jti: new Map(), token: new Map(), sub: new Map(), sid: new Map() });
 
 export interface ViewStatus {
@@ -72,8 +73,10 @@ export class RevocationView {
     const { iss } = facts;
     const hit = (kind: RevocationKind, value: string | undefined) => {
       if (value === undefined) return undefined;
-      const a = this.index[kind].get(entryKey(iss, value));
-      const b = this.index[kind].get(entryKey(null, value));
+      const byIssuer = this.index[kind];
+      if (byIssuer.size === 0) return undefined;
+      const a = byIssuer.get(iss)?.get(value);
+      const b = byIssuer.get("")?.get(value);
       return a === undefined ? b : b === undefined ? a : Math.max(a, b);
     };
     if (facts.jti !== undefined ? hit("jti", facts.jti) !== undefined : hit("token", facts.tokenSha256) !== undefined) {
@@ -88,7 +91,7 @@ export class RevocationView {
 
   status(nowMs: number): ViewStatus {
     let entries = 0;
-    for (const m of Object.values(this.index)) entries += m.size;
+    for (const byIssuer of Object.values(this.index)) for (const m of byIssuer.values()) entries += m.size;
     return {
       seq: this.seq,
       entries,
@@ -148,10 +151,10 @@ export class RevocationView {
 function apply(index: Index, entries: readonly WireEntry[], after: number): void {
   for (const [seq, kind, iss, value, at] of entries) {
     if (seq <= after) continue;
-    const map = index[kind];
-    const key = entryKey(iss === "" ? null : iss, value);
-    const previous = map.get(key);
-    map.set(key, previous === undefined ? at : Math.max(previous, at));
+    let map = index[kind].get(iss);
+    if (!map) index[kind].set(iss, (map = new Map()));
+    const previous = map.get(value);
+    map.set(value, previous === undefined ? at : Math.max(previous, at));
   }
 }
 

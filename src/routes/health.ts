@@ -3,6 +3,7 @@
 import { loadConfig } from "../config";
 import { AuthError } from "../errors";
 import { problemResponse, realmOf } from "../problem";
+import { viewOf } from "../revocation/view";
 import { keysOf } from "../token/jwks";
 import type { AppContext } from "./context";
 
@@ -24,7 +25,8 @@ export function health(c: AppContext): Response {
     forwardAuthorization: config.forwardAuthorization,
     clockToleranceSeconds: config.clockToleranceSeconds,
     maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds,
-    revocation: { maxStalenessSeconds: config.revocationMaxStalenessSeconds },
+    // This isolate's view: how far behind the ledger the edge answers from.
+    revocation: { maxStalenessSeconds: config.revocationMaxStalenessSeconds, view: viewOf(c.env.REVOCATIONS).status(Date.now()) },
     adminTokens: config.adminTokens.length,
   };
   return Response.json(body, { headers: { "Cache-Control": "no-store" } });

@@ -16,13 +16,18 @@ import { denial, depsOf, type AppContext } from "./context";
 
 const nowSec = () => Math.floor(Date.now() / 1000);
 
+function full<T>(recorded: T | null): T {
+  if (recorded === null) throw new AuthError("revocations_full", "The ledger holds the most active revocations it accepts; revoke by sub or sid instead of per token.");
+  return recorded;
+}
+
 export async function revoke(c: AppContext): Promise<Response> {
   const config = c.get("config");
   try {
     requireAdmin(c.req.raw.headers, config);
     const body = await readJson(c.req.raw, RevokeBodySchema, MAX_ADMIN_BODY_BYTES);
     const revocation = await revocationOf(body, config, nowSec());
-    const recorded = await withTimeout(ledgerOf(c.env).revoke(revocation), LEDGER_TIMEOUT_MS);
+    const recorded = full(await withTimeout(ledgerOf(c.env).revoke(revocation), LEDGER_TIMEOUT_MS));
     return c.json({ seq: recorded.event.seq, revocation: recorded.event.revocation }, 200, { "Cache-Control": "no-store" });
   } catch (e) {
     return denial(c, e);
@@ -41,7 +46,7 @@ export async function logout(c: AppContext): Promise<Response> {
     const verified = await verifyToken(token, config, depsOf(c).keyFor, Date.now());
     const facts = await factsOf(verified, token);
     const revocation = logoutRevocation(verified, facts, query.data.scope, config, nowSec());
-    await withTimeout(ledgerOf(c.env).revoke(revocation), LEDGER_TIMEOUT_MS);
+    full(await withTimeout(ledgerOf(c.env).revoke(revocation), LEDGER_TIMEOUT_MS));
     return c.body(null, 204, { "Cache-Control": "no-store" });
   } catch (e) {
     return denial(c, e);
