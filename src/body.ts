@@ -2,30 +2,13 @@
 // lying Content-Length changes nothing), then parsed and validated by a schema.
 import type { z } from "zod";
 import { AuthError } from "./errors";
+import { readAtMost } from "./stream";
 
 export async function readLimitedText(request: Request, maxBytes: number): Promise<string> {
   const declared = Number(request.headers.get("Content-Length") ?? "0");
   if (declared > maxBytes) throw new AuthError("body_too_large", `The request body is over ${maxBytes} bytes.`);
-  if (!request.body) return "";
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw new AuthError("body_too_large", `The request body is over ${maxBytes} bytes.`);
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    all.set(c, offset);
-    offset += c.byteLength;
-  }
+  const all = await readAtMost(request.body, maxBytes);
+  if (all === null) throw new AuthError("body_too_large", `The request body is over ${maxBytes} bytes.`);
   try {
     return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(all);
   } catch {

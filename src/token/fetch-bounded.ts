@@ -1,6 +1,7 @@
 // A GET of a small JSON document from a neighbour that may be slow, huge or broken: bounded in time
 // (headers and body together) and in bytes, so that a bad issuer costs an error, never a hung
 // request or an isolate out of memory.
+import { readAtMost } from "../stream";
 
 export class FetchFailed extends Error {
   override readonly name = "FetchFailed";
@@ -30,7 +31,9 @@ export async function fetchBoundedJson(url: string, timeoutMs: number, maxBytes:
     if (!response.ok) throw new FetchFailed(`answered HTTP ${response.status}`);
     const declared = Number(response.headers.get("Content-Length") ?? "0");
     if (declared > maxBytes) throw new FetchFailed(`body over ${maxBytes} bytes`);
-    const text = await readAtMost(response, maxBytes);
+    const bytes = await readAtMost(response.body, maxBytes);
+    if (bytes === null) throw new FetchFailed(`body over ${maxBytes} bytes`);
+    const text = new TextDecoder().decode(bytes);
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -43,28 +46,4 @@ export async function fetchBoundedJson(url: string, timeoutMs: number, maxBytes:
     if (e instanceof FetchFailed) throw e;
     throw new FetchFailed(signal.aborted ? `timed out after ${timeoutMs} ms` : "body could not be read");
   }
-}
-
-async function readAtMost(response: Response, maxBytes: number): Promise<string> {
-  if (!response.body) return "";
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw new FetchFailed(`body over ${maxBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    all.set(c, offset);
-    offset += c.byteLength;
-  }
-  return new TextDecoder().decode(all);
 }
