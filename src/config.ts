@@ -20,10 +20,12 @@ const originUrl = httpUrl.refine((u) => !u.includes("?"), "must not have a query
 
 /** RFC 9110 token characters: what a header name may hold. */
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, "must be a valid header name");
-/** Headers a claim mapping must not overwrite: routing, credentials, framing. */
+/** Headers a claim mapping must not overwrite: routing, credentials, framing, and our own identity headers. */
 const RESERVED_HEADERS = new Set([
   "host", "authorization", "x-api-key", "cookie", "content-length", "content-type", "content-encoding",
   "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "proxy-authorization",
+  "x-auth-subject", "x-auth-issuer", "x-auth-token-id", "x-auth-session", "x-auth-scopes", "x-auth-roles",
+  "x-auth-expires", "x-auth-claims", "x-auth-client",
 ]);
 
 export const IssuerSchema = z

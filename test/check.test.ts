@@ -58,6 +58,13 @@ describe("forward-auth", () => {
     expect((await problemOf(res)).code).toBe("path_ambiguous");
     const method = await send(env, "/.auth/check", bearer(token, { "X-Forwarded-Uri": "/x", "X-Forwarded-Method": "GET /evil" }));
     expect(method.status).toBe(400);
+    for (const uri of ["admin/x", "javascript:alert(1)", "ftp://h/admin"]) {
+      const res = await send(env, "/.auth/check", bearer(token, { "X-Forwarded-Uri": uri }));
+      expect(res.status, uri).toBe(400);
+      expect((await problemOf(res)).code).toBe("path_invalid");
+    }
+    const absolute = await send(env, "/.auth/check", bearer(token, { "X-Forwarded-Uri": "https://api.example.com/admin/x?y=1" }));
+    expect(absolute.status).toBe(403); // judged as /admin/x
   });
 
   it("does not let a client's own X-Auth-* headers into the answer", async () => {

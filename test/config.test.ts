@@ -59,6 +59,8 @@ describe("parsing", () => {
     expect(issuesOf({ FORWARD_AUTHORIZATION: "yes" })[0]!.var).toBe("FORWARD_AUTHORIZATION");
     expect(issuesOf({ CLAIM_HEADERS: { email: "Authorization" } })[0]!.var).toBe("CLAIM_HEADERS");
     expect(issuesOf({ CLAIM_HEADERS: { email: "Bad Header" } })[0]!.var).toBe("CLAIM_HEADERS");
+    expect(issuesOf({ CLAIM_HEADERS: { email: "X-Auth-Subject" } })[0]!.var).toBe("CLAIM_HEADERS");
+    expect(issuesOf({ CLAIM_HEADERS: { tenant: "x-auth-client" } })[0]!.var).toBe("CLAIM_HEADERS");
     expect(issuesOf({ CLIENTS: [{ id: "a", keySha256: "nothex" }] })[0]!.var).toBe("CLIENTS");
     expect(issuesOf({ MAX_TOKEN_LIFETIME_SECONDS: 0 })[0]!.var).toBe("MAX_TOKEN_LIFETIME_SECONDS");
     expect(issuesOf({ REVOCATION_MAX_STALENESS_SECONDS: 0 })[0]!.var).toBe("REVOCATION_MAX_STALENESS_SECONDS");

@@ -122,7 +122,25 @@ describe("its bound", () => {
         MAX_ACTIVE_REVOCATIONS,
       );
     });
+    await evictDurableObject(stub); // the instance counts its active entries when it starts
     expect(await stub.revoke(jti("one-too-many"))).toBeNull();
+    const duplicate = await stub.revoke({ kind: "jti", value: "bulk-7", iss: null, at: now(), expiresAt: 4000000000 });
+    expect(duplicate).toMatchObject({ duplicate: true, event: { seq: 7 } });
+  });
+
+  it("counts its entries without scanning the table on every revoke, and frees room by pruning", async () => {
+    const stub = ledgerOf(env);
+    await runInDurableObject(stub, (_: RevocationLedger, state) => {
+      state.storage.sql.exec(
+        `WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?)
+         INSERT INTO revocations (kind, iss, value, at, expires_at, revoked_at) SELECT 'jti', '', 'old-' || x, 0, 1, 0 FROM n`,
+        MAX_ACTIVE_REVOCATIONS,
+      );
+    });
+    await evictDurableObject(stub);
+    const recorded = await stub.revoke(jti("after-prune")); // full of expired entries: pruned, then accepted
+    expect(recorded).toMatchObject({ duplicate: false, added: true });
+    expect(await stub.feed(0, 10)).toHaveLength(1);
   });
 });
 

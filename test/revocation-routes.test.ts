@@ -244,6 +244,9 @@ describe("GET /.auth/revocations/stream", () => {
     const { env } = await revocationWorld();
     expect((await send(env, "/.auth/revocations/stream", { headers: { Upgrade: "websocket" } })).status).toBe(401);
     expect((await send(env, "/.auth/revocations/stream", { headers: { Authorization: `Bearer ${ADMIN}` } })).status).toBe(426);
+    const bad = await send(env, "/.auth/revocations/stream?since=abc", { headers: { Authorization: `Bearer ${ADMIN}`, Upgrade: "websocket" } });
+    expect(bad.status).toBe(400);
+    expect((await problemOf(bad)).code).toBe("body_invalid");
   });
 });
 

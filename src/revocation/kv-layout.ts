@@ -36,12 +36,6 @@ export interface Head {
   tail: WireEntry[];
 }
 
-export const EMPTY_HEAD: Head = { seq: 0, snapshot: null, segments: [], tail: [] };
-
 export function toWire(seq: number, r: Revocation): WireEntry {
   return [seq, r.kind, r.iss ?? "", r.value, r.at, r.expiresAt];
-}
-
-export function fromWire(e: WireEntry): { seq: number; revocation: Revocation } {
-  return { seq: e[0], revocation: { kind: e[1], iss: e[2] === "" ? null : e[2], value: e[3], at: e[4], expiresAt: e[5] } };
 }

@@ -23,10 +23,15 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export class RevocationLedger extends DurableObject<Env> {
   private publishing: Promise<void> | null = null;
   private failures = 0;
+  /** Active entries, counted once per instance and kept up to date, so a revoke never scans the table. */
+  private active = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.blockConcurrencyWhile(async () => store.migrate(ctx.storage.sql));
+    ctx.blockConcurrencyWhile(async () => {
+      store.migrate(ctx.storage.sql);
+      this.active = store.activeCount(ctx.storage.sql);
+    });
   }
 
   /**
@@ -35,8 +40,13 @@ export class RevocationLedger extends DurableObject<Env> {
    */
   async revoke(revocation: Revocation): Promise<store.Recorded | null> {
     const sql = this.ctx.storage.sql;
-    if (store.activeCount(sql) >= MAX_ACTIVE_REVOCATIONS && store.prune(sql, nowSec()) === 0) return null;
-    const recorded = store.record(sql, revocation, nowSec());
+    let recorded = store.record(sql, revocation, nowSec(), this.active < MAX_ACTIVE_REVOCATIONS);
+    if (recorded === null) {
+      this.prune(); // full: make room from expired entries first
+      recorded = store.record(sql, revocation, nowSec(), this.active < MAX_ACTIVE_REVOCATIONS);
+      if (recorded === null) return null;
+    }
+    if (recorded.added) this.active++;
     if (!recorded.duplicate) {
       this.broadcast(recorded.event);
       await Promise.race([this.publishNow().catch(() => {}), sleep(PUBLISH_WAIT_MS)]);
@@ -91,8 +101,13 @@ export class RevocationLedger extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     await this.publishNow().catch(() => {});
-    store.prune(this.ctx.storage.sql, nowSec());
+    this.prune();
     await this.scheduleAlarm();
+  }
+
+  private prune(): void {
+    store.prune(this.ctx.storage.sql, nowSec());
+    this.active = store.activeCount(this.ctx.storage.sql);
   }
 
   private broadcast(event: RevocationEvent): void {

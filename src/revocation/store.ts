@@ -47,14 +47,17 @@ export interface Recorded {
   event: RevocationEvent;
   /** True when the same thing was already revoked and nothing changed. */
   duplicate: boolean;
+  /** True when a new key was added (not a duplicate, not a sub/sid moved forward). */
+  added: boolean;
 }
 
 /**
  * Records a revocation once. The same jti/token again is the same entry. The same sub/sid revoked
  * again later moves its `at` forward, as a new entry with a new seq (the old one is superseded), so
- * that tokens issued between the two revocations are denied too.
+ * that tokens issued between the two revocations are denied too. With `mayAdd` false, a revocation
+ * that would add a new key is refused (null); duplicates and moves are still answered.
  */
-export function record(sql: SqlStorage, r: Revocation, nowSec: number): Recorded {
+export function record(sql: SqlStorage, r: Revocation, nowSec: number, mayAdd = true): Recorded | null {
   const iss = r.iss ?? "";
   const existing = sql.exec<Row>("SELECT * FROM revocations WHERE kind = ? AND iss = ? AND value = ?", r.kind, iss, r.value).toArray()[0];
   if (existing) {
@@ -64,9 +67,11 @@ export function record(sql: SqlStorage, r: Revocation, nowSec: number): Recorded
         sql.exec("UPDATE revocations SET expires_at = ? WHERE seq = ?", r.expiresAt, existing.seq);
         existing.expires_at = r.expiresAt;
       }
-      return { event: toEvent(existing), duplicate: true };
+      return { event: toEvent(existing), duplicate: true, added: false };
     }
     sql.exec("DELETE FROM revocations WHERE seq = ?", existing.seq);
+  } else if (!mayAdd) {
+    return null;
   }
   const row = sql
     .exec<Row>(
@@ -75,7 +80,7 @@ export function record(sql: SqlStorage, r: Revocation, nowSec: number): Recorded
     )
     .one();
   sql.exec("INSERT INTO outbox (seq) VALUES (?)", row.seq);
-  return { event: toEvent(row), duplicate: false };
+  return { event: toEvent(row), duplicate: false, added: existing === undefined };
 }
 
 /** The highest seq ever handed out (superseded and pruned entries included), 0 when none. */

@@ -17,6 +17,9 @@ export function checkedTarget(request: Request): { method: string; rawPath: stri
   const uri = headers.get("X-Forwarded-Uri") ?? headers.get("X-Original-URI");
   const method = headers.get("X-Forwarded-Method") ?? headers.get("X-Original-Method") ?? request.method;
   if (uri !== null) {
+    if (!uri.startsWith("/") && !/^https?:\/\/[^/?#]+(?:[/?#]|$)/i.test(uri)) {
+      throw new AuthError("path_invalid", "The forwarded URI is neither a path nor an http(s) URL.");
+    }
     const path = uri.startsWith("/") ? uri : rawPathOf(uri);
     return { method, rawPath: path.split(/[?#]/, 1)[0] || "/" };
   }
@@ -27,7 +30,7 @@ export function checkedTarget(request: Request): { method: string; rawPath: stri
 export async function check(c: AppContext): Promise<Response> {
   const config = c.get("config");
   try {
-    const { method, rawPath } = checkedTarget(c.req.raw);
+    const { method, rawPath } = checkedTarget(c.req.raw); // throws path_invalid for a bogus forwarded URI
     if (!/^[A-Za-z]{1,16}$/.test(method)) throw new AuthError("path_invalid", "The forwarded method is not an HTTP method.");
     const approval = await authorize({ method, rawPath, headers: c.req.raw.headers }, config, depsOf(c));
     if (approval === RESERVED) throw new AuthError("not_found", "The authorizer's own routes cannot be checked.");

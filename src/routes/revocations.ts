@@ -79,6 +79,10 @@ export async function revocationStream(c: AppContext): Promise<Response> {
     if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
       return c.json({ error: "This route is a WebSocket: send Upgrade: websocket." }, 426, { Upgrade: "websocket" });
     }
+    const since = c.req.query("since");
+    if (since !== undefined && !FeedQuerySchema.shape.since.safeParse(since).success) {
+      throw new AuthError("body_invalid", "since must be a seq (0 or more).");
+    }
     return await ledgerOf(c.env).fetch(c.req.raw);
   } catch (e) {
     return denial(c, e);

@@ -8,7 +8,7 @@
 // shared by every request waiting on it (single flight), so a flood of made-up kids costs one fetch.
 import { importJWK, type JWK, type JWSHeaderParameters } from "jose";
 import { z } from "zod";
-import type { Algorithm, IssuerConfig } from "../config";
+import type { IssuerConfig } from "../config";
 import {
   JWKS_DEFAULT_TTL_SECONDS, JWKS_FETCH_TIMEOUT_MS, JWKS_MAX_TTL_SECONDS, JWKS_MIN_TTL_SECONDS,
   JWKS_REFETCH_COOLDOWN_MS, JWKS_STALE_IF_ERROR_SECONDS, MAX_JWKS_BYTES, MAX_JWKS_KEYS,
@@ -244,5 +244,3 @@ export function keysOf(issuer: IssuerConfig): IssuerKeys {
   }
   return keys;
 }
-
-export type { Algorithm };
