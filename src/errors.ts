@@ -33,6 +33,7 @@ export type DenialCode =
   | "body_invalid"
   | "body_too_large"
   | "revocations_full"
+  | "idempotency_key_reused"
   // neighbours
   | "jwks_unavailable"
   | "origin_unreachable"
@@ -41,7 +42,8 @@ export type DenialCode =
   // the authorizer itself
   | "config_invalid"
   | "not_found"
-  | "method_not_allowed";
+  | "method_not_allowed"
+  | "upgrade_required";
 
 export class AuthError extends Error {
   override readonly name = "AuthError";

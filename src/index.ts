@@ -1,6 +1,7 @@
 // The Worker: routes wired to their handlers, nothing else.
 import { Hono } from "hono";
 import { AuthError } from "./errors";
+import { openApi } from "./openapi";
 import { problemResponse, realmOf, unexpectedErrorResponse } from "./problem";
 import { check } from "./routes/check";
 import { withConfig, type AppEnv } from "./routes/context";
@@ -13,6 +14,7 @@ export { RevocationLedger } from "./revocation/ledger";
 const app = new Hono<AppEnv>();
 
 app.get("/.auth/health", health);
+app.get("/.auth/openapi.json", openApi);
 app.use("*", withConfig);
 app.all("/.auth/check", check);
 app.all("/.auth/check/*", check);

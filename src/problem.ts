@@ -1,11 +1,23 @@
 // The one place where a refusal becomes HTTP: status, RFC 6750 `WWW-Authenticate`, and an RFC 9457
 // `application/problem+json` body. Details are fixed strings chosen by the code that threw, so no
 // token, key or secret can reach a client through here.
+import { z } from "zod";
 import { AuthError, type DenialCode } from "./errors";
 
 export const PROBLEM_TYPE_BASE = "urn:edge-jwt-authorizer:problem:";
 /** When to try again after a 503: the issuer's keys may be back after one refetch cooldown. */
 export const RETRY_AFTER_SECONDS = 5;
+
+/** Every denial's body, for the API description; extra members (e.g. `errors`) may follow. */
+export const ProblemSchema = z
+  .looseObject({
+    type: z.string().describe(`${PROBLEM_TYPE_BASE}<code>`),
+    title: z.string(),
+    status: z.number().int().min(400).max(599),
+    detail: z.string(),
+    code: z.string().describe("Stable machine-readable reason, the last part of `type`."),
+  })
+  .meta({ id: "Problem", description: "RFC 9457 problem details." });
 
 interface ProblemShape {
   status: number;
@@ -14,6 +26,8 @@ interface ProblemShape {
   bearer?: "" | "invalid_token" | "insufficient_scope" | "invalid_request";
   /** A non-Bearer challenge (the client API key). */
   challenge?: string;
+  /** The protocol a 426 asks for (RFC 9110 `Upgrade`). */
+  upgrade?: string;
 }
 
 function shape(code: DenialCode): ProblemShape {
@@ -54,6 +68,9 @@ function shape(code: DenialCode): ProblemShape {
       return { status: 413, title: "Request body too large" };
     case "revocations_full":
       return { status: 507, title: "Too many active revocations" };
+    case "idempotency_key_reused":
+      // draft-ietf-httpapi-idempotency-key-header: a key reused with another payload is a 422
+      return { status: 422, title: "Idempotency key reused" };
     case "jwks_unavailable":
       return { status: 503, title: "Signing keys unavailable" };
     case "revocations_unavailable":
@@ -68,6 +85,8 @@ function shape(code: DenialCode): ProblemShape {
       return { status: 404, title: "Not found" };
     case "method_not_allowed":
       return { status: 405, title: "Method not allowed" };
+    case "upgrade_required":
+      return { status: 426, title: "Upgrade required", upgrade: "websocket" };
   }
 }
 
@@ -86,7 +105,7 @@ export function realmOf(request: Request): string {
 }
 
 export function problemResponse(error: AuthError, realm: string): Response {
-  const { status, title, bearer, challenge } = shape(error.code);
+  const { status, title, bearer, challenge, upgrade } = shape(error.code);
   const headers = new Headers({ "Content-Type": "application/problem+json", "Cache-Control": "no-store" });
   if (bearer !== undefined) {
     let value = `Bearer realm=${quoted(realm)}`;
@@ -96,6 +115,7 @@ export function problemResponse(error: AuthError, realm: string): Response {
     headers.set("WWW-Authenticate", `${challenge} realm=${quoted(realm)}`);
   }
   if (status === 503) headers.set("Retry-After", String(RETRY_AFTER_SECONDS));
+  if (upgrade) headers.set("Upgrade", upgrade);
   const body = {
     type: PROBLEM_TYPE_BASE + error.code,
     title,

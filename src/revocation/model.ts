@@ -5,24 +5,30 @@
 import { z } from "zod";
 import { MAX_TOKEN_BYTES } from "../constants";
 
-export type RevocationKind = "jti" | "token" | "sub" | "sid";
+// Zod schemas describe these shapes for the API description (src/openapi.ts); the types come from them.
+export const RevocationSchema = z
+  .object({
+    kind: z.enum(["jti", "token", "sub", "sid"]),
+    /** The jti, the token's SHA-256 (hex), the subject or the session id. */
+    value: z.string(),
+    iss: z.string().nullable().describe("The issuer it applies to; null means any issuer."),
+    /** When it was revoked. For sub/sid, tokens with iat <= at are denied. */
+    at: z.number().int().describe("When it was revoked (Unix seconds); sub/sid deny tokens with iat <= at."),
+    /** After this no token it matches can be valid, and the entry is dropped. */
+    expiresAt: z.number().int().describe("When the entry expires by itself (Unix seconds)."),
+  })
+  .meta({ id: "Revocation" });
+export type Revocation = z.output<typeof RevocationSchema>;
+export type RevocationKind = Revocation["kind"];
 
-export interface Revocation {
-  kind: RevocationKind;
-  /** The jti, the token's SHA-256 (hex), the subject or the session id. */
-  value: string;
-  iss: string | null;
-  /** When it was revoked. For sub/sid, tokens with iat <= at are denied. */
-  at: number;
-  /** After this no token it matches can be valid, and the entry is dropped. */
-  expiresAt: number;
-}
-
-export interface RevocationEvent {
-  seq: number;
-  revocation: Revocation;
-  at: number;
-}
+export const RevocationEventSchema = z
+  .object({
+    seq: z.number().int().positive().describe("The ledger's order: strictly increasing, no gaps."),
+    revocation: RevocationSchema,
+    at: z.number().int().describe("When the ledger recorded it (Unix seconds)."),
+  })
+  .meta({ id: "RevocationEvent" });
+export type RevocationEvent = z.output<typeof RevocationEventSchema>;
 
 const id = z.string().min(1).max(1024);
 const iss = z.string().min(1).max(2048).optional();
@@ -33,8 +39,25 @@ export const RevokeBodySchema = z.union([
   z.strictObject({ token: z.string().min(1).max(MAX_TOKEN_BYTES) }),
   z.strictObject({ sub: id, iss }),
   z.strictObject({ sid: id, iss }),
-]);
+]).meta({ id: "RevokeBody", description: "One token by jti (with its exp), one token by value, every token of a subject, or every token of a session." });
 export type RevokeBody = z.output<typeof RevokeBodySchema>;
+
+/** A Structured Fields String (RFC 9651), the header's form in the draft: "..." with \" and \\. */
+const SF_STRING = /^"((?:[^"\\]|\\["\\])*)"$/;
+
+/**
+ * The Idempotency-Key header of POST /.auth/revoke (draft-ietf-httpapi-idempotency-key-header), to
+ * the key: 1 to 255 printable ASCII characters (a UUID fits). The draft's quoted form and the bare
+ * form many clients send are both accepted and mean the same key.
+ */
+export const IdempotencyKeySchema = z
+  .string()
+  .max(1024)
+  .transform((header) => {
+    const quoted = SF_STRING.exec(header);
+    return quoted ? quoted[1]!.replace(/\\(["\\])/g, "$1") : header;
+  })
+  .pipe(z.string().regex(/^[\x20-\x7e]{1,255}$/));
 
 /** What a token says about itself, for matching against revocations. */
 export interface TokenFacts {

@@ -1,5 +1,6 @@
 // GET /.auth/health: liveness and a summary of the configuration, never a secret. With an invalid
 // configuration it answers the same 500 problem as every other request, naming the bad vars.
+import { z } from "zod";
 import { loadConfig } from "../config";
 import { AuthError } from "../errors";
 import { problemResponse, realmOf } from "../problem";
@@ -7,10 +8,42 @@ import { viewOf } from "../revocation/view";
 import { keysOf } from "../token/jwks";
 import type { AppContext } from "./context";
 
+const count = z.number().int().min(0);
+const seconds = z.number().int().nullable();
+
+/** The body of a healthy answer; the assignment below keeps the handler and this schema in step. */
+export const HealthSchema = z
+  .object({
+    status: z.literal("ok"),
+    issuers: z.array(
+      z.object({
+        issuer: z.string(),
+        jwksUri: z.string().describe('The configured JWKS URI, or "discovery".'),
+        audiences: z.array(z.string()),
+        algorithms: z.array(z.string()),
+        jwks: z.object({ keys: count, ageSeconds: seconds, fresh: z.boolean(), fetches: count, lastError: z.string().nullable() }),
+      }),
+    ),
+    policy: z.object({ routes: count }),
+    clients: z.array(z.string()).describe("Client ids only; never a key."),
+    originUrl: z.string().nullable(),
+    forwardAuthorization: z.boolean(),
+    clockToleranceSeconds: count,
+    maxTokenLifetimeSeconds: count,
+    revocation: z.object({
+      maxStalenessSeconds: count,
+      view: z
+        .object({ seq: count, entries: count, ageSeconds: seconds, kvReads: count, lastError: z.string().nullable() })
+        .describe("This isolate's view: the last seq it holds and how long since it matched KV."),
+    }),
+    adminTokens: count.describe("How many admin tokens are configured; never the tokens."),
+  })
+  .meta({ id: "Health" });
+
 export function health(c: AppContext): Response {
   const config = loadConfig(c.env);
   if (config instanceof AuthError) return problemResponse(config, realmOf(c.req.raw));
-  const body = {
+  const body: z.output<typeof HealthSchema> = {
     status: "ok",
     issuers: config.issuers.map((i) => ({
       issuer: i.issuer,

@@ -9,10 +9,21 @@ import { AuthError } from "../errors";
 import { withTimeout } from "../revocation/check";
 import { factsOf, logoutRevocation, revocationOf } from "../revocation/facts";
 import { ledgerOf } from "../revocation/ledger";
-import { RevokeBodySchema } from "../revocation/model";
+import { RevocationEventSchema, RevocationSchema, RevokeBodySchema } from "../revocation/model";
 import { extractBearer } from "../token/extract";
 import { verifyToken } from "../token/verify";
 import { denial, depsOf, type AppContext } from "./context";
+
+export const RevokeResponseSchema = z
+  .object({ seq: RevocationEventSchema.shape.seq, revocation: RevocationSchema })
+  .meta({ id: "RevokeResponse" });
+
+export const FeedResponseSchema = z
+  .object({
+    events: z.array(RevocationEventSchema),
+    next: z.number().int().min(0).nullable().describe("The `since` of the following page, or null when this page reached the end."),
+  })
+  .meta({ id: "Feed" });
 
 const nowSec = () => Math.floor(Date.now() / 1000);
 
@@ -28,7 +39,8 @@ export async function revoke(c: AppContext): Promise<Response> {
     const body = await readJson(c.req.raw, RevokeBodySchema, MAX_ADMIN_BODY_BYTES);
     const revocation = await revocationOf(body, config, nowSec());
     const recorded = full(await withTimeout(ledgerOf(c.env).revoke(revocation), LEDGER_TIMEOUT_MS));
-    return c.json({ seq: recorded.event.seq, revocation: recorded.event.revocation }, 200, { "Cache-Control": "no-store" });
+    const answer: z.output<typeof RevokeResponseSchema> = { seq: recorded.event.seq, revocation: recorded.event.revocation };
+    return c.json(answer, 200, { "Cache-Control": "no-store" });
   } catch (e) {
     return denial(c, e);
   }
@@ -67,7 +79,8 @@ export async function revocationFeed(c: AppContext): Promise<Response> {
     const events = await withTimeout(ledgerOf(c.env).feed(since, limit), LEDGER_TIMEOUT_MS);
     // `next` is the `since` of the following page, or null when this page reached the end.
     const next = events.length === limit ? events[events.length - 1]!.seq : null;
-    return c.json({ events, next }, 200, { "Cache-Control": "no-store" });
+    const page: z.output<typeof FeedResponseSchema> = { events, next };
+    return c.json(page, 200, { "Cache-Control": "no-store" });
   } catch (e) {
     return denial(c, e);
   }
@@ -77,7 +90,7 @@ export async function revocationStream(c: AppContext): Promise<Response> {
   try {
     requireAdmin(c.req.raw.headers, c.get("config"));
     if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
-      return c.json({ error: "This route is a WebSocket: send Upgrade: websocket." }, 426, { Upgrade: "websocket" });
+      throw new AuthError("upgrade_required", "This route is a WebSocket: send Upgrade: websocket.");
     }
     const since = c.req.query("since");
     if (since !== undefined && !FeedQuerySchema.shape.since.safeParse(since).success) {
