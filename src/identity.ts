@@ -44,7 +44,9 @@ export function identityHeaders(
     add("X-Auth-Scopes", scopesHeader(c));
     add("X-Auth-Roles", c.roles);
     add("X-Auth-Expires", c.exp);
-    add("X-Auth-Claims", verified.payloadSegment);
+    // Base64url, so always a valid header value; bounded by the token's own 8 KiB limit, not the
+    // per-claim one, so that X-Auth-Claims really does carry what the other headers leave out.
+    out.push(["X-Auth-Claims", verified.payloadSegment]);
     for (const [claim, header] of Object.entries(claimHeaders)) add(header, c[claim]);
   }
   if (client) add("X-Auth-Client", client.id);

@@ -29,6 +29,15 @@ describe("what reaches the origin", () => {
     expect(h["x-auth-expires"]).toBe(String(claims.exp));
   });
 
+  it("carries a claim too big for its own header in X-Auth-Claims", async () => {
+    const { net, idp, env } = await world({ CLAIM_HEADERS: { bio: "X-Bio" } });
+    const bio = "b".repeat(5000);
+    expect((await send(env, "/x", bearer(await idp.sign({ sub: "alice", bio })))).status).toBe(200);
+    const h = net.originRequests[0]!.headers;
+    expect(h["x-bio"]).toBeUndefined();
+    expect(JSON.parse(new TextDecoder().decode(base64url.decode(h["x-auth-claims"]!))).bio).toBe(bio);
+  });
+
   it("leaves out identity headers whose claims are absent", async () => {
     const { net, idp, env } = await world();
     await send(env, "/x", bearer(await idp.sign({ jti: null, sid: null })));
