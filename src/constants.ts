@@ -24,6 +24,13 @@ export const MAX_JWKS_KEYS = 100;
 export const ORIGIN_TIMEOUT_MS = 30_000;
 
 /** A claim value longer than this is not put in a header (X-Auth-Claims still carries it). */
+/**
+ * Verified tokens kept per isolate (src/token/verified-cache.ts): at most this many, holding at most
+ * this many bytes of tokens (claims are about as large again). 10 000 covers the active users of one
+ * location; 16 MiB keeps the cache far inside an isolate's 128 MB next to 500 000 revocations (~50 MB).
+ */
+export const MAX_VERIFIED_TOKENS = 10_000;
+export const MAX_VERIFIED_TOKEN_BYTES = 16 * 1024 * 1024;
 export const MAX_CLAIM_HEADER_BYTES = 4 * 1024;
 /** The request path (before the query) is refused beyond this. */
 export const MAX_PATH_BYTES = 8 * 1024;
@@ -42,6 +49,17 @@ export const MAX_ACTIVE_REVOCATIONS = 500_000;
 export const MAX_ADMIN_BODY_BYTES = 16 * 1024;
 /** A strict-mode revocation check or a revoke waits this long for the ledger before a 503. */
 export const LEDGER_TIMEOUT_MS = 5_000;
+/**
+ * How long the ledger remembers an Idempotency-Key of POST /.auth/revoke (draft-ietf-httpapi-
+ * idempotency-key-header): retries come within minutes, so a day covers any client's retry policy,
+ * including one that resumes after a restart, while keeping the table small.
+ */
+export const IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 3600;
+/**
+ * Idempotency keys kept at most; past it the oldest is forgotten first (its retries are long over).
+ * A row is under 400 bytes (src/revocation/idempotency.ts), so the table stays under 40 MB.
+ */
+export const MAX_IDEMPOTENCY_KEYS = 100_000;
 /** Feed page size: default and maximum. */
 export const FEED_DEFAULT_LIMIT = 100;
 export const FEED_MAX_LIMIT = 1_000;

@@ -4,7 +4,7 @@
 import { createRoute, OpenAPIHono, type RouteConfig } from "@hono/zod-openapi";
 import { z } from "zod";
 import { ProblemSchema } from "./problem";
-import { RevokeBodySchema } from "./revocation/model";
+import { IdempotencyKeySchema, RevokeBodySchema } from "./revocation/model";
 import { HealthSchema } from "./routes/health";
 import { FeedQuerySchema, FeedResponseSchema, LogoutQuerySchema, RevokeResponseSchema } from "./routes/revocations";
 import type { AppContext } from "./routes/context";
@@ -85,13 +85,21 @@ export const authRoutes: RouteConfig[] = [
     path: "/.auth/revoke",
     summary: "Revoke a token, a session or every token of a subject",
     security: admin,
-    request: { body: { required: true, content: { "application/json": { schema: RevokeBodySchema } } } },
+    request: {
+      headers: z.object({
+        "idempotency-key": IdempotencyKeySchema.optional().describe(
+          "A unique key per logical revoke (e.g. a UUID), reused on its retries: for 24 h a repeat with the same body answers the first answer again.",
+        ),
+      }),
+      body: { required: true, content: { "application/json": { schema: RevokeBodySchema } } },
+    },
     responses: {
       200: { description: "Recorded durably; repeated revocations answer the entry they already made", content: { "application/json": { schema: RevokeResponseSchema } } },
       ...problems({
-        400: "Malformed body",
+        400: "Malformed body or Idempotency-Key",
         401: "No valid admin token",
         413: "Body over 16 KiB",
+        422: "The Idempotency-Key was used for a different body",
         503: "The ledger did not answer in time; safe to retry",
         507: "Too many active revocations",
         ...common,

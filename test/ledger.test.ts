@@ -1,14 +1,15 @@
 // The RevocationLedger: seqs, de-duplication, the feed, the strict check, pruning driven by the
 // alarm, and the KV outbox under failures, restarts and concurrency.
 import { env, evictDurableObject, reset, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { HEAD_KEY, VERSION_KEY, type Head } from "../src/revocation/kv-layout";
-import { MAX_ACTIVE_REVOCATIONS } from "../src/constants";
+import { IDEMPOTENCY_KEY_TTL_SECONDS, MAX_ACTIVE_REVOCATIONS, MAX_IDEMPOTENCY_KEYS } from "../src/constants";
 import { ledgerOf, RevocationLedger } from "../src/revocation/ledger";
 import type { Revocation } from "../src/revocation/model";
 import { FlakyKv } from "./helpers/kv";
 
 afterEach(async () => {
+  vi.useRealTimers();
   await reset(); // every Durable Object and KV entry, so each test starts from an empty ledger
 });
 
@@ -31,6 +32,19 @@ async function useKv(stub: DurableObjectStub<RevocationLedger>, kv: KVNamespace)
   });
 }
 
+
+/** Fills the ledger to its cap with `<prefix>-N` jti entries expiring at `expiresAt`, in one statement. */
+async function fill(stub: DurableObjectStub<RevocationLedger>, prefix: string, expiresAt: number): Promise<void> {
+  await runInDurableObject(stub, (_: RevocationLedger, state) => {
+    state.storage.sql.exec(
+      `WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?)
+       INSERT INTO revocations (kind, iss, value, at, expires_at, revoked_at) SELECT 'jti', '', ? || '-' || x, 0, ?, 0 FROM n`,
+      MAX_ACTIVE_REVOCATIONS,
+      prefix,
+      expiresAt,
+    );
+  });
+}
 describe("RevocationLedger", () => {
   it("is a SQLite-backed Durable Object with its schema in place", async () => {
     const stub = ledgerOf(env);
@@ -115,13 +129,7 @@ describe("RevocationLedger", () => {
 describe("its bound", () => {
   it(`refuses new revocations beyond ${MAX_ACTIVE_REVOCATIONS} active entries, so edge views stay within memory`, async () => {
     const stub = ledgerOf(env);
-    await runInDurableObject(stub, (_: RevocationLedger, state) => {
-      state.storage.sql.exec(
-        `WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?)
-         INSERT INTO revocations (kind, iss, value, at, expires_at, revoked_at) SELECT 'jti', '', 'bulk-' || x, 0, 4000000000, 0 FROM n`,
-        MAX_ACTIVE_REVOCATIONS,
-      );
-    });
+    await fill(stub, "bulk", 4000000000);
     await evictDurableObject(stub); // the instance counts its active entries when it starts
     expect(await stub.revoke(jti("one-too-many"))).toBeNull();
     const duplicate = await stub.revoke({ kind: "jti", value: "bulk-7", iss: null, at: now(), expiresAt: 4000000000 });
@@ -130,13 +138,7 @@ describe("its bound", () => {
 
   it("counts its entries without scanning the table on every revoke, and frees room by pruning", async () => {
     const stub = ledgerOf(env);
-    await runInDurableObject(stub, (_: RevocationLedger, state) => {
-      state.storage.sql.exec(
-        `WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?)
-         INSERT INTO revocations (kind, iss, value, at, expires_at, revoked_at) SELECT 'jti', '', 'old-' || x, 0, 1, 0 FROM n`,
-        MAX_ACTIVE_REVOCATIONS,
-      );
-    });
+    await fill(stub, "old", 1);
     await evictDurableObject(stub);
     const recorded = await stub.revoke(jti("after-prune")); // full of expired entries: pruned, then accepted
     expect(recorded).toMatchObject({ duplicate: false, added: true });
@@ -197,5 +199,97 @@ describe("the KV outbox", () => {
     const head = await env.REVOCATIONS.get<Head>(HEAD_KEY, "json");
     const inKv = head!.segments.length + head!.tail.length;
     expect(inKv).toBeGreaterThan(0);
+  });
+});
+
+describe("Idempotency-Key", () => {
+  /** Date only: the Durable Object runs in this isolate, so it sees the same clock. */
+  function freezeClock() {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    let t = Date.now();
+    vi.setSystemTime(t);
+    return { advance: (s: number) => vi.setSystemTime((t += s * 1000)) };
+  }
+  const claim = (key: string, fingerprint = "a".repeat(64)) => ({ key, fingerprint });
+  const keyRows = (stub: DurableObjectStub<RevocationLedger>) =>
+    runInDurableObject(stub, (_: RevocationLedger, state) =>
+      state.storage.sql.exec<{ key: string; seq: number }>("SELECT key, seq FROM idempotency_keys ORDER BY n").toArray(),
+    );
+
+  it("answers a retried sub revoke with its first event, later too: no new seq, no second entry", async () => {
+    const clock = freezeClock();
+    const stub = ledgerOf(env);
+    const first = await stub.revokeOnce(sub("alice", now()), claim("k-1"));
+    expect(first).toMatchObject({ outcome: "answered", replayed: false, event: { seq: 1 } });
+    clock.advance(30); // a retry after a timeout; without the key this would move the revocation forward
+    const retry = await stub.revokeOnce(sub("alice", now()), claim("k-1"));
+    expect(retry).toEqual({ ...first, replayed: true });
+    const feed = await stub.feed(0, 10);
+    expect(feed).toHaveLength(1);
+    expect(feed[0]!.revocation.at).toBe(now() - 30);
+    expect(await stub.check({ iss: "https://i.test", sub: "alice", iat: now() - 10 })).toBeNull(); // logged in after the first
+    // without a key, behaviour is unchanged: a later revoke moves it forward as a new seq
+    expect((await revoke(stub, sub("alice", now()))).event.seq).toBe(2);
+  });
+
+  it("refuses a key reused for a different request and records nothing for it", async () => {
+    const stub = ledgerOf(env);
+    expect(await stub.revokeOnce(jti("a"), claim("k-2", "a".repeat(64)))).toMatchObject({ outcome: "answered" });
+    expect(await stub.revokeOnce(jti("b"), claim("k-2", "b".repeat(64)))).toEqual({ outcome: "key_reused" });
+    expect((await stub.feed(0, 10)).map((e) => e.revocation.value)).toEqual(["a"]);
+  });
+
+  it("remembers a key whose request was a duplicate, with the event it was answered", async () => {
+    const stub = ledgerOf(env);
+    const plain = await revoke(stub, jti("dup"));
+    const keyed = await stub.revokeOnce(jti("dup"), claim("k-3"));
+    expect(keyed).toMatchObject({ outcome: "answered", replayed: false, event: { seq: plain.event.seq } });
+    expect(await keyRows(stub)).toEqual([{ key: "k-3", seq: plain.event.seq }]);
+  });
+
+  it("keeps no key when the ledger refused the revoke as full, so a retry can still land", async () => {
+    const stub = ledgerOf(env);
+    await fill(stub, "bulk", 4000000000);
+    await evictDurableObject(stub);
+    expect(await stub.revokeOnce(jti("no-room"), claim("k-4"))).toEqual({ outcome: "full" });
+    expect(await keyRows(stub)).toEqual([]);
+  });
+
+  it(`forgets keys ${IDEMPOTENCY_KEY_TTL_SECONDS} s after their request, pruned by the alarm`, async () => {
+    const clock = freezeClock();
+    const stub = ledgerOf(env);
+    const long = (value: string): Revocation => ({ kind: "jti", value, iss: null, at: now(), expiresAt: now() + 10 * 86400 });
+    await stub.revokeOnce(long("t-1"), claim("k-5"));
+    clock.advance(IDEMPOTENCY_KEY_TTL_SECONDS - 1);
+    await stub.revokeOnce(long("t-2"), claim("k-6"));
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await keyRows(stub)).map((r) => r.key)).toEqual(["k-5", "k-6"]); // not yet
+    clock.advance(1);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await keyRows(stub)).map((r) => r.key)).toEqual(["k-6"]);
+    // forgotten: the key may now name a new request
+    expect(await stub.revokeOnce(long("t-3"), claim("k-5", "c".repeat(64)))).toMatchObject({ outcome: "answered", replayed: false, event: { seq: 3 } });
+    expect((await stub.feed(0, 10)).map((e) => e.revocation.value)).toEqual(["t-1", "t-2", "t-3"]); // the entries stay until their own expiry
+  });
+
+  it(`keeps at most ${MAX_IDEMPOTENCY_KEYS} keys, forgetting the oldest first`, async () => {
+    const stub = ledgerOf(env);
+    await runInDurableObject(stub, (_: RevocationLedger, state) => {
+      state.storage.sql.exec(
+        `WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?)
+         INSERT INTO idempotency_keys (key, fingerprint, seq, at, expires_at, revoked_at, forget_at) SELECT 'bulk-' || x, '', 0, 0, 0, 0, 4000000000 FROM n`,
+        MAX_IDEMPOTENCY_KEYS,
+      );
+    });
+    await stub.revokeOnce(jti("one-more"), claim("newest"));
+    const rows = await runInDurableObject(stub, (_: RevocationLedger, state) => {
+      const sql = state.storage.sql;
+      return {
+        count: sql.exec<{ c: number }>("SELECT COUNT(*) AS c FROM idempotency_keys").one().c,
+        oldest: sql.exec<{ key: string }>("SELECT key FROM idempotency_keys ORDER BY n LIMIT 1").one().key,
+      };
+    });
+    expect(rows).toEqual({ count: MAX_IDEMPOTENCY_KEYS, oldest: "bulk-2" });
+    expect(await stub.revokeOnce(jti("x"), claim("bulk-1", "d".repeat(64)))).toMatchObject({ outcome: "answered", replayed: false });
   });
 });

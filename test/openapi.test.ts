@@ -108,6 +108,8 @@ describe("real responses match the description", () => {
     await run("/.auth/check/x", { method: "POST", headers: { "X-Forwarded-Uri": "/.auth/revoke" } });
     await run("/.auth/revoke", { method: "POST", headers: ADMIN, body: JSON.stringify({ sub: "bob" }) });
     await run("/.auth/revoke", { method: "POST", headers: ADMIN, body: "{" });
+    await run("/.auth/revoke", { method: "POST", headers: { ...ADMIN, "Idempotency-Key": "k-1" }, body: JSON.stringify({ sub: "carol" }) });
+    await run("/.auth/revoke", { method: "POST", headers: { ...ADMIN, "Idempotency-Key": "k-1" }, body: JSON.stringify({ sub: "dave" }) });
     await run("/.auth/revoke", { method: "POST", body: "{}" });
     await run("/.auth/revoke", { method: "POST", headers: ADMIN, body: "x".repeat(17 * 1024) });
     await run("/.auth/revocations?since=0&limit=10", { headers: ADMIN });
@@ -122,7 +124,7 @@ describe("real responses match the description", () => {
     const down = await world();
     down.idp.mode = "down";
     statuses.push(await conforms(down.env, "/.auth/check/orders/1", bearer(await down.idp.sign({ sub: "carol" }))));
-    expect(new Set(statuses)).toEqual(new Set([200, 204, 400, 401, 403, 404, 413, 426, 503]));
+    expect(new Set(statuses)).toEqual(new Set([200, 204, 400, 401, 403, 404, 413, 422, 426, 503]));
 
     const broken = makeEnv({ ISSUERS: "not json" });
     expect(await conforms(broken, "/.auth/health")).toBe(500);

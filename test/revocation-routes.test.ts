@@ -2,7 +2,7 @@
 // token gets on eventual, strict and skip routes.
 import { reset } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { bearer, makeEnv, problemOf, send, world, type World } from "./helpers/app";
+import { bearer, freezeClock, makeEnv, problemOf, send, type World, world } from "./helpers/app";
 import { FlakyKv } from "./helpers/kv";
 
 afterEach(async () => {
@@ -23,13 +23,6 @@ async function revocationWorld(vars: Record<string, unknown> = {}): Promise<Worl
 
 function post(env: Env, path: string, body: unknown, token = ADMIN): Promise<Response> {
   return send(env, path, { method: "POST", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
-}
-
-function freezeClock() {
-  vi.useFakeTimers({ toFake: ["Date"] });
-  let t = Date.now();
-  vi.setSystemTime(t);
-  return { advance: (s: number) => vi.setSystemTime((t += s * 1000)) };
 }
 
 describe("POST /.auth/revoke", () => {
@@ -90,6 +83,66 @@ describe("POST /.auth/revoke", () => {
     const res = await send(env, "/.auth/revoke", { method: "POST", headers: { Authorization: `Bearer ${ADMIN}` }, body: stream, duplex: "half" } as RequestInit);
     expect(res.status).toBe(413);
     expect((await problemOf(res)).code).toBe("body_too_large");
+  });
+});
+
+describe("POST /.auth/revoke with Idempotency-Key", () => {
+  const keyed = (env: Env, body: unknown, key: string) =>
+    send(env, "/.auth/revoke", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${ADMIN}`, "Content-Type": "application/json", "Idempotency-Key": key },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
+  const feedOf = async (env: Env) =>
+    ((await (await send(env, "/.auth/revocations", { headers: { Authorization: `Bearer ${ADMIN}` } })).json()) as { events: { seq: number }[] }).events;
+
+  it("answers a retried sub revoke with the first answer: same seq, same revocation, no second entry", async () => {
+    const clock = freezeClock();
+    const { idp, env } = await revocationWorld();
+    const key = crypto.randomUUID();
+    const first = await keyed(env, { sub: "alice", iss: idp.issuer }, key);
+    expect(first.status).toBe(200);
+    const firstBody = await first.json();
+    clock.advance(20); // the client timed out and retries
+    const loginBetween = await idp.sign({ sub: "alice" });
+    // the same request however it is spelled, and the key in the draft's quoted form
+    const retry = await keyed(env, `{ "iss": ${JSON.stringify(idp.issuer)}, "sub": "alice" }`, `"${key}"`);
+    expect(retry.status).toBe(200);
+    expect(await retry.json()).toEqual(firstBody);
+    expect(await feedOf(env)).toHaveLength(1);
+    expect((await send(env, "/strict/x", bearer(loginBetween))).status).toBe(200);
+  });
+
+  it("answers 422 to the same key with a different body, and records nothing", async () => {
+    const { env } = await revocationWorld();
+    expect((await keyed(env, { sub: "a" }, "key-1")).status).toBe(200);
+    for (const body of [{ sub: "b" }, { sid: "a" }, { sub: "a", iss: "https://elsewhere.test" }]) {
+      const res = await keyed(env, body, "key-1");
+      expect(res.status, JSON.stringify(body)).toBe(422);
+      expect(await problemOf(res)).toMatchObject({ code: "idempotency_key_reused", status: 422 });
+    }
+    expect(await feedOf(env)).toHaveLength(1);
+  });
+
+  it("answers 400 to a malformed key and records nothing", async () => {
+    const { env } = await revocationWorld();
+    for (const key of ["", '""', "x".repeat(256), "a\u007fb", "a\tb"]) {
+      const res = await keyed(env, { sub: "a" }, key);
+      expect(res.status, JSON.stringify(key)).toBe(400);
+      expect((await problemOf(res)).code).toBe("body_invalid");
+    }
+    expect(await feedOf(env)).toHaveLength(0);
+    expect((await keyed(env, { sub: "a" }, "x".repeat(255))).status).toBe(200);
+  });
+
+  it("keeps each jti/token answer under its key, and still needs the admin token", async () => {
+    const { idp, env } = await revocationWorld();
+    const token = await idp.sign({ jti: "k-jti" });
+    const a = (await (await keyed(env, { token }, "t-1")).json()) as { seq: number };
+    const b = (await (await keyed(env, { token }, "t-1")).json()) as { seq: number };
+    expect(b.seq).toBe(a.seq);
+    const unauthorized = await send(env, "/.auth/revoke", { method: "POST", headers: { "Idempotency-Key": "t-1" }, body: JSON.stringify({ token }) });
+    expect(unauthorized.status).toBe(401);
   });
 });
 

@@ -2,8 +2,10 @@
 // strictly increasing seq and stores it in SQLite (with an outbox row) before answering, then
 // publishes to KV, broadcasts it to the stream's WebSockets (hibernatable), and prunes what no valid
 // token can match any more. One alarm serves both the KV retries (with backoff) and the pruning.
+// A revoke may carry an Idempotency-Key (idempotency.ts): its first answer is replayed to repeats.
 import { DurableObject } from "cloudflare:workers";
 import { MAX_ACTIVE_REVOCATIONS } from "../constants";
+import * as idempotency from "./idempotency";
 import type { Revocation, RevocationEvent, TokenFacts } from "./model";
 import { publish } from "./publisher";
 import * as store from "./store";
@@ -17,6 +19,12 @@ const RETRY_MAX_MS = 60_000;
 const STREAM_BACKLOG_MAX = 100_000;
 export const LEDGER_NAME = "ledger";
 
+/** What a revoke under an Idempotency-Key gets: an answer (first or replayed), or a refusal. */
+export type KeyedRevoke =
+  | { outcome: "answered"; event: RevocationEvent; replayed: boolean }
+  | { outcome: "full" }
+  | { outcome: "key_reused" };
+
 const nowSec = () => Math.floor(Date.now() / 1000);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -28,8 +36,11 @@ export class RevocationLedger extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    // Stream heartbeats (the client's "ping") are answered by the runtime, without waking the ledger.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
     ctx.blockConcurrencyWhile(async () => {
       store.migrate(ctx.storage.sql);
+      idempotency.migrate(ctx.storage.sql);
       this.active = store.activeCount(ctx.storage.sql);
     });
   }
@@ -39,20 +50,27 @@ export class RevocationLedger extends DurableObject<Env> {
    * ledger already holds MAX_ACTIVE_REVOCATIONS entries (after pruning).
    */
   async revoke(revocation: Revocation): Promise<store.Recorded | null> {
-    const sql = this.ctx.storage.sql;
-    let recorded = store.record(sql, revocation, nowSec(), this.active < MAX_ACTIVE_REVOCATIONS);
-    if (recorded === null) {
-      this.prune(); // full: make room from expired entries first
-      recorded = store.record(sql, revocation, nowSec(), this.active < MAX_ACTIVE_REVOCATIONS);
-      if (recorded === null) return null;
-    }
-    if (recorded.added) this.active++;
-    if (!recorded.duplicate) {
-      this.broadcast(recorded.event);
-      await Promise.race([this.publishNow().catch(() => {}), sleep(PUBLISH_WAIT_MS)]);
-    }
-    await this.scheduleAlarm();
+    const recorded = this.recordNow(revocation);
+    if (recorded !== null) await this.afterRecord(recorded);
     return recorded;
+  }
+
+  /**
+   * A revoke under an Idempotency-Key. The key's first request is recorded like any revoke; a repeat
+   * with the same fingerprint gets the first answer again and records nothing (no new seq), one
+   * with another fingerprint is refused. The lookup, the insert and the key's row run with no await
+   * in between, so two concurrent requests with one key cannot both record.
+   */
+  async revokeOnce(revocation: Revocation, claim: idempotency.IdempotencyClaim): Promise<KeyedRevoke> {
+    const seen = idempotency.lookup(this.ctx.storage.sql, claim.key, nowSec());
+    if (seen !== null) {
+      if (seen.fingerprint !== claim.fingerprint) return { outcome: "key_reused" };
+      return { outcome: "answered", event: idempotency.replay(seen, revocation), replayed: true };
+    }
+    const recorded = this.recordNow(revocation, claim);
+    if (recorded === null) return { outcome: "full" };
+    await this.afterRecord(recorded);
+    return { outcome: "answered", event: recorded.event, replayed: false };
   }
 
   async feed(since: number, limit: number): Promise<RevocationEvent[]> {
@@ -99,6 +117,37 @@ export class RevocationLedger extends DurableObject<Env> {
     ws.close(code === 1005 ? 1000 : code, "bye");
   }
 
+  /**
+   * Stores a revocation (and the key's row, when there is one) in one transaction. Null when full
+   * even after pruning.
+   */
+  private recordNow(revocation: Revocation, claim?: idempotency.IdempotencyClaim): store.Recorded | null {
+    const sql = this.ctx.storage.sql;
+    const attempt = () =>
+      this.ctx.storage.transactionSync(() => {
+        const now = nowSec();
+        const recorded = store.record(sql, revocation, now, this.active < MAX_ACTIVE_REVOCATIONS);
+        if (recorded !== null && claim !== undefined) idempotency.remember(sql, claim, recorded.event, now);
+        return recorded;
+      });
+    let recorded = attempt();
+    if (recorded === null) {
+      this.prune(); // full: make room from expired entries first
+      recorded = attempt();
+      if (recorded === null) return null;
+    }
+    if (recorded.added) this.active++;
+    return recorded;
+  }
+
+  private async afterRecord(recorded: store.Recorded): Promise<void> {
+    if (!recorded.duplicate) {
+      this.broadcast(recorded.event);
+      await Promise.race([this.publishNow().catch(() => {}), sleep(PUBLISH_WAIT_MS)]);
+    }
+    await this.scheduleAlarm();
+  }
+
   override async alarm(): Promise<void> {
     await this.publishNow().catch(() => {});
     this.prune();
@@ -107,6 +156,7 @@ export class RevocationLedger extends DurableObject<Env> {
 
   private prune(): void {
     store.prune(this.ctx.storage.sql, nowSec());
+    idempotency.prune(this.ctx.storage.sql, nowSec());
     this.active = store.activeCount(this.ctx.storage.sql);
   }
 
@@ -149,6 +199,8 @@ export class RevocationLedger extends DurableObject<Env> {
     }
     const expiry = store.nextExpiry(sql);
     if (expiry !== null) candidates.push((expiry + 1) * 1000);
+    const forget = idempotency.nextForget(sql);
+    if (forget !== null) candidates.push(forget * 1000);
     if (candidates.length === 0) return;
     const want = Math.min(...candidates);
     const current = await this.ctx.storage.getAlarm();

@@ -8,8 +8,9 @@ import { FEED_DEFAULT_LIMIT, FEED_MAX_LIMIT, LEDGER_TIMEOUT_MS, MAX_ADMIN_BODY_B
 import { AuthError } from "../errors";
 import { withTimeout } from "../revocation/check";
 import { factsOf, logoutRevocation, revocationOf } from "../revocation/facts";
-import { ledgerOf } from "../revocation/ledger";
-import { RevocationEventSchema, RevocationSchema, RevokeBodySchema } from "../revocation/model";
+import { fingerprintOf } from "../revocation/idempotency";
+import { ledgerOf, type KeyedRevoke } from "../revocation/ledger";
+import { IdempotencyKeySchema, RevocationEventSchema, RevocationSchema, RevokeBodySchema, type RevocationEvent } from "../revocation/model";
 import { extractBearer } from "../token/extract";
 import { verifyToken } from "../token/verify";
 import { denial, depsOf, type AppContext } from "./context";
@@ -32,14 +33,35 @@ function full<T>(recorded: T | null): T {
   return recorded;
 }
 
+/** The request's Idempotency-Key, null without one; a malformed one is a 400, never ignored. */
+function idempotencyKeyOf(headers: Headers): string | null {
+  const header = headers.get("Idempotency-Key");
+  if (header === null) return null;
+  const key = IdempotencyKeySchema.safeParse(header);
+  if (!key.success) throw new AuthError("body_invalid", "Idempotency-Key must be 1 to 255 printable ASCII characters, e.g. a UUID.");
+  return key.data;
+}
+
+function keyedAnswer(keyed: KeyedRevoke): RevocationEvent {
+  if (keyed.outcome === "key_reused") {
+    throw new AuthError("idempotency_key_reused", "This Idempotency-Key was already used for a different revoke request; a new request needs a new key.");
+  }
+  return full(keyed.outcome === "full" ? null : keyed.event);
+}
+
 export async function revoke(c: AppContext): Promise<Response> {
   const config = c.get("config");
   try {
     requireAdmin(c.req.raw.headers, config);
+    const key = idempotencyKeyOf(c.req.raw.headers);
     const body = await readJson(c.req.raw, RevokeBodySchema, MAX_ADMIN_BODY_BYTES);
     const revocation = await revocationOf(body, config, nowSec());
-    const recorded = full(await withTimeout(ledgerOf(c.env).revoke(revocation), LEDGER_TIMEOUT_MS));
-    const answer: z.output<typeof RevokeResponseSchema> = { seq: recorded.event.seq, revocation: recorded.event.revocation };
+    const ledger = ledgerOf(c.env);
+    const event =
+      key === null
+        ? full(await withTimeout(ledger.revoke(revocation), LEDGER_TIMEOUT_MS)).event
+        : keyedAnswer(await withTimeout<KeyedRevoke>(ledger.revokeOnce(revocation, { key, fingerprint: await fingerprintOf(body) }), LEDGER_TIMEOUT_MS));
+    const answer: z.output<typeof RevokeResponseSchema> = { seq: event.seq, revocation: event.revocation };
     return c.json(answer, 200, { "Cache-Control": "no-store" });
   } catch (e) {
     return denial(c, e);

@@ -1,6 +1,6 @@
 // Drives the Worker's Hono app in workerd with the real bindings and a per-test configuration.
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
-import { expect } from "vitest";
+import { expect, vi } from "vitest";
 import app from "../../src/index";
 import { FakeNetwork, type FakeIssuer } from "./network";
 
@@ -50,4 +50,12 @@ export async function world(vars: Vars = {}, alg = "ES256"): Promise<World> {
   net.install();
   const environment = makeEnv({ ISSUERS: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, audiences: ["api"] }], ...vars });
   return { net, idp, env: environment };
+}
+
+/** Freezes Date (timers keep running) and returns a way to move it forward by seconds. */
+export function freezeClock() {
+  vi.useFakeTimers({ toFake: ["Date"] });
+  let t = Date.now();
+  vi.setSystemTime(t);
+  return { advance: (s: number) => vi.setSystemTime((t += s * 1000)) };
 }
