@@ -6,7 +6,8 @@ import { identifyClient } from "./clients";
 import { AuthError } from "./errors";
 import { checkRequire, RESERVED, selectRule } from "./policy";
 import { extractBearer } from "./token/extract";
-import { verifyToken, type KeyLookup, type VerifiedToken } from "./token/verify";
+import { verifyCached, type KeyHeld } from "./token/verified-cache";
+import type { KeyLookup, VerifiedToken } from "./token/verify";
 
 export interface Approval {
   rule: Rule;
@@ -24,6 +25,8 @@ export interface Target {
 
 export interface Deps {
   keyFor: KeyLookup;
+  /** Whether the key of an earlier verification is still the issuer's (for the verified-token cache). */
+  keyHeld: KeyHeld;
   nowMs: number;
   /** Throws token_revoked (or revocations_unavailable) per the rule's revocation mode. */
   checkRevocation: (rule: Rule, verified: VerifiedToken, token: string) => Promise<void>;
@@ -36,7 +39,7 @@ export async function authorize(target: Target, config: Config, deps: Deps): Pro
   if (rule.auth === "none") return { rule, verified: null, client };
   const token = extractBearer(target.headers);
   if (token === null) throw new AuthError("token_missing", "This route requires a bearer token.");
-  const verified = await verifyToken(token, config, deps.keyFor, deps.nowMs);
+  const verified = await verifyCached(token, config, deps.keyFor, deps.keyHeld, deps.nowMs);
   await deps.checkRevocation(rule, verified, token);
   checkRequire(rule, verified.claims);
   return { rule, verified, client };

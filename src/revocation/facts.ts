@@ -6,8 +6,18 @@ import { AuthError } from "../errors";
 import type { VerifiedToken } from "../token/verify";
 import type { Revocation, RevokeBody, TokenFacts } from "./model";
 
+// Facts per verification, so a token answered from the verified-token cache is not hashed again;
+// weak, so an entry goes with its verification.
+const known = new WeakMap<VerifiedToken, TokenFacts>();
+
 /** Facts of a token for the check; the token's SHA-256 is computed only when it has no jti. */
 export async function factsOf(verified: VerifiedToken, token: string): Promise<TokenFacts> {
+  let facts = known.get(verified);
+  if (!facts) known.set(verified, (facts = await computeFacts(verified, token)));
+  return facts;
+}
+
+async function computeFacts(verified: VerifiedToken, token: string): Promise<TokenFacts> {
   const c = verified.claims;
   return {
     iss: verified.issuer.issuer,

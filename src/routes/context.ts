@@ -34,6 +34,7 @@ export function depsOf(c: AppContext): Deps {
   const config = c.get("config");
   return {
     keyFor: (issuer, header) => keysOf(issuer).keyFor(header, waitUntil),
+    keyHeld: (verified) => keysOf(verified.issuer).holds(verified.key, waitUntil),
     nowMs,
     checkRevocation: (rule, verified, token) => checkRevocation(rule, verified, token, c.env, config, nowMs),
   };

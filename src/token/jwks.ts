@@ -71,6 +71,8 @@ export class IssuerKeys {
   private fetches = 0;
   // Bounded by the keys of the current set: a dropped JWK object is collected with its entries.
   private imported = new WeakMap<JWK, Map<string, Promise<CryptoKey>>>();
+  // Which JWK each imported key came from, for holds(); weak on both sides for the same reason.
+  private sourceOf = new WeakMap<CryptoKey, JWK>();
 
   constructor(
     readonly issuer: IssuerConfig,
@@ -99,6 +101,20 @@ export class IssuerKeys {
       throw new AuthError("key_unknown", "The token's signing key is not among the issuer's keys.");
     }
     return this.importKey(jwk, alg);
+  }
+
+  /**
+   * Whether `key` is still in the issuer's usable key set, for a verification done earlier. Never
+   * waits on the network: a stale set is refreshed in the background, as keyFor does, and a key
+   * that left the JWKS stops holding once the refreshed set is in.
+   */
+  holds(key: CryptoKey, waitUntil?: (p: Promise<unknown>) => void): boolean {
+    const now = this.clock();
+    const set = this.usableSet(now);
+    if (!set) return false;
+    if (now > set.freshUntilMs) waitUntil?.(this.refresh(false));
+    const jwk = this.sourceOf.get(key);
+    return jwk !== undefined && set.keys.includes(jwk);
   }
 
   status(): KeysStatus {
@@ -177,10 +193,16 @@ export class IssuerKeys {
     if (!byAlg) this.imported.set(jwk, (byAlg = new Map()));
     let key = byAlg.get(alg);
     if (!key) {
-      key = (importJWK(jwk, alg) as Promise<CryptoKey>).catch(() => {
-        byAlg.delete(alg);
-        throw new AuthError("key_unknown", "The issuer's key for this token cannot be used.");
-      });
+      key = (importJWK(jwk, alg) as Promise<CryptoKey>).then(
+        (imported) => {
+          this.sourceOf.set(imported, jwk);
+          return imported;
+        },
+        () => {
+          byAlg.delete(alg);
+          throw new AuthError("key_unknown", "The issuer's key for this token cannot be used.");
+        },
+      );
       byAlg.set(alg, key);
     }
     return key;

@@ -11,6 +11,8 @@ export interface VerifiedToken {
   issuer: IssuerConfig;
   /** The token's payload segment as sent: the issuer-signed JSON, base64url (X-Auth-Claims). */
   payloadSegment: string;
+  /** The issuer's key that verified it (a cached verification holds only while the key does). */
+  key: CryptoKey;
 }
 
 /** Finds the key for a header; provided by the JWKS cache (or a test's local key set). */
@@ -35,8 +37,9 @@ export async function verifyToken(token: string, config: Config, keyFor: KeyLook
   if (!issuer) throw new AuthError("issuer_unknown", "The token's issuer is not trusted here.");
 
   let claims: JWTPayload;
+  let key: CryptoKey | undefined;
   try {
-    const result = await jwtVerify(token, (header) => keyFor(issuer, header), {
+    const result = await jwtVerify(token, async (header) => (key = await keyFor(issuer, header)), {
       issuer: issuer.issuer,
       audience: issuer.audiences,
       algorithms: issuer.algorithms,
@@ -66,7 +69,7 @@ export async function verifyToken(token: string, config: Config, keyFor: KeyLook
   if (lifetime > config.maxTokenLifetimeSeconds) {
     throw new AuthError("token_lifetime_too_long", `The token lives longer than ${config.maxTokenLifetimeSeconds} seconds.`);
   }
-  return { claims, issuer, payloadSegment: token.slice(token.indexOf(".") + 1, token.lastIndexOf(".")) };
+  return { claims, issuer, payloadSegment: token.slice(token.indexOf(".") + 1, token.lastIndexOf(".")), key: key! };
 }
 
 function toAuthError(e: unknown): AuthError {

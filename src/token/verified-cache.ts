@@ -1,0 +1,83 @@
+// Tokens this isolate has already verified, so that a client's next request with the same token
+// costs a Map lookup instead of a signature verification (the dominant CPU cost of a request).
+//
+// Why it is safe: the key is the whole token, byte for byte, so only the exact token that verified
+// hits. A verification that succeeded at time t also succeeds later except for `exp` (nbf, iat and the
+// lifetime cap only get easier as time passes), so a hit re-checks `exp` exactly as jose does. A hit
+// also re-checks that the key which verified it is still in the issuer's key set: a key that leaves
+// the JWKS stops verifying its tokens at the next refresh, cached or not. Revocation and policy are
+// not cached: they run on every request. The cache belongs to one Config, so a new configuration
+// starts empty.
+import type { Config } from "../config";
+import { MAX_VERIFIED_TOKEN_BYTES, MAX_VERIFIED_TOKENS } from "../constants";
+import { verifyToken, type KeyLookup, type VerifiedToken } from "./verify";
+
+/** Whether `key` still belongs to the issuer's usable key set; never waits on the network. */
+export type KeyHeld = (verified: VerifiedToken) => boolean;
+
+export class VerifiedTokens {
+  // Insertion order is eviction order (oldest first): cheaper than LRU bookkeeping on every hit,
+  // and a token still in use is simply verified again and re-added.
+  private readonly entries = new Map<string, VerifiedToken>();
+  private bytes = 0;
+
+  constructor(
+    private readonly maxEntries = MAX_VERIFIED_TOKENS,
+    private readonly maxBytes = MAX_VERIFIED_TOKEN_BYTES,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The verified token, unless it has expired (then it is dropped). */
+  get(token: string, nowSec: number, toleranceSec: number): VerifiedToken | undefined {
+    const hit = this.entries.get(token);
+    if (hit === undefined) return undefined;
+    // jose's rule: expired when exp <= now - tolerance.
+    if (hit.claims.exp! <= nowSec - toleranceSec) {
+      this.delete(token);
+      return undefined;
+    }
+    return hit;
+  }
+
+  add(token: string, verified: VerifiedToken): void {
+    if (this.entries.has(token)) this.delete(token);
+    this.entries.set(token, verified);
+    this.bytes += sizeOf(token);
+    for (const oldest of this.entries.keys()) {
+      if (this.entries.size <= this.maxEntries && this.bytes <= this.maxBytes) break;
+      this.delete(oldest);
+    }
+  }
+
+  delete(token: string): void {
+    if (this.entries.delete(token)) this.bytes -= sizeOf(token);
+  }
+}
+
+/** The token and, about as large again, its parsed claims. */
+const sizeOf = (token: string) => token.length * 2;
+
+// One cache per Config; Configs live as long as their env, i.e. the isolate (see config.ts).
+const caches = new WeakMap<Config, VerifiedTokens>();
+
+export function verifiedTokensOf(config: Config): VerifiedTokens {
+  let cache = caches.get(config);
+  if (!cache) caches.set(config, (cache = new VerifiedTokens()));
+  return cache;
+}
+
+/** verifyToken, answered from the cache when this exact token verified before and still would. */
+export async function verifyCached(token: string, config: Config, keyFor: KeyLookup, keyHeld: KeyHeld, nowMs: number): Promise<VerifiedToken> {
+  const cache = verifiedTokensOf(config);
+  const hit = cache.get(token, Math.floor(nowMs / 1000), config.clockToleranceSeconds);
+  if (hit !== undefined) {
+    if (keyHeld(hit)) return hit;
+    cache.delete(token);
+  }
+  const verified = await verifyToken(token, config, keyFor, nowMs);
+  cache.add(token, verified);
+  return verified;
+}
