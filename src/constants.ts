@@ -32,6 +32,13 @@ export const ORIGIN_TIMEOUT_MS = 30_000;
 export const MAX_VERIFIED_TOKENS = 10_000;
 export const MAX_VERIFIED_TOKEN_BYTES = 16 * 1024 * 1024;
 export const MAX_CLAIM_HEADER_BYTES = 4 * 1024;
+/**
+ * A logout token or Security Event Token older than this (by its `iat`, plus the clock tolerance)
+ * is refused: it is a delivery, not a credential to keep. Replays are refused for 24 h, far past it.
+ */
+export const EVENT_TOKEN_MAX_AGE_SECONDS = 300;
+/** Events in one Security Event Token beyond this are refused (RFC 8417 SETs carry one, rarely more). */
+export const MAX_EVENTS_PER_TOKEN = 10;
 /** The request path (before the query) is refused beyond this. */
 export const MAX_PATH_BYTES = 8 * 1024;
 

@@ -22,6 +22,10 @@ export type DenialCode =
   | "signature_invalid"
   | "crit_unsupported"
   | "token_revoked"
+  // logout tokens and Security Event Tokens (their routes answer in OAuth / RFC 8935 terms)
+  | "event_token_invalid"
+  | "event_token_replayed"
+  | "event_unsupported"
   // 403 insufficient_scope
   | "insufficient_scope"
   // client applications (CLIENTS)

@@ -5,6 +5,7 @@ import { openApi } from "./openapi";
 import { problemResponse, realmOf, unexpectedErrorResponse } from "./problem";
 import { check } from "./routes/check";
 import { withConfig, type AppEnv } from "./routes/context";
+import { backchannelLogout, securityEvent } from "./routes/events";
 import { gateway } from "./routes/gateway";
 import { health } from "./routes/health";
 import { logout, revocationFeed, revocationStream, revoke } from "./routes/revocations";
@@ -22,6 +23,8 @@ app.post("/.auth/revoke", revoke);
 app.post("/.auth/logout", logout);
 app.get("/.auth/revocations", revocationFeed);
 app.get("/.auth/revocations/stream", revocationStream);
+app.post("/.auth/backchannel-logout", backchannelLogout);
+app.post("/.auth/events", securityEvent);
 app.all("/.auth/*", (c) => problemResponse(new AuthError("not_found", "No such authorizer route."), realmOf(c.req.raw)));
 app.all("*", gateway);
 

@@ -141,6 +141,39 @@ export const authRoutes: RouteConfig[] = [
   }),
 ];
 
+const oauthError = (description: string, schema: z.ZodType) => ({ description, content: { "application/json": { schema } } });
+const BackchannelErrorSchema = z.object({ error: z.string(), error_description: z.string() }).meta({ id: "BackchannelLogoutError" });
+const SetErrorSchema = z.object({ err: z.string(), description: z.string() }).meta({ id: "SecurityEventError" });
+
+authRoutes.push(
+  createRoute({
+    method: "post",
+    path: "/.auth/backchannel-logout",
+    summary: "OpenID Connect Back-Channel Logout 1.0: revoke the logout token's session (sid), or its subject",
+    description: "The logout token is the credential: signed by a configured issuer, addressed to one of its logoutAudiences, at most 5 minutes old, never replayed.",
+    request: { body: { required: true, content: { "application/x-www-form-urlencoded": { schema: z.object({ logout_token: z.string() }) } } } },
+    responses: {
+      200: { description: "Revoked (recorded in the ledger)" },
+      400: oauthError("Invalid, replayed or unusable logout token (error: invalid_request)", BackchannelErrorSchema),
+      503: oauthError("Keys or the ledger unavailable; retry (error: temporarily_unavailable)", BackchannelErrorSchema),
+      ...problems(common),
+    },
+  }),
+  createRoute({
+    method: "post",
+    path: "/.auth/events",
+    summary: "Security Event Tokens pushed per RFC 8935: CAEP session-revoked, RISC account-disabled and credential-compromise revoke",
+    description: "Other event types are acknowledged and ignored (counted in /.auth/health). The SET is the credential, as for back-channel logout.",
+    request: { body: { required: true, content: { "application/secevent+jwt": { schema: z.string().describe("A compact JWS") } } } },
+    responses: {
+      202: { description: "Accepted" },
+      400: oauthError("RFC 8935 error: invalid_request, invalid_key, invalid_issuer, invalid_audience, authentication_failed", SetErrorSchema),
+      503: oauthError("Keys or the ledger unavailable; retry (err: temporarily_unavailable)", SetErrorSchema),
+      ...problems(common),
+    },
+  }),
+);
+
 function generate(): object {
   const doc = new OpenAPIHono();
   doc.openAPIRegistry.registerComponent("securitySchemes", "admin", {

@@ -53,6 +53,12 @@ function shape(code: DenialCode): ProblemShape {
     case "crit_unsupported":
     case "token_revoked":
       return { status: 401, title: "Invalid token", bearer: "invalid_token" };
+    case "event_token_invalid":
+      return { status: 400, title: "Invalid logout or security event token" };
+    case "event_token_replayed":
+      return { status: 400, title: "Logout or security event token replayed" };
+    case "event_unsupported":
+      return { status: 400, title: "Security event not supported" };
     case "insufficient_scope":
       return { status: 403, title: "Insufficient scope", bearer: "insufficient_scope" };
     case "client_key_missing":
@@ -140,4 +146,40 @@ export function unexpectedErrorResponse(): Response {
     status: 500,
     headers: { "Content-Type": "application/problem+json", "Cache-Control": "no-store" },
   });
+}
+
+/**
+ * The answers of the routes an identity provider calls, in its own standards' terms: OpenID Connect
+ * Back-Channel Logout 1.0 (400 `{ error, error_description }`) and RFC 8935 push delivery (400
+ * `{ err, description }`). A client error of any kind is their 400; an outage keeps its 5xx (and
+ * Retry-After), so the provider retries rather than drops the event.
+ */
+export function eventErrorResponse(error: AuthError, style: "backchannel" | "secevent"): Response {
+  const { status } = shape(error.code);
+  const headers = new Headers({ "Content-Type": "application/json", "Cache-Control": "no-store" });
+  if (status === 503) headers.set("Retry-After", String(RETRY_AFTER_SECONDS));
+  const clientError = status < 500;
+  const answer = clientError ? 400 : status;
+  const body =
+    style === "backchannel"
+      ? { error: clientError ? "invalid_request" : "temporarily_unavailable", error_description: error.detail }
+      : { err: clientError ? setErrorCode(error.code) : "temporarily_unavailable", description: error.detail };
+  return new Response(JSON.stringify(body), { status: answer, headers });
+}
+
+/** RFC 8935 section 2.4's error codes (the IANA "Security Event Token Error Codes"). */
+function setErrorCode(code: DenialCode): string {
+  switch (code) {
+    case "issuer_unknown":
+      return "invalid_issuer";
+    case "audience_mismatch":
+      return "invalid_audience";
+    case "key_unknown":
+    case "algorithm_not_allowed":
+      return "invalid_key";
+    case "signature_invalid":
+      return "authentication_failed";
+    default:
+      return "invalid_request";
+  }
 }

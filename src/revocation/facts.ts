@@ -30,7 +30,7 @@ async function computeFacts(verified: VerifiedToken, token: string): Promise<Tok
 }
 
 /** A sub or sid revocation is kept until no token issued before it can still be valid. */
-function untilNoTokenLeft(config: Config, nowSec: number): number {
+export function untilNoTokenLeft(config: Config, nowSec: number): number {
   return nowSec + config.maxTokenLifetimeSeconds + config.clockToleranceSeconds;
 }
 

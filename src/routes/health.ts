@@ -7,6 +7,7 @@ import { problemResponse, realmOf } from "../problem";
 import { viewOf } from "../revocation/view";
 import { keysOf } from "../token/jwks";
 import type { AppContext } from "./context";
+import { EventCountsSchema, eventCountsOf } from "./events";
 
 const count = z.number().int().min(0);
 const seconds = z.number().int().nullable();
@@ -36,6 +37,7 @@ export const HealthSchema = z
         .object({ seq: count, entries: count, ageSeconds: seconds, kvReads: count, lastError: z.string().nullable() })
         .describe("This isolate's view: the last seq it holds and how long since it matched KV."),
     }),
+    events: EventCountsSchema.describe("This isolate's back-channel logouts and security events, since it started."),
     adminTokens: count.describe("How many admin tokens are configured; never the tokens."),
   })
   .meta({ id: "Health" });
@@ -60,6 +62,7 @@ export function health(c: AppContext): Response {
     maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds,
     // This isolate's view: how far behind the ledger the edge answers from.
     revocation: { maxStalenessSeconds: config.revocationMaxStalenessSeconds, view: viewOf(c.env.REVOCATIONS).status(Date.now()) },
+    events: { ...eventCountsOf(config) },
     adminTokens: config.adminTokens.length,
   };
   return Response.json(body, { headers: { "Cache-Control": "no-store" } });

@@ -60,7 +60,8 @@ export async function revoke(c: AppContext): Promise<Response> {
     const event =
       key === null
         ? full(await withTimeout(ledger.revoke(revocation), LEDGER_TIMEOUT_MS)).event
-        : keyedAnswer(await withTimeout<KeyedRevoke>(ledger.revokeOnce(revocation, { key, fingerprint: await fingerprintOf(body) }), LEDGER_TIMEOUT_MS));
+        : // "admin:" keeps these keys apart from the jti keys of logout and security event tokens.
+          keyedAnswer(await withTimeout<KeyedRevoke>(ledger.revokeOnce(revocation, { key: `admin:${key}`, fingerprint: await fingerprintOf(body) }), LEDGER_TIMEOUT_MS));
     const answer: z.output<typeof RevokeResponseSchema> = { seq: event.seq, revocation: event.revocation };
     return c.json(answer, 200, { "Cache-Control": "no-store" });
   } catch (e) {

@@ -23,10 +23,13 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const NOT_ACCESS_TOKEN_TYPES = new Set(["logout+jwt", "secevent+jwt", "application/logout+jwt", "application/secevent+jwt"]);
 const STRING_CLAIMS = ["sub", "jti", "sid", "iss"] as const;
 
-export async function verifyToken(token: string, config: Config, keyFor: KeyLookup, nowMs: number): Promise<VerifiedToken> {
+/**
+ * The configured issuer a token claims to come from, read before any key is fetched (so a token of
+ * an unknown issuer costs no network), after the size and shape checks that precede any parsing.
+ */
+export function claimedIssuer(token: string, config: Config): IssuerConfig {
   if (token.length > MAX_TOKEN_BYTES) throw new AuthError("token_too_large", `The token is larger than ${MAX_TOKEN_BYTES} bytes.`);
   if (!COMPACT_JWS.test(token)) throw new AuthError("token_malformed", "The token is not a compact JWS.");
-
   let unverified: JWTPayload;
   try {
     unverified = decodeJwt(token);
@@ -35,6 +38,11 @@ export async function verifyToken(token: string, config: Config, keyFor: KeyLook
   }
   const issuer = typeof unverified.iss === "string" ? config.issuers.find((i) => i.issuer === unverified.iss) : undefined;
   if (!issuer) throw new AuthError("issuer_unknown", "The token's issuer is not trusted here.");
+  return issuer;
+}
+
+export async function verifyToken(token: string, config: Config, keyFor: KeyLookup, nowMs: number): Promise<VerifiedToken> {
+  const issuer = claimedIssuer(token, config);
 
   let claims: JWTPayload;
   let key: CryptoKey | undefined;
@@ -72,7 +80,7 @@ export async function verifyToken(token: string, config: Config, keyFor: KeyLook
   return { claims, issuer, payloadSegment: token.slice(token.indexOf(".") + 1, token.lastIndexOf(".")), key: key! };
 }
 
-function toAuthError(e: unknown): AuthError {
+export function toAuthError(e: unknown): AuthError {
   if (e instanceof AuthError) return e;
   if (e instanceof errors.JWTExpired) return new AuthError("token_expired", "The token has expired.");
   if (e instanceof errors.JWTClaimValidationFailed) {
