@@ -81,11 +81,17 @@ export interface Stack {
   restartGateway: () => Promise<void>;
 }
 
+export interface StackOptions {
+  /** The port for `wrangler dev`, when another process must know it before the stack starts
+   * (e.g. an OpenID Provider whose back-channel logout URI points at the authorizer). */
+  gatewayPort?: number;
+}
+
 /** The demo issuer, the echoing demo origin and `wrangler dev` in front of them. */
-export async function startStack(vars: Record<string, string> = {}): Promise<Stack> {
+export async function startStack(vars: Record<string, string> = {}, options: StackOptions = {}): Promise<Stack> {
   const dir = tempDir("edge-authz-e2e-");
   const keyFile = join(dir.path, "issuer-key.json");
-  const [issuerPort, originPort, gatewayPort, inspectorPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [issuerPort, originPort, gatewayPort, inspectorPort] = [await freePort(), await freePort(), options.gatewayPort ?? (await freePort()), await freePort()];
   const issuer = `http://127.0.0.1:${issuerPort}`;
   const procs: Proc[] = [];
   const stopAll = async () => {
