@@ -1,0 +1,119 @@
+// The project behind a cold isolate, and the isolate's memory.
+//
+// Cold: a new Miniflare (a new workerd process, so a new isolate with empty caches: no JWKS, no
+// imported key, no revocation view, no Cache API entry) answers one first request; its latency and
+// the JWKS fetches it caused are recorded, then one more request shows the warm latency. Repeated.
+//
+// Memory: the V8 heap of the project's isolate, read over the inspector protocol after a full GC
+// (HeapProfiler.collectGarbage, Runtime.getHeapUsage), with no revocations and with N loaded; and
+// the workerd process's RSS. Measured in instances of their own, started with the inspector, after
+// the load rounds, so the inspector never runs during a measured round.
+import { freePort, rssBytes, sleep } from "./proc.mjs";
+import { LOAD_PATH, warm } from "./round.mjs";
+import { viewStatus } from "./seed.mjs";
+
+/**
+ * @param {{
+ *   start: (label: string, inspectorPort?: number) => Promise<import("./workers.mjs").Running>,
+ *   seed: ((t: import("./workers.mjs").Running) => Promise<void>) | null,
+ *   tokens: string[], issuer: { stats: () => Promise<{ jwksFetches: Record<string, number> }> },
+ *   reps: number, label: string,
+ * }} options
+ */
+export async function coldStarts({ start, seed, tokens, issuer, reps, label }) {
+  const runs = [];
+  for (let i = 0; i < reps; i++) {
+    const t = await start(label);
+    try {
+      if (seed) await seed(t);
+      const jwks0 = (await issuer.stats()).jwksFetches[label] ?? 0;
+      const first = await timedGet(t.url, /** @type {string} */ (tokens[(2 * i) % tokens.length]));
+      const jwks1 = (await issuer.stats()).jwksFetches[label] ?? 0;
+      const second = await timedGet(t.url, /** @type {string} */ (tokens[(2 * i + 1) % tokens.length]));
+      runs.push({ firstMs: first.ms, firstStatus: first.status, secondMs: second.ms, secondStatus: second.status, jwksFetches: jwks1 - jwks0 });
+    } finally {
+      await t.dispose();
+    }
+  }
+  return runs;
+}
+
+/** @param {URL} url @param {string} token */
+async function timedGet(url, token) {
+  const t0 = performance.now();
+  const res = await fetch(new URL(LOAD_PATH, url), { headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) });
+  await res.arrayBuffer();
+  return { ms: performance.now() - t0, status: res.status };
+}
+
+/**
+ * CDP commands over a fresh WebSocket to the Worker's inspector, one after the other, bounded in
+ * time. workerd runs some of them (a GC) only when the isolate next gets to run, so `kick` sends it
+ * a request every 200 ms while an answer is awaited.
+ * @param {string} wsUrl
+ * @param {{ method: string, params?: object }[]} commands
+ * @param {() => Promise<unknown>} kick
+ * @returns {Promise<any[]>} each command's result
+ */
+async function cdp(wsUrl, commands, kick) {
+  const ws = new WebSocket(wsUrl);
+  /** @type {Map<number, (r: any) => void>} */
+  const pending = new Map();
+  ws.addEventListener("message", (event) => {
+    const message = JSON.parse(String(event.data));
+    if (typeof message.id === "number") pending.get(message.id)?.(message);
+  });
+  try {
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("inspector: connect timed out")), 10_000);
+      ws.addEventListener("open", () => (clearTimeout(timer), resolve(undefined)));
+      ws.addEventListener("error", () => (clearTimeout(timer), reject(new Error(`inspector: cannot connect to ${wsUrl}`))));
+    });
+    const results = [];
+    for (const [i, command] of commands.entries()) {
+      let message = null;
+      const answer = new Promise((resolve) => pending.set(i + 1, resolve)).then((m) => (message = m));
+      ws.send(JSON.stringify({ id: i + 1, ...command }));
+      for (let tries = 0; message === null && tries < 150; tries++) {
+        await Promise.race([answer, sleep(200)]);
+        if (message === null) await kick().catch(() => {});
+      }
+      const m = /** @type {any} */ (message);
+      if (m === null) throw new Error(`inspector: ${command.method} timed out`);
+      if (m.error) throw new Error(`inspector: ${command.method}: ${m.error.message}`);
+      results.push(m.result);
+    }
+    return results;
+  } finally {
+    ws.close();
+  }
+}
+
+/**
+ * The isolate's heap after a full GC, and the process RSS, for a project with `revocations` loaded.
+ * @param {{
+ *   start: (label: string, inspectorPort?: number) => Promise<import("./workers.mjs").Running>,
+ *   seed: ((t: import("./workers.mjs").Running) => Promise<void>) | null,
+ *   tokens: string[], label: string,
+ * }} options
+ */
+export async function isolateMemory({ start, seed, tokens, label }) {
+  const inspectorPort = await freePort();
+  const t = await start(label, inspectorPort);
+  try {
+    if (seed) await seed(t);
+    // Warm: a few thousand requests so that every lazily built structure exists.
+    await warm(t.url, tokens, 3_000);
+    const view = await viewStatus(t.url);
+    await sleep(200);
+    const wsBase = await t.mf.getInspectorURL();
+    const [, heap] = await cdp(
+      `ws://127.0.0.1:${wsBase.port}/core:user:${t.name}`,
+      [{ method: "HeapProfiler.collectGarbage" }, { method: "Runtime.getHeapUsage" }],
+      () => fetch(new URL("/.auth/health", t.url), { signal: AbortSignal.timeout(5_000) }).then((r) => r.arrayBuffer()),
+    );
+    return { entries: view.entries, heapUsedBytes: heap.usedSize, heapTotalBytes: heap.totalSize, rssBytes: rssBytes(t.pids) };
+  } finally {
+    await t.dispose();
+  }
+}

@@ -1,0 +1,361 @@
+// The load benchmark (issue 6): the project against a pass-through Worker, a minimal jose Worker
+// and hono/jwk, each bundled by `wrangler deploy --dry-run` and run by Miniflare with a direct
+// socket, in interleaved rounds, on the same origin and the same tokens. Prints the tables and
+// writes the raw rounds to bench/results/<timestamp>.json. See bench/README.md.
+//
+//   npm run bench                  the full run (a few minutes)
+//   npm run bench -- --quick       a smoke run (1 s rounds, one round, fewer tokens)
+//   npm run bench -- --help        every option
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { coldStarts, isolateMemory } from "./lib/cold.mjs";
+import { underWranglerDev } from "./lib/dev.mjs";
+import { probe } from "./lib/probe.mjs";
+import { CLK_TCK } from "./lib/proc.mjs";
+import { runRound, warm } from "./lib/round.mjs";
+import { seedRevocations, viewStatus } from "./lib/seed.mjs";
+import { startIssuer, startOrigin } from "./lib/servers.mjs";
+import { goals, goalsTable, JOSE, latencySummary, mainTable, PASS, PROJECT_EMPTY, projectFull, smallTable, summarize, fmtInt } from "./lib/table.mjs";
+import { AUDIENCE, makeKeys, makeProbeTokens, makeWorkloads, mintMany, SCOPE } from "./lib/tokens.mjs";
+import { bundle, CONFIGS, ROOT, startWorker } from "./lib/workers.mjs";
+
+// wrangler would otherwise read an environment of wrangler.toml from it.
+delete process.env.CLOUDFLARE_ENV;
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    rounds: { type: "string" },
+    duration: { type: "string" },
+    connections: { type: "string" },
+    "distinct-es256": { type: "string" },
+    "distinct-rs256": { type: "string" },
+    revocations: { type: "string" },
+    "cold-reps": { type: "string" },
+    "revoke-count": { type: "string" },
+    "no-dev": { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  },
+});
+if (flags.help) {
+  console.log(`npm run bench -- [options]
+  --quick               smoke run: 1 round of 1 s, 5 000 / 4 000 distinct tokens, 1 cold start, 10 revocations
+  --rounds N            interleaved rounds per workload and target (3)
+  --duration S          seconds per round (2)
+  --connections N       concurrent connections of the load generator (32)
+  --distinct-es256 N    tokens of the "distinct" ES256 workload (100000)
+  --distinct-rs256 N    tokens of the "distinct" RS256 workload (40000; RS256 signing is slow)
+  --revocations N       active revocations loaded into the second project target (100000)
+  --cold-reps N         cold-isolate first requests per case (3)
+  --revoke-count N      revocations timed under wrangler dev (50)
+  --no-dev              skip everything under wrangler dev (revocation latency, dev overhead)`);
+  process.exit(0);
+}
+
+const preset = flags.quick
+  ? { rounds: 1, duration: 1, connections: 32, es256: 5_000, rs256: 4_000, revocations: 100_000, coldReps: 1, revokeCount: 10, warmAmount: 200 }
+  : { rounds: 3, duration: 2, connections: 32, es256: 100_000, rs256: 40_000, revocations: 100_000, coldReps: 3, revokeCount: 50, warmAmount: 500 };
+/** @param {string | undefined} v @param {number} fallback @param {number} min @param {number} max */
+const num = (v, fallback, min, max) => {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max) throw new Error(`expected a number from ${min} to ${max}, got ${v}`);
+  return n;
+};
+const opts = {
+  quick: flags.quick ?? false,
+  rounds: num(flags.rounds, preset.rounds, 1, 20),
+  // autocannon counts whole seconds.
+  durationS: Math.round(num(flags.duration, preset.duration, 1, 60)),
+  connections: num(flags.connections, preset.connections, 1, 512),
+  distinct: { ES256: num(flags["distinct-es256"], preset.es256, 1_000, 1_000_000), RS256: num(flags["distinct-rs256"], preset.rs256, 1_000, 1_000_000) },
+  revocations: num(flags.revocations, preset.revocations, 1, 500_000),
+  coldReps: num(flags["cold-reps"], preset.coldReps, 0, 20),
+  revokeCount: num(flags["revoke-count"], preset.revokeCount, 0, 500),
+  dev: !flags["no-dev"],
+};
+
+const ADMIN_TOKEN = "bench-admin-token-0000000001";
+const FULL = projectFull(opts.revocations);
+const HONO = "hono/jwk";
+const started = Date.now();
+/** @param {string} line */
+const log = (line) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}\n`);
+
+/** @type {(() => Promise<void> | void)[]} */
+const cleanups = [];
+async function cleanup() {
+  while (cleanups.length > 0) {
+    try {
+      await /** @type {() => Promise<void> | void} */ (cleanups.pop())();
+    } catch {
+      // keep cleaning
+    }
+  }
+}
+for (const signal of /** @type {const} */ (["SIGINT", "SIGTERM"])) {
+  process.once(signal, () => {
+    log(`${signal}: cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+async function main() {
+  const tmp = mkdtempSync(join(tmpdir(), "bench-load-"));
+  cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
+
+  // 1. Bundles (as `wrangler deploy` would upload them), keys, servers and tokens.
+  log("bundling the four Workers with wrangler deploy --dry-run; minting tokens");
+  const bundling = (async () => {
+    /** @type {Record<string, string>} */
+    const entries = {};
+    for (const pair of [["passthrough", "jose"], ["hono-jwk", "project"]]) {
+      const done = await Promise.all(pair.map((k) => bundle(CONFIGS[/** @type {keyof typeof CONFIGS} */ (k)], join(tmp, k))));
+      pair.forEach((k, i) => (entries[k] = /** @type {string} */ (done[i])));
+    }
+    return entries;
+  })();
+  const keys = await makeKeys();
+  const origin = await startOrigin();
+  cleanups.push(() => origin.stop());
+  const issuer = await startIssuer(keys.jwks);
+  cleanups.push(() => issuer.stop());
+  const iss = issuer.url;
+  const [entries, workloads, probeTokens] = await Promise.all([bundling, makeWorkloads(keys, iss, opts.distinct), makeProbeTokens(keys, iss)]);
+  log(`tokens: ${workloads.map((w) => `${w.name} (${fmtInt(w.tokens.length)})`).join(", ")}`);
+
+  // 2. The targets, one Miniflare each.
+  /** @param {string} label */
+  const projectVars = (label) => ({
+    ORIGIN_URL: origin.url,
+    ISSUERS: [{ issuer: iss, jwksUri: issuer.jwksUri(label), audiences: [AUDIENCE], algorithms: ["ES256", "RS256"] }],
+    POLICY: { routes: [{ path: "/api/*", require: { scopes: [SCOPE] } }] },
+    ADMIN_TOKENS: ADMIN_TOKEN,
+  });
+  /** @param {string} label */
+  const peerVars = (label) => ({ ORIGIN_URL: origin.url, JWKS_URI: issuer.jwksUri(label), ISSUER: iss, AUDIENCE });
+  const specs = [
+    { name: PASS, key: "passthrough", worker: "passthrough", vars: { ORIGIN_URL: origin.url }, jwksLabel: null, project: false, authorizing: false, revocations: false },
+    { name: JOSE, key: "jose", worker: "jose", vars: peerVars("jose"), jwksLabel: "jose", project: false, authorizing: true, revocations: false },
+    { name: HONO, key: "hono-jwk", worker: "hono-jwk", vars: peerVars("hono"), jwksLabel: "hono", project: false, authorizing: true, revocations: false },
+    { name: PROJECT_EMPTY, key: "project", worker: "project-empty", vars: projectVars("project-empty"), jwksLabel: "project-empty", project: true, authorizing: true, revocations: false },
+    { name: FULL, key: "project", worker: "project-full", vars: projectVars("project-full"), jwksLabel: "project-full", project: true, authorizing: true, revocations: true },
+  ];
+  /** @type {((typeof specs)[number] & import("./lib/workers.mjs").Running)[]} */
+  const targets = [];
+  for (const spec of specs) {
+    const running = await startWorker({ name: spec.worker, config: CONFIGS[/** @type {keyof typeof CONFIGS} */ (spec.key)], entry: /** @type {string} */ (entries[spec.key]), vars: spec.vars });
+    cleanups.push(() => running.dispose());
+    if (running.pids.length === 0) throw new Error(`no workerd process found for ${spec.name}`);
+    targets.push({ ...spec, ...running, name: spec.name });
+  }
+  log(`targets up: ${targets.map((t) => `${t.name} (${t.url.host}, workerd ${t.pids.join(",")})`).join("; ")}`);
+
+  // 3. 100 000 revocations into the second project's KV, then warm every target and check the view.
+  const full = /** @type {(typeof targets)[number]} */ (targets.find((t) => t.name === FULL));
+  const seedStarted = Date.now();
+  await seedRevocations(full, { count: opts.revocations, iss, revokedJti: probeTokens.revokedJti });
+  log(`seeded ${fmtInt(opts.revocations)} revocations into ${FULL}'s KV (${Date.now() - seedStarted} ms)`);
+  const warmTokens = workloads.filter((w) => w.kind === "cycled");
+  for (const t of targets) {
+    const warmStarted = Date.now();
+    for (const w of warmTokens) {
+      const statuses = await warm(t.url, w.tokens, preset.warmAmount);
+      if (Object.keys(statuses).some((s) => s !== "200")) throw new Error(`${t.name} answered ${JSON.stringify(statuses)} while warming with ${w.name}`);
+    }
+    log(`warmed ${t.name} (${Date.now() - warmStarted} ms)`);
+  }
+  // One unmeasured round per target, so that the first measured round finds every process warm
+  // (the target's JIT, the origin's, the load generator's).
+  for (const t of targets) {
+    await runRound({ target: t, workload: /** @type {(typeof workloads)[number]} */ (warmTokens[0]), round: 0, cursor: { next: 0 }, connections: opts.connections, durationS: 1, issuer, origin });
+  }
+  for (const t of targets.filter((x) => x.project)) {
+    const view = await viewStatus(t.url);
+    const want = t.revocations ? opts.revocations : 0;
+    if (view.entries !== want) throw new Error(`${t.name}: its revocation view holds ${view.entries} entries, not ${want} (${JSON.stringify(view)})`);
+  }
+  log(`warm; ${FULL}'s view holds ${fmtInt(opts.revocations)} entries (GET /.auth/health)`);
+
+  // 4. Correctness first.
+  const probeResults = await probe(targets, probeTokens, origin);
+  const failed = probeResults.filter((r) => !r.ok);
+  for (const r of failed) log(`PROBE FAILED: ${r.target}: ${r.check}: want ${r.want}, got ${r.got}`);
+  if (failed.length > 0) throw new Error(`${failed.length} probe check(s) failed; no load was run`);
+  log(`probe: ${probeResults.length} checks passed (forged, expired, wrong audience -> 401; spoofed X-Auth-Subject never reached the origin)`);
+
+  // 5. The rounds: for each round, each workload, every target in turn (the order rotates per round).
+  /** @type {import("./lib/round.mjs").RoundResult[]} */
+  const rounds = [];
+  /** @type {Map<string, { next: number }>} */
+  const cursors = new Map();
+  const total = opts.rounds * workloads.length * targets.length;
+  for (let round = 1; round <= opts.rounds; round++) {
+    for (const w of workloads) {
+      const order = targets.map((_, i) => /** @type {(typeof targets)[number]} */ (targets[(i + round - 1) % targets.length]));
+      for (const t of order) {
+        const key = `${t.name}|${w.name}`;
+        if (!cursors.has(key)) cursors.set(key, { next: 0 });
+        const r = await runRound({ target: t, workload: w, round, cursor: /** @type {{ next: number }} */ (cursors.get(key)), connections: opts.connections, durationS: opts.durationS, issuer, origin });
+        rounds.push(r);
+        const bad = Object.values(r.non2xx).reduce((a, b) => a + b, 0) + r.errors;
+        log(`${rounds.length}/${total} r${round} ${w.name} · ${t.name}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99.toFixed(2)} ms, ${r.cpuUsPerReq.toFixed(0)} µs CPU/req${bad ? `, ${bad} non-2xx/errors ${JSON.stringify(r.non2xx)}` : ""}`);
+      }
+    }
+  }
+  const spoofedAfter = (await origin.stats()).spoofed;
+
+  // 6. Cold isolates and memory, in Miniflare instances of their own.
+  const thousandEs = /** @type {import("./lib/round.mjs").Workload} */ (workloads.find((w) => w.kind === "cycled" && w.alg === "ES256"));
+  /** @param {string} label @param {number} [inspectorPort] */
+  const startProject = (label, inspectorPort) =>
+    startWorker({ name: label, config: CONFIGS.project, entry: /** @type {string} */ (entries.project), vars: projectVars(label), ...(inspectorPort ? { inspectorPort } : {}) });
+  const seedFull = (/** @type {import("./lib/workers.mjs").Running} */ t) => seedRevocations(t, { count: opts.revocations, iss, revokedJti: probeTokens.revokedJti });
+  log("cold isolates and memory");
+  /** @type {any} */
+  let cold;
+  try {
+    cold = {
+      empty: await coldStarts({ start: startProject, seed: null, tokens: thousandEs.tokens, issuer, reps: opts.coldReps, label: "cold-empty" }),
+      full: await coldStarts({ start: startProject, seed: seedFull, tokens: thousandEs.tokens, issuer, reps: opts.coldReps, label: "cold-full" }),
+    };
+  } catch (e) {
+    log(`cold-isolate measurement failed: ${e instanceof Error ? e.message : String(e)}`);
+    cold = { error: e instanceof Error ? e.message.split("\n")[0] : String(e), empty: [], full: [] };
+  }
+  /** @type {any} */
+  let memory;
+  try {
+    memory = {
+      empty: await isolateMemory({ start: startProject, seed: null, tokens: thousandEs.tokens, label: "mem-empty" }),
+      full: await isolateMemory({ start: startProject, seed: seedFull, tokens: thousandEs.tokens, label: "mem-full" }),
+    };
+    if (memory.full.entries !== opts.revocations) throw new Error(`the view held ${memory.full.entries} entries, not ${opts.revocations}`);
+  } catch (e) {
+    log(`memory measurement failed: ${e instanceof Error ? e.message : String(e)}`);
+    memory = { error: e instanceof Error ? e.message.split("\n")[0] : String(e) };
+  }
+
+  // The targets are done: stop them before wrangler dev, so it runs alone.
+  for (const t of targets) await t.dispose().catch(() => {});
+
+  // 7. Under wrangler dev: revocation latency (default staleness) and the dev tooling's overhead.
+  /** @type {any} */
+  let dev = null;
+  if (opts.dev) {
+    log(`wrangler dev: dev overhead round, then ${opts.revokeCount} revocations`);
+    try {
+      const revokeTokens = await mintMany(keys.keys.ES256, iss, opts.revokeCount, "revoke");
+      dev = await underWranglerDev({
+        issuer, origin, adminToken: ADMIN_TOKEN, revokeTokens, concurrency: Math.min(10, Math.max(1, Math.ceil(opts.revokeCount / 2))),
+        vars: projectVars("dev"), overheadWorkload: thousandEs, connections: opts.connections, durationS: opts.durationS, log,
+      });
+    } catch (e) {
+      // The load figures stand on their own: report the failure in the table rather than lose them.
+      log(`wrangler dev phase failed: ${e instanceof Error ? e.message : String(e)}`);
+      dev = { error: e instanceof Error ? e.message.split("\n")[0] : String(e) };
+    }
+  }
+
+  // 8. Tables and the raw JSON.
+  const workloadNames = workloads.map((w) => w.name);
+  const rows = summarize(rounds, workloadNames, targets.map((t) => t.name));
+  const headline = thousandEs.name;
+  const distinctNames = workloads.filter((w) => w.kind === "distinct").map((w) => w.name);
+  const goalItems = goals(rounds, rows, { headline, distinct: distinctNames, full: FULL });
+  const extras = extraFigures({ cold, memory, dev, rows, headline, revocations: opts.revocations });
+
+  const header = `Load: ${opts.rounds} interleaved round(s) of ${opts.durationS} s per workload and target, ${opts.connections} connections (autocannon); medians over rounds, each figure first taken against the pass-through of the same round. CPU: utime+stime of the target's workerd process from /proc (${CLK_TCK} ticks/s). Machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, load average ${loadavg().map((x) => x.toFixed(2)).join(" ")} at the end.${opts.quick ? " QUICK RUN: smoke test only, not for quoting." : ""}`;
+  const out = [
+    "",
+    header,
+    "",
+    mainTable(rows),
+    "",
+    smallTable(extras),
+    "",
+    goalsTable(goalItems),
+    "",
+  ].join("\n");
+  console.log(out);
+
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const resultsDir = join(ROOT, "bench", "results");
+  mkdirSync(resultsDir, { recursive: true });
+  const file = join(resultsDir, `${stamp}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        at: new Date().toISOString(), node: process.version, clkTck: CLK_TCK, cpus: cpus().length, cpuModel: cpus()[0]?.model, loadavg: loadavg(),
+        options: opts, workloads: workloads.map((w) => ({ name: w.name, alg: w.alg, kind: w.kind, tokens: w.tokens.length })),
+        targets: targets.map((t) => ({ name: t.name, worker: t.worker, config: CONFIGS[/** @type {keyof typeof CONFIGS} */ (t.key)] })),
+        probe: probeResults, spoofedAtOriginAfterLoad: spoofedAfter, rounds, rows, goals: goalItems, cold, memory, dev, markdown: out,
+      },
+      null,
+      2,
+    ),
+  );
+  console.log(`Raw rounds: ${file.slice(ROOT.length)} (${((Date.now() - started) / 1000).toFixed(0)} s in all)`);
+}
+
+/**
+ * The second table: cold isolates, memory, and what was measured under wrangler dev.
+ * @param {{ cold: any, memory: any, dev: any, rows: import("./lib/table.mjs").Row[], headline: string, revocations: number }} o
+ */
+function extraFigures({ cold, memory, dev, rows, headline, revocations }) {
+  const ms = (/** @type {number} */ x) => `${x.toFixed(1)} ms`;
+  const mb = (/** @type {number} */ b) => `${(b / 2 ** 20).toFixed(1)} MB`;
+  const med = (/** @type {number[]} */ xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? NaN;
+  /** @param {any[]} runs */
+  const coldText = (runs) => {
+    if (runs.length === 0) return "not run";
+    const bad = runs.filter((r) => r.firstStatus !== 200 || r.secondStatus !== 200).length;
+    return `first request ${ms(med(runs.map((r) => r.firstMs)))} (median of ${runs.length}; ${runs.map((r) => r.firstMs.toFixed(0)).join(", ")} ms), JWKS fetches ${runs.map((r) => r.jwksFetches).join(", ")}; the next request ${ms(med(runs.map((r) => r.secondMs)))}${bad ? `; ${bad} not 200!` : ""}`;
+  };
+  const items = cold.error
+    ? [{ label: "cold isolate", value: `failed: ${cold.error}` }]
+    : [
+        { label: "cold isolate, no revocations", value: coldText(cold.empty) },
+        { label: `cold isolate, ${fmtInt(revocations)} revocations in KV`, value: coldText(cold.full) },
+      ];
+  if (memory.error) {
+    items.push({ label: "isolate memory", value: `failed: ${memory.error}` });
+  } else {
+    items.push(
+      { label: "isolate heap after GC, no revocations", value: `${mb(memory.empty.heapUsedBytes)} (workerd RSS ${mb(memory.empty.rssBytes)})` },
+      {
+        label: `isolate heap after GC, ${fmtInt(revocations)} revocations loaded`,
+        value: `${mb(memory.full.heapUsedBytes)} (+${mb(memory.full.heapUsedBytes - memory.empty.heapUsedBytes)}, ${((memory.full.heapUsedBytes - memory.empty.heapUsedBytes) / revocations).toFixed(0)} bytes per entry; workerd RSS ${mb(memory.full.rssBytes)})`,
+      },
+    );
+  }
+  if (dev?.error) {
+    items.push({ label: "under wrangler dev", value: `failed: ${dev.error}` });
+  } else if (dev) {
+    const l = latencySummary(dev.latenciesMs);
+    items.push({
+      label: `revocation latency under wrangler dev (staleness ${dev.stalenessS} s): revoke's 200 → first 401`,
+      value: `p50 ${ms(l.p50)}, p99 ${ms(l.p99)} over ${l.n} revocations${l.missed ? `, ${l.missed} not denied within the bound!` : ""}`,
+    });
+    const direct = rows.find((r) => r.workload === headline && r.target === PROJECT_EMPTY);
+    if (dev.overhead && direct) {
+      items.push({
+        label: `wrangler dev vs the same Worker direct (${headline}, one round; not a target)`,
+        value: `${fmtInt(dev.overhead.rps)} req/s vs ${fmtInt(direct.rps)} (${(direct.rps / dev.overhead.rps).toFixed(1)}× slower); ${fmtInt(dev.overhead.cpuUsPerReq)} vs ${fmtInt(direct.cpu)} µs CPU/req (${(dev.overhead.cpuUsPerReq / direct.cpu).toFixed(1)}×)`,
+      });
+    }
+  }
+  return items;
+}
+
+try {
+  await main();
+} catch (e) {
+  console.error(`bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
