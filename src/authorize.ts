@@ -4,6 +4,7 @@
 import type { ClientConfig, Config, Rule } from "./config";
 import { identifyClient } from "./clients";
 import { AuthError } from "./errors";
+import type { Trace } from "./log";
 import { checkRequire, RESERVED, selectRule } from "./policy";
 import { extractBearer } from "./token/extract";
 import { verifyCached, type KeyHeld } from "./token/verified-cache";
@@ -30,16 +31,22 @@ export interface Deps {
   nowMs: number;
   /** Throws token_revoked (or revocations_unavailable) per the rule's revocation mode. */
   checkRevocation: (rule: Rule, verified: VerifiedToken, token: string) => Promise<void>;
+  /** Filled as the decision goes, for the decision log. */
+  trace?: Trace;
 }
 
 export async function authorize(target: Target, config: Config, deps: Deps): Promise<Approval | typeof RESERVED> {
   const rule = selectRule(config.rules, target.method.toUpperCase(), target.rawPath);
   if (rule === RESERVED) return RESERVED;
+  const trace = deps.trace ?? {};
+  trace.rule = rule.path;
   const client = rule.client === "required" ? await identifyClient(target.headers, config.clients) : null;
+  if (client) trace.client = client.id;
   if (rule.auth === "none") return { rule, verified: null, client };
   const token = extractBearer(target.headers);
   if (token === null) throw new AuthError("token_missing", "This route requires a bearer token.");
   const verified = await verifyCached(token, config, deps.keyFor, deps.keyHeld, deps.nowMs);
+  trace.issuer = verified.issuer.issuer;
   await deps.checkRevocation(rule, verified, token);
   checkRequire(rule, verified.claims);
   return { rule, verified, client };

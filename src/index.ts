@@ -1,6 +1,7 @@
 // The Worker: routes wired to their handlers, nothing else.
 import { Hono } from "hono";
 import { AuthError } from "./errors";
+import { decisionLog } from "./log";
 import { openApi } from "./openapi";
 import { problemResponse, realmOf, unexpectedErrorResponse } from "./problem";
 import { check } from "./routes/check";
@@ -14,6 +15,13 @@ export { RevocationLedger } from "./revocation/ledger";
 
 const app = new Hono<AppEnv>();
 
+app.use("*", decisionLog);
+app.use("/.auth/*", async (c, next) => {
+  // The route, for the log: fixed names only, never what a client put after /.auth/check.
+  const path = new URL(c.req.url).pathname;
+  c.var.trace.rule = path.startsWith("/.auth/check") ? "/.auth/check/*" : /^\/\.auth\/[a-z/.-]{1,48}$/.test(path) ? path : "/.auth/*";
+  await next();
+});
 app.get("/.auth/health", health);
 app.get("/.auth/openapi.json", openApi);
 app.use("*", withConfig);
@@ -29,7 +37,11 @@ app.all("/.auth/*", (c) => problemResponse(new AuthError("not_found", "No such a
 app.all("*", gateway);
 
 app.onError((error, c) => {
-  if (error instanceof AuthError) return problemResponse(error, realmOf(c.req.raw));
+  if (error instanceof AuthError) {
+    c.var.trace.reason = error.code;
+    return problemResponse(error, realmOf(c.req.raw));
+  }
+  c.var.trace.reason = "internal_error";
   console.error(JSON.stringify({ event: "unexpected_error", error: error instanceof Error ? error.name : typeof error }));
   return unexpectedErrorResponse();
 });

@@ -7,14 +7,18 @@ import { AuthError } from "../errors";
 import { problemResponse, realmOf } from "../problem";
 import { checkRevocation } from "../revocation/check";
 import { keysOf } from "../token/jwks";
+import type { Trace } from "../log";
 
-export type AppEnv = { Bindings: Env; Variables: { config: Config } };
+export type AppEnv = { Bindings: Env; Variables: { config: Config; trace: Trace } };
 export type AppContext = Context<AppEnv>;
 
 /** Loads the isolate's Config; with an invalid one every request gets 500 naming the bad vars. */
 export const withConfig: MiddlewareHandler<AppEnv> = async (c, next) => {
   const config = loadConfig(c.env);
-  if (config instanceof AuthError) return problemResponse(config, realmOf(c.req.raw));
+  if (config instanceof AuthError) {
+    c.var.trace.reason = config.code;
+    return problemResponse(config, realmOf(c.req.raw));
+  }
   c.set("config", config);
   await next();
 };
@@ -37,10 +41,14 @@ export function depsOf(c: AppContext): Deps {
     keyHeld: (verified) => keysOf(verified.issuer).holds(verified.key, waitUntil),
     nowMs,
     checkRevocation: (rule, verified, token) => checkRevocation(rule, verified, token, c.env, config, nowMs),
+    trace: c.var.trace,
   };
 }
 
 export function denial(c: AppContext, error: unknown): Response {
-  if (error instanceof AuthError) return problemResponse(error, realmOf(c.req.raw));
+  if (error instanceof AuthError) {
+    c.var.trace.reason = error.code;
+    return problemResponse(error, realmOf(c.req.raw));
+  }
   throw error;
 }
