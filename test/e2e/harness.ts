@@ -79,6 +79,8 @@ export interface Stack {
   stop: () => Promise<void>;
   /** Stops `wrangler dev` and starts it again on the same port and the same --persist-to. */
   restartGateway: () => Promise<void>;
+  /** What `wrangler dev` (and so the Worker's console) printed so far. */
+  gatewayOutput: () => string;
 }
 
 export interface StackOptions {
@@ -124,7 +126,7 @@ export async function startStack(vars: Record<string, string> = {}, options: Sta
       procs[2] = start(wranglerArgs);
       await waitFor(`${gateway}/.auth/health`, procs[2]!);
     };
-    return { gateway, issuer, keyFile, adminToken, stop: stopAll, restartGateway };
+    return { gateway, issuer, keyFile, adminToken, stop: stopAll, restartGateway, gatewayOutput: () => procs[2]!.output() };
   } catch (e) {
     await stopAll();
     throw e;
