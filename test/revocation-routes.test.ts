@@ -26,6 +26,18 @@ function post(env: Env, path: string, body: unknown, token = ADMIN): Promise<Res
 }
 
 describe("POST /.auth/revoke", () => {
+  it("keeps answering after bodies with absurd expiries (they once broke the ledger's alarm)", async () => {
+    const { env } = await revocationWorld();
+    const unsigned = (payload: object) => `eyJhbGciOiJub25lIn0.${btoa(JSON.stringify(payload)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_")}.`;
+    expect((await post(env, "/.auth/revoke", { token: unsigned({ exp: -1e308 }) })).status).toBe(200);
+    expect((await post(env, "/.auth/revoke", { jti: "far", exp: 2 ** 40 })).status).toBe(200);
+    const after = await post(env, "/.auth/revoke", { sub: "still-works" });
+    expect(after.status).toBe(200);
+    const feed = (await (await send(env, "/.auth/revocations", { headers: { Authorization: `Bearer ${ADMIN}` } })).json()) as { events: { revocation: { expiresAt: number } }[] };
+    const latest = Math.floor(Date.now() / 1000) + 86400 + 120;
+    for (const e of feed.events) expect(e.revocation.expiresAt).toBeLessThanOrEqual(latest);
+  });
+
   it("needs one of the admin tokens; a user's JWT is never one", async () => {
     const { idp, env } = await revocationWorld();
     expect((await post(env, "/.auth/revoke", { sub: "a" }, "")).status).toBe(401);

@@ -34,9 +34,20 @@ export function untilNoTokenLeft(config: Config, nowSec: number): number {
   return nowSec + config.maxTokenLifetimeSeconds + config.clockToleranceSeconds;
 }
 
+/**
+ * When a jti/token entry may go: its token's exp plus the tolerance, but never later than the longest
+ * any token accepted now can live (a token verified at the edge has iat <= now + tolerance and
+ * exp - iat <= the lifetime cap), and never before now. So an exp of -1e308 or 2^40 from a body stores
+ * a sane time instead of one the ledger's alarm cannot be set to.
+ */
+function untilTokenExpires(exp: number, config: Config, nowSec: number): number {
+  const latest = untilNoTokenLeft(config, nowSec) + config.clockToleranceSeconds;
+  return Math.min(Math.max(exp + config.clockToleranceSeconds, nowSec), latest);
+}
+
 export async function revocationOf(body: RevokeBody, config: Config, nowSec: number): Promise<Revocation> {
   if ("jti" in body) {
-    return { kind: "jti", value: body.jti, iss: body.iss ?? null, at: nowSec, expiresAt: body.exp + config.clockToleranceSeconds };
+    return { kind: "jti", value: body.jti, iss: body.iss ?? null, at: nowSec, expiresAt: untilTokenExpires(body.exp, config, nowSec) };
   }
   if ("token" in body) {
     let claims;
@@ -45,9 +56,9 @@ export async function revocationOf(body: RevokeBody, config: Config, nowSec: num
     } catch {
       throw new AuthError("body_invalid", "The token to revoke is not a JWT.");
     }
-    if (typeof claims.exp !== "number") throw new AuthError("body_invalid", "The token to revoke has no exp.");
+    if (typeof claims.exp !== "number" || !Number.isFinite(claims.exp)) throw new AuthError("body_invalid", "The token to revoke has no exp.");
     const iss = typeof claims.iss === "string" ? claims.iss : null;
-    const expiresAt = claims.exp + config.clockToleranceSeconds;
+    const expiresAt = untilTokenExpires(claims.exp, config, nowSec);
     if (typeof claims.jti === "string") return { kind: "jti", value: claims.jti, iss, at: nowSec, expiresAt };
     return { kind: "token", value: await sha256Hex(body.token), iss, at: nowSec, expiresAt };
   }
@@ -58,11 +69,11 @@ export async function revocationOf(body: RevokeBody, config: Config, nowSec: num
 /** What POST /.auth/logout revokes for the caller: its token, its session, or its subject. */
 export function logoutRevocation(verified: VerifiedToken, facts: TokenFacts, scope: "token" | "session" | "all", config: Config, nowSec: number): Revocation {
   const iss = verified.issuer.issuer;
-  const exp = verified.claims.exp!;
+  const expiresAt = untilTokenExpires(verified.claims.exp!, config, nowSec);
   if (scope === "token") {
     return facts.jti !== undefined
-      ? { kind: "jti", value: facts.jti, iss, at: nowSec, expiresAt: exp + config.clockToleranceSeconds }
-      : { kind: "token", value: facts.tokenSha256!, iss, at: nowSec, expiresAt: exp + config.clockToleranceSeconds };
+      ? { kind: "jti", value: facts.jti, iss, at: nowSec, expiresAt }
+      : { kind: "token", value: facts.tokenSha256!, iss, at: nowSec, expiresAt };
   }
   const value = scope === "session" ? facts.sid : facts.sub;
   if (value === undefined) {

@@ -18,6 +18,8 @@ const RETRY_MAX_MS = 60_000;
 /** Backlog sent to a stream subscriber that asks for `since`, at most. */
 const STREAM_BACKLOG_MAX = 100_000;
 export const LEDGER_NAME = "ledger";
+/** The alarm also wakes the ledger to prune; a year out is far enough for anything it holds. */
+const MAX_ALARM_DELAY_MS = 365 * 86_400_000;
 
 /** What a revoke under an Idempotency-Key gets: an answer (first or replayed), or a refusal. */
 export type KeyedRevoke =
@@ -202,7 +204,10 @@ export class RevocationLedger extends DurableObject<Env> {
     const forget = idempotency.nextForget(sql);
     if (forget !== null) candidates.push(forget * 1000);
     if (candidates.length === 0) return;
-    const want = Math.min(...candidates);
+    // Never in the past and never absurdly far: setAlarm throws outside its range, and a throw here
+    // would fail every later revoke. An entry's expiry is bounded where it is made (facts.ts); this
+    // is the second guard, for rows written before that bound or by hand.
+    const want = Math.min(Math.max(Math.min(...candidates), Date.now() + 1), Date.now() + MAX_ALARM_DELAY_MS);
     const current = await this.ctx.storage.getAlarm();
     if (current === null || current > want) await this.ctx.storage.setAlarm(want);
   }
