@@ -43,8 +43,12 @@ export function matchesPattern(pattern: PathPattern, segments: readonly string[]
 /** The path exactly as the client sent it (before `?`), without the URL parser's normalisation. */
 export function rawPathOf(url: string): string {
   const afterScheme = url.indexOf("://");
-  const start = url.indexOf("/", afterScheme < 0 ? 0 : afterScheme + 3);
-  if (start < 0) return "/";
+  // The authority ends at the first "/", "?" or "#" (RFC 3986 3.2): a "/" inside the query or the
+  // fragment of "https://host?/public" is not the path, which is empty, i.e. "/".
+  const authority = afterScheme < 0 ? 0 : afterScheme + 3;
+  const authorityEnd = url.slice(authority).search(/[/?#]/);
+  if (authorityEnd < 0 || url[authority + authorityEnd] !== "/") return "/";
+  const start = authority + authorityEnd;
   let end = url.length;
   const q = url.indexOf("?", start);
   if (q >= 0) end = q;
