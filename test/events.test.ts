@@ -2,6 +2,8 @@
 // validation rule, what each revokes, and their OAuth / RFC 8935 error bodies.
 import { reset } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { sha256Hex } from "../src/crypto";
+import { ledgerOf } from "../src/revocation/ledger";
 import { BACKCHANNEL_LOGOUT_EVENT } from "../src/token/event-token";
 import { CAEP_SESSION_REVOKED, RISC_ACCOUNT_DISABLED, RISC_CREDENTIAL_COMPROMISE } from "../src/revocation/security-events";
 import { bearer, freezeClock, makeEnv, send, world, type World } from "./helpers/app";
@@ -194,6 +196,24 @@ describe("POST /.auth/events", () => {
     expect((await postSet(w.env, good)).status).toBe(202);
     expect((await refusal(await postSet(w.env, good))).err).toBe("invalid_request"); // replayed
     expect(await feed(w.env)).toHaveLength(1);
+  });
+
+  it("completes a SET whose first event landed before a failure, and refuses it once all have", async () => {
+    const w = await idpWorld();
+    const jti = "two-events";
+    const token = await eventToken(w, {
+      jti,
+      sub_id: { format: "complex", session: { format: "opaque", id: "s-1" }, user: { format: "iss_sub", iss: w.idp.issuer, sub: "ivy" } },
+      events: { [CAEP_SESSION_REVOKED]: {}, [RISC_ACCOUNT_DISABLED]: {} },
+    }, SET_TYP);
+    // As if an earlier delivery recorded the first event, then the ledger timed out before the second.
+    const now = Math.floor(Date.now() / 1000);
+    const first = { kind: "sid" as const, value: "s-1", iss: w.idp.issuer, at: now, expiresAt: now + 86400 };
+    const fingerprint = await sha256Hex(token);
+    expect((await ledgerOf(w.env).revokeOnce(first, { key: `secevent:${w.idp.issuer} ${jti}`, fingerprint })).outcome).toBe("answered");
+    expect((await postSet(w.env, token)).status).toBe(202);
+    expect((await feed(w.env)).map((r) => `${r.kind}:${r.value}`)).toEqual(["sid:s-1", "sub:ivy"]);
+    expect((await refusal(await postSet(w.env, token))).err).toBe("invalid_request");
   });
 
   it("refuses a SET older than five minutes", async () => {

@@ -36,12 +36,14 @@ export function eventCountsOf(config: Config): EventCounts {
 const nowSec = () => Math.floor(Date.now() / 1000);
 const mediaTypeOf = (c: AppContext) => c.req.header("Content-Type")?.split(";")[0]!.trim().toLowerCase();
 
-/** Records `revocation` under the token's jti; a jti seen before (same token or not) is a replay. */
-async function recordOnce(c: AppContext, revocation: Revocation, key: string, token: string): Promise<void> {
+/** Records `revocation` under `key` (from the token's jti); true when that key was recorded before. */
+async function recordOnce(c: AppContext, revocation: Revocation, key: string, token: string): Promise<boolean> {
   const keyed = await withTimeout<KeyedRevoke>(ledgerOf(c.env).revokeOnce(revocation, { key, fingerprint: await sha256Hex(token) }), LEDGER_TIMEOUT_MS);
   if (keyed.outcome === "full") throw new AuthError("revocations_full", "The ledger holds the most active revocations it accepts.");
-  if (keyed.outcome === "key_reused" || keyed.replayed) throw new AuthError("event_token_replayed", "This token's jti was delivered before.");
+  return keyed.outcome === "key_reused" || keyed.replayed;
 }
+
+const replayed = () => new AuthError("event_token_replayed", "This token's jti was delivered before.");
 
 async function verified(c: AppContext, token: string, kind: EventTokenKind) {
   return verifyEventToken(token, kind, c.get("config"), depsOf(c).keyFor, Date.now());
@@ -55,7 +57,7 @@ export async function backchannelLogout(c: AppContext): Promise<Response> {
     const tokens = form.getAll("logout_token");
     if (tokens.length !== 1) throw new AuthError("body_invalid", "The form must carry exactly one logout_token.");
     const token = await verified(c, tokens[0]!, "logout");
-    await recordOnce(c, logoutTokenRevocation(token, config, nowSec()), `logout:${token.issuer.issuer} ${token.claims.jti}`, tokens[0]!);
+    if (await recordOnce(c, logoutTokenRevocation(token, config, nowSec()), `logout:${token.issuer.issuer} ${token.claims.jti}`, tokens[0]!)) throw replayed();
     eventCountsOf(config).logoutTokens++;
     return c.body(null, 200, { "Cache-Control": "no-store" });
   } catch (e) {
@@ -72,7 +74,13 @@ export async function securityEvent(c: AppContext): Promise<Response> {
     const outcome = securityEventRevocations(token, config, nowSec());
     const base = `secevent:${token.issuer.issuer} ${token.claims.jti}`;
     // A SET of ignored events only is acknowledged and not remembered: its replay changes nothing.
-    for (const [i, revocation] of outcome.revocations.entries()) await recordOnce(c, revocation, i === 0 ? base : `${base}#${i}`, raw);
+    // A replay is a SET whose every revocation was recorded before; a retry after a partial failure
+    // (the ledger timed out between two of its events) records the rest instead of being refused.
+    let fresh = outcome.revocations.length === 0;
+    for (const [i, revocation] of outcome.revocations.entries()) {
+      if (!(await recordOnce(c, revocation, i === 0 ? base : `${base}#${i}`, raw))) fresh = true;
+    }
+    if (!fresh) throw replayed();
     const counted = eventCountsOf(config);
     counted.securityEvents++;
     counted.ignoredEvents += outcome.ignored.length;
