@@ -1,6 +1,7 @@
 // Which rule a request path falls under, without being fooled by how the origin might read it.
 // The origin may or may not decode %2F, treat "\" as "/", resolve dot segments, merge "//" or drop
-// ";params" from segments (Tomcat and other servlet containers read "/a/..;/b" as "/b"). We
+// ";params" from segments (Tomcat and other servlet containers read "/a/..;/b" as "/b"; behind a
+// proxy that percent-decodes first, "/a/..%3B/b" too). We
 // compute the rule under every such reading; if they disagree the request is refused (400) rather
 // than guessed, and otherwise the raw path is forwarded untouched. Most paths have nothing to
 // read differently and take a fast path with one reading.
@@ -85,7 +86,8 @@ interface Reading {
   backslashIsSlash: boolean;
   resolveDots: boolean;
   mergeSlashes: boolean;
-  stripParams: boolean;
+  /** Drop ";params" before %-decoding (a servlet container), after it (a decoding proxy in front of one), or never. */
+  params: "keep" | "strip" | "stripDecoded";
 }
 
 const READINGS: Reading[] = [];
@@ -93,7 +95,7 @@ for (const decodeSlashes of [true, false])
   for (const backslashIsSlash of [true, false])
     for (const resolveDots of [true, false])
       for (const mergeSlashes of [true, false])
-        for (const stripParams of [true, false]) READINGS.push({ decodeSlashes, backslashIsSlash, resolveDots, mergeSlashes, stripParams });
+        for (const params of ["strip", "stripDecoded", "keep"] as const) READINGS.push({ decodeSlashes, backslashIsSlash, resolveDots, mergeSlashes, params });
 
 /** Segments of the path under one reading; the first reading is the most normalising one. */
 function read(raw: string, r: Reading): string[] {
@@ -101,8 +103,9 @@ function read(raw: string, r: Reading): string[] {
   if (r.decodeSlashes) s = s.replace(/%2f/gi, "/").replace(/%5c/gi, "\\");
   if (r.backslashIsSlash) s = s.replace(/\\/g, "/");
   let parts = s.slice(1).split("/");
-  if (r.stripParams) parts = parts.map((p) => p.split(";", 1)[0]!);
+  if (r.params === "strip") parts = parts.map((p) => p.split(";", 1)[0]!);
   parts = parts.map(percentDecode);
+  if (r.params === "stripDecoded") parts = parts.map((p) => p.split(";", 1)[0]!);
   const out: string[] = [];
   for (const part of parts) {
     if (part === "" && r.mergeSlashes) continue;

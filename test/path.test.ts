@@ -81,6 +81,9 @@ describe("ambiguous paths", () => {
       "/public/x/../../admin/x",
       "/public/..;/admin/x",
       "/public;x=1/../admin/x",
+      // a proxy that percent-decodes before a servlet container drops ";params"
+      "/public/..%3B/admin/x",
+      "/admin%3Bx/users",
       "/x/..%2F.auth/health",
     ]) {
       expect(errorCode(() => ruleIndex("GET", path)), path).toBe("path_ambiguous");

@@ -337,9 +337,9 @@ describe("the policy's path matching", () => {
       );
     }), 60_000);
 
-  // KNOWN BUG (issue 7): "/public/..%3B/admin" is judged public, but a proxy that decodes %3B before a
-  // servlet container strips ";params" serves /admin. it.fails until path.ts reads that way too.
-  it.fails("selectRule: an origin behind a decoding proxy (;params stripped after %-decoding, e.g. nginx then Tomcat) is never reached on /admin without the rule", () =>
+  // Found by this property: "/public/..%3B/admin" was judged public, but a proxy that decodes %3B
+  // before a servlet container strips ";params" serves /admin. path.ts now reads that way too.
+  it("selectRule: an origin behind a decoding proxy (;params stripped after %-decoding, e.g. nginx then Tomcat) is never reached on /admin without the rule", () =>
     counted("raw paths through selectRule (%3B decoded, then ;params dropped)", (runs) => {
       fc.assert(
         fc.property(rawPathArb, (raw) => {

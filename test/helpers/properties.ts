@@ -172,8 +172,8 @@ function readingsWith(strips: OriginReading["strip"][]): OriginReading[] {
   return out;
 }
 
-/** The readings the README promises to consider (";params" as servlet containers drop them: raw). */
-export const CONTRACT_READINGS = readingsWith(["no", "raw"]);
+/** The readings the README promises to consider (";params" kept, dropped raw, or dropped after decoding). */
+export const CONTRACT_READINGS = readingsWith(["no", "raw", "decoded"]);
 /** An origin behind a decoding proxy (nginx `proxy_pass` with a URI, then a servlet container). */
 export const DECODED_PARAM_READINGS = readingsWith(["decoded"]);
 
