@@ -216,6 +216,19 @@ describe("POST /.auth/events", () => {
     expect((await refusal(await postSet(w.env, token))).err).toBe("invalid_request");
   });
 
+  it("refuses another SET with a used jti before it records anything, even with more events (found by a property test)", async () => {
+    const w = await idpWorld();
+    const jti = "used-once";
+    expect((await postSet(w.env, await eventToken(w, { jti, events: { [RISC_ACCOUNT_DISABLED]: {} }, sub: "jay" }, SET_TYP))).status).toBe(202);
+    const other = await eventToken(w, {
+      jti,
+      sub: "kim",
+      events: { [RISC_ACCOUNT_DISABLED]: {}, [CAEP_SESSION_REVOKED]: { subject: { format: "opaque", id: "s-3" } } },
+    }, SET_TYP);
+    expect((await refusal(await postSet(w.env, other))).err).toBe("invalid_request");
+    expect((await feed(w.env)).map((r) => `${r.kind}:${r.value}`)).toEqual(["sub:jay"]);
+  });
+
   it("refuses a SET older than five minutes", async () => {
     const clock = freezeClock();
     const w = await idpWorld();

@@ -36,11 +36,15 @@ export function eventCountsOf(config: Config): EventCounts {
 const nowSec = () => Math.floor(Date.now() / 1000);
 const mediaTypeOf = (c: AppContext) => c.req.header("Content-Type")?.split(";")[0]!.trim().toLowerCase();
 
-/** Records `revocation` under `key` (from the token's jti); true when that key was recorded before. */
-async function recordOnce(c: AppContext, revocation: Revocation, key: string, token: string): Promise<boolean> {
+/**
+ * Records `revocation` under `key` (from the token's jti): "new", "repeat" when this very token
+ * recorded it before (a retry), "conflict" when another token with the same jti did.
+ */
+async function recordOnce(c: AppContext, revocation: Revocation, key: string, token: string): Promise<"new" | "repeat" | "conflict"> {
   const keyed = await withTimeout<KeyedRevoke>(ledgerOf(c.env).revokeOnce(revocation, { key, fingerprint: await sha256Hex(token) }), LEDGER_TIMEOUT_MS);
   if (keyed.outcome === "full") throw new AuthError("revocations_full", "The ledger holds the most active revocations it accepts.");
-  return keyed.outcome === "key_reused" || keyed.replayed;
+  if (keyed.outcome === "key_reused") return "conflict";
+  return keyed.replayed ? "repeat" : "new";
 }
 
 const replayed = () => new AuthError("event_token_replayed", "This token's jti was delivered before.");
@@ -57,7 +61,7 @@ export async function backchannelLogout(c: AppContext): Promise<Response> {
     const tokens = form.getAll("logout_token");
     if (tokens.length !== 1) throw new AuthError("body_invalid", "The form must carry exactly one logout_token.");
     const token = await verified(c, tokens[0]!, "logout");
-    if (await recordOnce(c, logoutTokenRevocation(token, config, nowSec()), `logout:${token.issuer.issuer} ${token.claims.jti}`, tokens[0]!)) throw replayed();
+    if ((await recordOnce(c, logoutTokenRevocation(token, config, nowSec()), `logout:${token.issuer.issuer} ${token.claims.jti}`, tokens[0]!)) !== "new") throw replayed();
     eventCountsOf(config).logoutTokens++;
     return c.body(null, 200, { "Cache-Control": "no-store" });
   } catch (e) {
@@ -75,10 +79,13 @@ export async function securityEvent(c: AppContext): Promise<Response> {
     const base = `secevent:${token.issuer.issuer} ${token.claims.jti}`;
     // A SET of ignored events only is acknowledged and not remembered: its replay changes nothing.
     // A replay is a SET whose every revocation was recorded before; a retry after a partial failure
-    // (the ledger timed out between two of its events) records the rest instead of being refused.
+    // (the ledger timed out between two of its events; the same token again) records the rest
+    // instead of being refused. Another token with a used jti is refused before it records anything.
     let fresh = outcome.revocations.length === 0;
     for (const [i, revocation] of outcome.revocations.entries()) {
-      if (!(await recordOnce(c, revocation, i === 0 ? base : `${base}#${i}`, raw))) fresh = true;
+      const recorded = await recordOnce(c, revocation, i === 0 ? base : `${base}#${i}`, raw);
+      if (recorded === "conflict") throw replayed();
+      if (recorded === "new") fresh = true;
     }
     if (!fresh) throw replayed();
     const counted = eventCountsOf(config);
