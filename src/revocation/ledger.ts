@@ -145,6 +145,8 @@ export class RevocationLedger extends DurableObject<Env> {
   private async afterRecord(recorded: store.Recorded): Promise<void> {
     if (!recorded.duplicate) {
       this.broadcast(recorded.event);
+      // Before the KV write: a restart during it must still find the alarm that resumes the outbox.
+      await this.scheduleAlarm();
       await Promise.race([this.publishNow().catch(() => {}), sleep(PUBLISH_WAIT_MS)]);
     }
     await this.scheduleAlarm();

@@ -119,7 +119,7 @@ export async function revocationStream(c: AppContext): Promise<Response> {
     if (since !== undefined && !FeedQuerySchema.shape.since.safeParse(since).success) {
       throw new AuthError("body_invalid", "since must be a seq (0 or more).");
     }
-    return await ledgerOf(c.env).fetch(c.req.raw);
+    return await withTimeout(ledgerOf(c.env).fetch(c.req.raw), LEDGER_TIMEOUT_MS);
   } catch (e) {
     return denial(c, e);
   }
