@@ -109,6 +109,7 @@ const VAR_SCHEMAS = {
     .max(MAX_CLIENTS)
     .refine((cs) => new Set(cs.map((c) => c.id)).size === cs.length, "each client id may appear once")
     .default([]),
+  LOG_DECISIONS: z.enum(["all", "denials", "errors"]).default("all"),
 } as const;
 
 export type ConfigVar = keyof typeof VAR_SCHEMAS | "ADMIN_TOKENS";
@@ -132,6 +133,8 @@ export interface Config {
   clients: ClientConfig[];
   /** Accepted admin bearer tokens (several, for rotation). */
   adminTokens: string[];
+  /** Which authorization decisions get a log line (the other /.auth routes always do). */
+  logDecisions: "all" | "denials" | "errors";
   /** Lowercased names the client may never send on: X-Api-Key and every CLAIM_HEADERS header. */
   strippedHeaders: Set<string>;
 }
@@ -166,8 +169,8 @@ export function parseConfig(env: Record<string, unknown>): { config: Config } | 
   const parsed: Partial<Record<string, unknown>> = {};
   for (const [name, schema] of Object.entries(VAR_SCHEMAS) as [keyof typeof VAR_SCHEMAS, z.ZodType][]) {
     let input = fromVar(env[name]);
-    // ORIGIN_URL is the one var that is naturally a bare string.
-    if (!input.ok && name === "ORIGIN_URL") input = { ok: true, value: String(env[name]).trim() };
+    // The vars that are naturally bare strings.
+    if (!input.ok && (name === "ORIGIN_URL" || name === "LOG_DECISIONS")) input = { ok: true, value: String(env[name]).trim() };
     if (!input.ok) {
       issues.push({ var: name, message: "is not valid JSON" });
       continue;
@@ -211,6 +214,7 @@ export function parseConfig(env: Record<string, unknown>): { config: Config } | 
       claimHeaders: p.CLAIM_HEADERS,
       forwardAuthorization: p.FORWARD_AUTHORIZATION,
       revocationMaxStalenessSeconds: p.REVOCATION_MAX_STALENESS_SECONDS,
+      logDecisions: p.LOG_DECISIONS,
       maxTokenLifetimeSeconds: p.MAX_TOKEN_LIFETIME_SECONDS,
       clients: p.CLIENTS,
       adminTokens: adminTokens ?? [],

@@ -1,11 +1,11 @@
 // The Worker: routes wired to their handlers, nothing else.
 import { Hono } from "hono";
 import { AuthError } from "./errors";
-import { decisionLog } from "./log";
+import { decisionLog, loggedHandler } from "./log";
 import { openApi } from "./openapi";
-import { problemResponse, realmOf, unexpectedErrorResponse } from "./problem";
+import { problemResponse, realmOf } from "./problem";
 import { check } from "./routes/check";
-import { withConfig, type AppEnv } from "./routes/context";
+import { errorResponse, withConfig, type AppEnv } from "./routes/context";
 import { backchannelLogout, securityEvent } from "./routes/events";
 import { gateway } from "./routes/gateway";
 import { health } from "./routes/health";
@@ -15,7 +15,7 @@ export { RevocationLedger } from "./revocation/ledger";
 
 const app = new Hono<AppEnv>();
 
-app.use("*", decisionLog);
+app.use("/.auth/*", decisionLog);
 app.use("/.auth/*", async (c, next) => {
   // The route, for the log: fixed names only, never what a client put after /.auth/check.
   const path = new URL(c.req.url).pathname;
@@ -24,7 +24,7 @@ app.use("/.auth/*", async (c, next) => {
 });
 app.get("/.auth/health", health);
 app.get("/.auth/openapi.json", openApi);
-app.use("*", withConfig);
+app.use("/.auth/*", withConfig);
 app.all("/.auth/check", check);
 app.all("/.auth/check/*", check);
 app.post("/.auth/revoke", revoke);
@@ -34,16 +34,9 @@ app.get("/.auth/revocations/stream", revocationStream);
 app.post("/.auth/backchannel-logout", backchannelLogout);
 app.post("/.auth/events", securityEvent);
 app.all("/.auth/*", (c) => problemResponse(new AuthError("not_found", "No such authorizer route."), realmOf(c.req.raw)));
-app.all("*", gateway);
+// Every other path: the gateway, alone on its route (see loggedHandler), config loaded inside.
+app.all("*", loggedHandler(gateway, errorResponse));
 
-app.onError((error, c) => {
-  if (error instanceof AuthError) {
-    c.var.trace.reason = error.code;
-    return problemResponse(error, realmOf(c.req.raw));
-  }
-  c.var.trace.reason = "internal_error";
-  console.error(JSON.stringify({ event: "unexpected_error", error: error instanceof Error ? error.name : typeof error }));
-  return unexpectedErrorResponse();
-});
+app.onError(errorResponse);
 
 export default app;

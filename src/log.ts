@@ -3,8 +3,12 @@
 // authorizer chose itself are logged (rule patterns, configured issuer URLs and client ids, stable
 // codes): never the path or query (they may carry secrets), a header, a token, a signature, an API
 // key or an admin token. test/e2e/logs.e2e.test.ts searches wrangler dev's output for every secret.
+//
+// LOG_DECISIONS thins the lines of authorization decisions (the gateway and /.auth/check): a
+// console.log is most of what an allowed request with a cached token costs (bench/README.md).
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "./routes/context";
+import type { Config } from "./config";
+import type { AppContext, AppEnv } from "./routes/context";
 
 /** What a handler learned while deciding; filled as it goes, so a denial still says how far it got. */
 export interface Trace {
@@ -25,21 +29,55 @@ export interface DecisionLine extends Trace {
   latencyMs: number;
 }
 
-export const decisionLog: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const started = performance.now();
-  const trace: Trace = {};
-  c.set("trace", trace);
-  await next();
-  const status = c.res.status;
+/** Whether a decision answered with `status` is logged under the configuration (unknown: yes). */
+export function logged(config: Config | undefined, status: number): boolean {
+  const mode = config?.logDecisions ?? "all";
+  return mode === "all" || status >= (mode === "denials" ? 400 : 500);
+}
+
+/** Writes the decision line of a request that has been answered. */
+function logDecision(request: Request, trace: Trace, status: number, started: number): void {
   const line: DecisionLine = {
     event: "decision",
     // Cloudflare's ray id ties the line to the platform's own logs; locally there is none.
-    requestId: c.req.header("cf-ray") ?? crypto.randomUUID(),
-    method: c.req.method.slice(0, 16),
+    requestId: request.headers.get("cf-ray") ?? crypto.randomUUID(),
+    method: request.method.slice(0, 16),
     outcome: status >= 500 ? "error" : status >= 400 ? "denied" : "allowed",
     status,
     latencyMs: Math.round(performance.now() - started),
     ...trace,
   };
   console.log(JSON.stringify(line));
+}
+
+/** The log as middleware, for the /.auth routes. */
+export const decisionLog: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const started = performance.now();
+  const trace: Trace = {};
+  c.set("trace", trace);
+  await next();
+  const status = c.res.status;
+  // Forward-auth answers decisions like the gateway; every other /.auth route is always logged.
+  if (!c.req.path.startsWith("/.auth/check") || logged(c.var.config, status)) logDecision(c.req.raw, trace, status, started);
 };
+
+/**
+ * The log around a handler that is the only one on its route (the gateway): Hono then calls it
+ * without composing middleware, which was a tenth of a cached-token request's CPU. Errors are
+ * answered here, as app.onError would, so that they are logged too.
+ */
+export function loggedHandler(handler: (c: AppContext) => Promise<Response>, onError: (error: unknown, c: AppContext) => Response): (c: AppContext) => Promise<Response> {
+  return async (c) => {
+    const started = performance.now();
+    const trace: Trace = {};
+    c.set("trace", trace);
+    let response: Response;
+    try {
+      response = await handler(c);
+    } catch (e) {
+      response = onError(e, c);
+    }
+    if (logged(c.var.config, response.status)) logDecision(c.req.raw, trace, response.status, started);
+    return response;
+  };
+}

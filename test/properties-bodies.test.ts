@@ -93,6 +93,7 @@ const VAR_VALUES: Record<string, fc.Arbitrary<unknown>> = {
   REVOCATION_MAX_STALENESS_SECONDS: fc.oneof(fc.integer({ min: -1, max: 3601 }), fc.double()),
   MAX_TOKEN_LIFETIME_SECONDS: fc.oneof(fc.integer({ min: 59, max: 2_592_001 }), fc.double()),
   CLIENTS: fc.array(fc.record({ id: or(fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom("web", "a b", "x".repeat(129)))), keySha256: or(fc.constantFrom("ab".repeat(32), "AB".repeat(32), "ab".repeat(31), "g".repeat(64))), origins: or(fc.array(url, { maxLength: 2 })) }, { requiredKeys: [] }), { maxLength: 3 }),
+  LOG_DECISIONS: fc.constantFrom("all", "denials", "errors", '"denials"', "Denials", "none", "", 1, ["all"]),
   ADMIN_TOKENS: fc.oneof(fc.constantFrom(ADMIN, `${ADMIN},short`, `${ADMIN}, ${ADMIN}`, "a b c d e f g h i j", ",,,", "é".repeat(20)), fc.string()),
 };
 /** Values a deploy would use, each var valid on its own. */
@@ -106,6 +107,7 @@ const VALID: Record<string, fc.Arbitrary<unknown>> = {
   REVOCATION_MAX_STALENESS_SECONDS: fc.oneof(fc.constant(undefined), fc.integer({ min: 1, max: 3600 })),
   MAX_TOKEN_LIFETIME_SECONDS: fc.oneof(fc.constant(undefined), fc.integer({ min: 60, max: 2_592_000 })),
   CLIENTS: fc.constantFrom(undefined, [], [{ id: "web", keySha256: "ab".repeat(32), origins: ["https://app.test"] }]),
+  LOG_DECISIONS: fc.constantFrom(undefined, "all", "denials", "errors", '"errors"'),
   ADMIN_TOKENS: fc.constantFrom(undefined, ADMIN, `${ADMIN},test-admin-token-0002`),
 };
 /** Anything at all for one var: near misses, JSON of any shape, text, nesting 1 to 100 000 deep, 1 MiB. */

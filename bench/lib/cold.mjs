@@ -8,6 +8,7 @@
 // (HeapProfiler.collectGarbage, Runtime.getHeapUsage), with no revocations and with N loaded; and
 // the workerd process's RSS. Measured in instances of their own, started with the inspector, after
 // the load rounds, so the inspector never runs during a measured round.
+import { cdp } from "./inspector.mjs";
 import { freePort, rssBytes, sleep } from "./proc.mjs";
 import { LOAD_PATH, warm } from "./round.mjs";
 import { viewStatus } from "./seed.mjs";
@@ -44,49 +45,6 @@ async function timedGet(url, token) {
   const res = await fetch(new URL(LOAD_PATH, url), { headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) });
   await res.arrayBuffer();
   return { ms: performance.now() - t0, status: res.status };
-}
-
-/**
- * CDP commands over a fresh WebSocket to the Worker's inspector, one after the other, bounded in
- * time. workerd runs some of them (a GC) only when the isolate next gets to run, so `kick` sends it
- * a request every 200 ms while an answer is awaited.
- * @param {string} wsUrl
- * @param {{ method: string, params?: object }[]} commands
- * @param {() => Promise<unknown>} kick
- * @returns {Promise<any[]>} each command's result
- */
-async function cdp(wsUrl, commands, kick) {
-  const ws = new WebSocket(wsUrl);
-  /** @type {Map<number, (r: any) => void>} */
-  const pending = new Map();
-  ws.addEventListener("message", (event) => {
-    const message = JSON.parse(String(event.data));
-    if (typeof message.id === "number") pending.get(message.id)?.(message);
-  });
-  try {
-    await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("inspector: connect timed out")), 10_000);
-      ws.addEventListener("open", () => (clearTimeout(timer), resolve(undefined)));
-      ws.addEventListener("error", () => (clearTimeout(timer), reject(new Error(`inspector: cannot connect to ${wsUrl}`))));
-    });
-    const results = [];
-    for (const [i, command] of commands.entries()) {
-      let message = null;
-      const answer = new Promise((resolve) => pending.set(i + 1, resolve)).then((m) => (message = m));
-      ws.send(JSON.stringify({ id: i + 1, ...command }));
-      for (let tries = 0; message === null && tries < 150; tries++) {
-        await Promise.race([answer, sleep(200)]);
-        if (message === null) await kick().catch(() => {});
-      }
-      const m = /** @type {any} */ (message);
-      if (m === null) throw new Error(`inspector: ${command.method} timed out`);
-      if (m.error) throw new Error(`inspector: ${command.method}: ${m.error.message}`);
-      results.push(m.result);
-    }
-    return results;
-  } finally {
-    ws.close();
-  }
 }
 
 /**

@@ -4,7 +4,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { Deps } from "../authorize";
 import { loadConfig, type Config } from "../config";
 import { AuthError } from "../errors";
-import { problemResponse, realmOf } from "../problem";
+import { problemResponse, realmOf, unexpectedErrorResponse } from "../problem";
 import { checkRevocation } from "../revocation/check";
 import { keysOf } from "../token/jwks";
 import type { Trace } from "../log";
@@ -43,6 +43,17 @@ export function depsOf(c: AppContext): Deps {
     checkRevocation: (rule, verified, token) => checkRevocation(rule, verified, token, c.env, config, nowMs),
     trace: c.var.trace,
   };
+}
+
+/** Any error a handler let through: a denial's problem, else a 500 that names nothing internal. */
+export function errorResponse(error: unknown, c: AppContext): Response {
+  if (error instanceof AuthError) {
+    c.var.trace.reason = error.code;
+    return problemResponse(error, realmOf(c.req.raw));
+  }
+  c.var.trace.reason = "internal_error";
+  console.error(JSON.stringify({ event: "unexpected_error", error: error instanceof Error ? error.name : typeof error }));
+  return unexpectedErrorResponse();
 }
 
 export function denial(c: AppContext, error: unknown): Response {

@@ -1,6 +1,7 @@
 // Every request that is not for the authorizer itself: decide, then forward or refuse.
 import { authorize } from "../authorize";
 import { ORIGIN_TIMEOUT_MS } from "../constants";
+import { loadConfig } from "../config";
 import { AuthError } from "../errors";
 import { identityHeaders } from "../identity";
 import { RESERVED } from "../policy";
@@ -9,7 +10,10 @@ import { forward, forwardHeaders, targetUrl } from "../proxy";
 import { denial, depsOf, type AppContext } from "./context";
 
 export async function gateway(c: AppContext): Promise<Response> {
-  const config = c.get("config");
+  // Loaded here rather than by the withConfig middleware, so that the gateway is alone on its route.
+  const config = loadConfig(c.env);
+  if (config instanceof AuthError) return denial(c, config);
+  c.set("config", config);
   const request = c.req.raw;
   const rawPath = rawPathOf(request.url);
   try {
