@@ -96,6 +96,7 @@ const VAR_SCHEMAS = {
   CLAIM_HEADERS: z
     .record(z.string().min(1).max(256), headerName)
     .refine((m) => Object.keys(m).length <= 50, "at most 50 mappings")
+    .refine((m) => new Set(Object.values(m).map((h) => h.toLowerCase())).size === Object.keys(m).length, "each header may be mapped once")
     .refine(
       (m) => Object.values(m).every((h) => !RESERVED_HEADERS.has(h.toLowerCase())),
       `a header may not be one of: ${[...RESERVED_HEADERS].join(", ")}`,

@@ -58,7 +58,7 @@ export const decisionLog: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
   const status = c.res.status;
   // Forward-auth answers decisions like the gateway; every other /.auth route is always logged.
-  if (!c.req.path.startsWith("/.auth/check") || logged(c.var.config, status)) logDecision(c.req.raw, trace, status, started);
+  if (!c.req.path.startsWith("/.auth/check") || logged(c.get("config"), status)) logDecision(c.req.raw, trace, status, started);
 };
 
 /**
@@ -77,7 +77,7 @@ export function loggedHandler(handler: (c: AppContext) => Promise<Response>, onE
     } catch (e) {
       response = onError(e, c);
     }
-    if (logged(c.var.config, response.status)) logDecision(c.req.raw, trace, response.status, started);
+    if (logged(c.get("config"), response.status)) logDecision(c.req.raw, trace, response.status, started);
     return response;
   };
 }

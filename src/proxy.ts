@@ -12,15 +12,20 @@ const HOP_BY_HOP = new Set([
 
 export function forwardHeaders(incoming: Headers, config: Config, identity: [string, string][]): Headers {
   const stripped = config.strippedHeaders;
-  const out = new Headers();
-  const listed = new Set((incoming.get("Connection") ?? "").toLowerCase().split(",").map((s) => s.trim()));
+  const connection = incoming.get("Connection");
+  const listed = connection === null ? null : new Set(connection.toLowerCase().split(",").map((s) => s.trim()));
+  // Built as one list and handed to the Headers constructor once: a native call per header
+  // (append, then set per identity header) cost more than the filtering itself.
+  const kept: [string, string][] = [];
   for (const [name, value] of incoming) {
-    if (name.startsWith(IDENTITY_HEADER_PREFIX) || stripped.has(name) || HOP_BY_HOP.has(name) || listed.has(name)) continue;
+    if (name.startsWith(IDENTITY_HEADER_PREFIX) || stripped.has(name) || HOP_BY_HOP.has(name) || listed?.has(name)) continue;
     if (name === "authorization" && !config.forwardAuthorization) continue;
-    out.append(name, value);
+    kept.push([name, value]);
   }
-  for (const [name, value] of identity) out.set(name, value);
-  return out;
+  // Identity headers never collide with a kept one or each other: every x-auth-* header was dropped
+  // above, CLAIM_HEADERS names are in `stripped`, and config.ts maps each header once.
+  for (const pair of identity) kept.push(pair);
+  return new Headers(kept);
 }
 
 /** Where the request goes: ORIGIN_URL plus the path and query exactly as the client sent them. */

@@ -61,6 +61,7 @@ describe("parsing", () => {
     expect(issuesOf({ CLAIM_HEADERS: { email: "Bad Header" } })[0]!.var).toBe("CLAIM_HEADERS");
     expect(issuesOf({ CLAIM_HEADERS: { email: "X-Auth-Subject" } })[0]!.var).toBe("CLAIM_HEADERS");
     expect(issuesOf({ CLAIM_HEADERS: { tenant: "x-auth-client" } })[0]!.var).toBe("CLAIM_HEADERS");
+    expect(issuesOf({ CLAIM_HEADERS: { email: "X-Auth-Email", mail: "x-auth-email" } })[0]!.message).toContain("mapped once");
     expect(issuesOf({ CLIENTS: [{ id: "a", keySha256: "nothex" }] })[0]!.var).toBe("CLIENTS");
     expect(issuesOf({ MAX_TOKEN_LIFETIME_SECONDS: 0 })[0]!.var).toBe("MAX_TOKEN_LIFETIME_SECONDS");
     expect(issuesOf({ REVOCATION_MAX_STALENESS_SECONDS: 0 })[0]!.var).toBe("REVOCATION_MAX_STALENESS_SECONDS");

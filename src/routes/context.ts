@@ -9,6 +9,7 @@ import { checkRevocation } from "../revocation/check";
 import { keysOf } from "../token/jwks";
 import type { Trace } from "../log";
 
+// Read variables with c.get(): c.var copies them all into a new object on every access.
 export type AppEnv = { Bindings: Env; Variables: { config: Config; trace: Trace } };
 export type AppContext = Context<AppEnv>;
 
@@ -16,7 +17,7 @@ export type AppContext = Context<AppEnv>;
 export const withConfig: MiddlewareHandler<AppEnv> = async (c, next) => {
   const config = loadConfig(c.env);
   if (config instanceof AuthError) {
-    c.var.trace.reason = config.code;
+    c.get("trace").reason = config.code;
     return problemResponse(config, realmOf(c.req.raw));
   }
   c.set("config", config);
@@ -41,24 +42,24 @@ export function depsOf(c: AppContext): Deps {
     keyHeld: (verified) => keysOf(verified.issuer).holds(verified.key, waitUntil),
     nowMs,
     checkRevocation: (rule, verified, token) => checkRevocation(rule, verified, token, c.env, config, nowMs),
-    trace: c.var.trace,
+    trace: c.get("trace"),
   };
 }
 
 /** Any error a handler let through: a denial's problem, else a 500 that names nothing internal. */
 export function errorResponse(error: unknown, c: AppContext): Response {
   if (error instanceof AuthError) {
-    c.var.trace.reason = error.code;
+    c.get("trace").reason = error.code;
     return problemResponse(error, realmOf(c.req.raw));
   }
-  c.var.trace.reason = "internal_error";
+  c.get("trace").reason = "internal_error";
   console.error(JSON.stringify({ event: "unexpected_error", error: error instanceof Error ? error.name : typeof error }));
   return unexpectedErrorResponse();
 }
 
 export function denial(c: AppContext, error: unknown): Response {
   if (error instanceof AuthError) {
-    c.var.trace.reason = error.code;
+    c.get("trace").reason = error.code;
     return problemResponse(error, realmOf(c.req.raw));
   }
   throw error;

@@ -100,6 +100,6 @@ export async function securityEvent(c: AppContext): Promise<Response> {
 function refused(c: AppContext, error: unknown, style: "backchannel" | "secevent"): Response {
   if (!(error instanceof AuthError)) throw error;
   eventCountsOf(c.get("config")).refused++;
-  c.var.trace.reason = error.code;
+  c.get("trace").reason = error.code;
   return eventErrorResponse(error, style);
 }
