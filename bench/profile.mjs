@@ -5,7 +5,8 @@
 // written to bench/results/ (open it in Chrome DevTools). Not the benchmark: `npm run bench` is.
 //
 //   npm run bench:profile -- [--workload cycled|one|distinct] [--alg ES256|RS256] [--rounds N]
-//                            [--duration S] [--connections N] [--cpu-profile] [--log all|denials]
+//                            [--duration S] [--connections N] [--cpu-profile] [--profile-target jose]
+//                            [--log all|denials]
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,6 +29,8 @@ const { values: flags } = parseArgs({
     duration: { type: "string", default: "2" },
     connections: { type: "string", default: "8" },
     "cpu-profile": { type: "boolean", default: false },
+    /** Which target the CPU profile is taken of. */
+    "profile-target": { type: "string", default: "project" },
     /** The project's LOG_DECISIONS: "denials" as in the bench's headline rows, "all" to see the log's cost. */
     log: { type: "string", default: "denials" },
   },
@@ -101,18 +104,21 @@ async function main() {
 
   if (flags["cpu-profile"]) {
     // A project of its own with the inspector, so that the measured rounds above ran without one.
-    const running = await startWorker({ name: "project", config: CONFIGS.project, entry: /** @type {string} */ (entries[2]), vars: vars.project, inspectorPort: await freePort() });
+    const name = /** @type {(typeof names)[number]} */ (names.find((n) => n === flags["profile-target"]) ?? "project");
+    const running = await startWorker({ name, config: CONFIGS[name], entry: /** @type {string} */ (entries[names.indexOf(name)]), vars: vars[name], inspectorPort: await freePort() });
     cleanups.push(() => running.dispose());
-    const project = { ...running, jwksLabel: "project", project: true };
-    await warm(project.url, tokens, Math.min(3_000, count * 2 + 500));
+    const project = { ...running, jwksLabel: name === "passthrough" ? null : name, project: name === "project" };
+    const warmed = Math.min(3_000, count * 2 + 500);
+    await warm(project.url, tokens, warmed);
     const base = await project.mf.getInspectorURL();
-    const kick = () => fetch(new URL("/.auth/health", project.url), { signal: AbortSignal.timeout(5_000) }).then((r) => r.arrayBuffer());
-    const session = await inspectorSession(`ws://127.0.0.1:${base.port}/core:user:project`, kick);
+    const kick = () => fetch(new URL("/", project.url), { signal: AbortSignal.timeout(5_000) }).then((r) => r.arrayBuffer());
+    const session = await inspectorSession(`ws://127.0.0.1:${base.port}/core:user:${name}`, kick);
     try {
       await session.send("Profiler.enable");
       await session.send("Profiler.setSamplingInterval", { interval: 50 });
       await session.send("Profiler.start");
-      await runRound({ target: project, workload, round: -1, cursor: { next: 0 }, connections, durationS: Math.max(durationS, 3), issuer, origin });
+      // Past the warm-up's tokens, so that a distinct workload verifies every one.
+      await runRound({ target: project, workload, round: -1, cursor: { next: warmed }, connections, durationS: Math.max(durationS, 3), issuer, origin });
       const { profile } = await session.send("Profiler.stop");
       const dir = join(ROOT, "bench", "results");
       mkdirSync(dir, { recursive: true });
@@ -143,7 +149,7 @@ function printTop(/** @type {any} */ profile, /** @type {string} */ file) {
     total += dt;
   }
   const idle = self.get("(idle)  :0") ?? 0;
-  console.log(`\nCPU profile of one project round (${(total / 1000).toFixed(0)} ms sampled, ${((idle / total) * 100).toFixed(0)} % idle), top self time excluding idle:`);
+  console.log(`\nCPU profile of one round (${(total / 1000).toFixed(0)} ms sampled, ${((idle / total) * 100).toFixed(0)} % idle), top self time excluding idle:`);
   const busy = total - idle;
   for (const [k, v] of [...self].filter(([k]) => k !== "(idle)  :0").sort((a, b) => b[1] - a[1]).slice(0, 30)) {
     console.log(`${((v / busy) * 100).toFixed(1).padStart(5)} %  ${k}`);

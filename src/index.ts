@@ -1,7 +1,7 @@
 // The Worker: routes wired to their handlers, nothing else.
 import { Hono } from "hono";
 import { AuthError } from "./errors";
-import { decisionLog, loggedHandler } from "./log";
+import { decisionLog } from "./log";
 import { openApi } from "./openapi";
 import { problemResponse, realmOf } from "./problem";
 import { check } from "./routes/check";
@@ -34,9 +34,17 @@ app.get("/.auth/revocations/stream", revocationStream);
 app.post("/.auth/backchannel-logout", backchannelLogout);
 app.post("/.auth/events", securityEvent);
 app.all("/.auth/*", (c) => problemResponse(new AuthError("not_found", "No such authorizer route."), realmOf(c.req.raw)));
-// Every other path: the gateway, alone on its route (see loggedHandler), config loaded inside.
-app.all("*", loggedHandler(gateway, errorResponse));
-
 app.onError(errorResponse);
 
-export default app;
+/** Every path under /.auth (the routes above), as Hono's router would match it: "/.auth" or "/.auth/...". */
+const AUTH_PATH = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*\/\.auth(?:[/?#]|$)/i;
+
+/** The Worker: the authorizer's own routes through Hono, every other request straight to the gateway. */
+export default {
+  fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> {
+    return AUTH_PATH.test(request.url) ? app.fetch(request, env, ctx) : gateway(request, env, ctx);
+  },
+} satisfies ExportedHandler<Env>;
+
+/** The /.auth routes, for tests that list them (the OpenAPI description must match them). */
+export { app as authRoutes };

@@ -8,7 +8,7 @@
 // console.log is most of what an allowed request with a cached token costs (bench/README.md).
 import type { MiddlewareHandler } from "hono";
 import type { Config } from "./config";
-import type { AppContext, AppEnv } from "./routes/context";
+import type { AppEnv } from "./routes/context";
 
 /** What a handler learned while deciding; filled as it goes, so a denial still says how far it got. */
 export interface Trace {
@@ -36,7 +36,7 @@ export function logged(config: Config | undefined, status: number): boolean {
 }
 
 /** Writes the decision line of a request that has been answered. */
-function logDecision(request: Request, trace: Trace, status: number, started: number): void {
+export function logDecision(request: Request, trace: Trace, status: number, started: number): void {
   const line: DecisionLine = {
     event: "decision",
     // Cloudflare's ray id ties the line to the platform's own logs; locally there is none.
@@ -60,24 +60,3 @@ export const decisionLog: MiddlewareHandler<AppEnv> = async (c, next) => {
   // Forward-auth answers decisions like the gateway; every other /.auth route is always logged.
   if (!c.req.path.startsWith("/.auth/check") || logged(c.get("config"), status)) logDecision(c.req.raw, trace, status, started);
 };
-
-/**
- * The log around a handler that is the only one on its route (the gateway): Hono then calls it
- * without composing middleware, which was a tenth of a cached-token request's CPU. Errors are
- * answered here, as app.onError would, so that they are logged too.
- */
-export function loggedHandler(handler: (c: AppContext) => Promise<Response>, onError: (error: unknown, c: AppContext) => Response): (c: AppContext) => Promise<Response> {
-  return async (c) => {
-    const started = performance.now();
-    const trace: Trace = {};
-    c.set("trace", trace);
-    let response: Response;
-    try {
-      response = await handler(c);
-    } catch (e) {
-      response = onError(e, c);
-    }
-    if (logged(c.get("config"), response.status)) logDecision(c.req.raw, trace, response.status, started);
-    return response;
-  };
-}

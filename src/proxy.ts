@@ -14,18 +14,17 @@ export function forwardHeaders(incoming: Headers, config: Config, identity: [str
   const stripped = config.strippedHeaders;
   const connection = incoming.get("Connection");
   const listed = connection === null ? null : new Set(connection.toLowerCase().split(",").map((s) => s.trim()));
-  // Built as one list and handed to the Headers constructor once: a native call per header
-  // (append, then set per identity header) cost more than the filtering itself.
-  const kept: [string, string][] = [];
-  for (const [name, value] of incoming) {
-    if (name.startsWith(IDENTITY_HEADER_PREFIX) || stripped.has(name) || HOP_BY_HOP.has(name) || listed?.has(name)) continue;
-    if (name === "authorization" && !config.forwardAuthorization) continue;
-    kept.push([name, value]);
+  // A native copy, then deletes (rare: only headers a client should not have sent): measured in
+  // workerd, cheaper than appending the kept ones one by one (and far cheaper than a list of pairs
+  // for the Headers constructor).
+  const out = new Headers(incoming);
+  for (const name of incoming.keys()) {
+    if (name.startsWith(IDENTITY_HEADER_PREFIX) || stripped.has(name) || HOP_BY_HOP.has(name) || listed?.has(name) || (name === "authorization" && !config.forwardAuthorization)) {
+      out.delete(name);
+    }
   }
-  // Identity headers never collide with a kept one or each other: every x-auth-* header was dropped
-  // above, CLAIM_HEADERS names are in `stripped`, and config.ts maps each header once.
-  for (const pair of identity) kept.push(pair);
-  return new Headers(kept);
+  for (const [name, value] of identity) out.set(name, value);
+  return out;
 }
 
 /** Where the request goes: ORIGIN_URL plus the path and query exactly as the client sent them. */

@@ -119,6 +119,17 @@ describe("through the Worker", () => {
     expect(net.originRequests).toHaveLength(0);
   });
 
+  it("routes only a literal /.auth path to the authorizer's routes; an encoded one is neither served nor forwarded", async () => {
+    const { net, env } = await world({ POLICY: { routes: [{ path: "/*", auth: "none" }] } });
+    expect((await send(env, "/.auth/health")).status).toBe(200);
+    expect((await send(env, "/.auth?x=1")).status).toBe(404); // the /.auth catch-all
+    for (const path of ["/%2Eauth/health", "/%2eauth/revocations", "/x/../%2Eauth/health"]) {
+      const res = await send(env, path);
+      expect([res.status, (await problemOf(res)).code], path).toEqual([404, "not_found"]);
+    }
+    expect(net.originRequests).toHaveLength(0);
+  });
+
   it("forwards an unambiguous %2F inside a segment byte for byte", async () => {
     const { net, env } = await world({ POLICY: { routes: [{ path: "/public/*", auth: "none" }] } });
     const res = await send(env, "/public/a%2Fb/c%20d?q=%2F&x=1");

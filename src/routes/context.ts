@@ -24,7 +24,9 @@ export const withConfig: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
-function waitUntilOf(c: AppContext): ((p: Promise<unknown>) => void) | undefined {
+export type WaitUntil = ((p: Promise<unknown>) => void) | undefined;
+
+function waitUntilOf(c: AppContext): WaitUntil {
   try {
     const ctx = c.executionCtx;
     return (p) => ctx.waitUntil(p);
@@ -33,29 +35,32 @@ function waitUntilOf(c: AppContext): ((p: Promise<unknown>) => void) | undefined
   }
 }
 
-export function depsOf(c: AppContext): Deps {
-  const waitUntil = waitUntilOf(c);
+/** The runtime's side of a decision, outside Hono too (the gateway runs without it). */
+export function depsFor(env: Env, waitUntil: WaitUntil, config: Config, trace: Trace): Deps {
   const nowMs = Date.now();
-  const config = c.get("config");
   return {
     keyFor: (issuer, header) => keysOf(issuer).keyFor(header, waitUntil),
     keyHeld: (verified) => keysOf(verified.issuer).holds(verified.key, waitUntil),
     nowMs,
-    checkRevocation: (rule, verified, token) => checkRevocation(rule, verified, token, c.env, config, nowMs),
-    trace: c.get("trace"),
+    checkRevocation: (rule, verified, token) => checkRevocation(rule, verified, token, env, config, nowMs),
+    trace,
   };
 }
 
+export const depsOf = (c: AppContext): Deps => depsFor(c.env, waitUntilOf(c), c.get("config"), c.get("trace"));
+
 /** Any error a handler let through: a denial's problem, else a 500 that names nothing internal. */
-export function errorResponse(error: unknown, c: AppContext): Response {
+export function errorResponseFor(error: unknown, request: Request, trace: Trace): Response {
   if (error instanceof AuthError) {
-    c.get("trace").reason = error.code;
-    return problemResponse(error, realmOf(c.req.raw));
+    trace.reason = error.code;
+    return problemResponse(error, realmOf(request));
   }
-  c.get("trace").reason = "internal_error";
+  trace.reason = "internal_error";
   console.error(JSON.stringify({ event: "unexpected_error", error: error instanceof Error ? error.name : typeof error }));
   return unexpectedErrorResponse();
 }
+
+export const errorResponse = (error: unknown, c: AppContext): Response => errorResponseFor(error, c.req.raw, c.get("trace"));
 
 export function denial(c: AppContext, error: unknown): Response {
   if (error instanceof AuthError) {

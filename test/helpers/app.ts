@@ -1,7 +1,7 @@
-// Drives the Worker's Hono app in workerd with the real bindings and a per-test configuration.
+// Drives the Worker (its default export, as workerd calls it) with the real bindings and a per-test configuration.
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { expect, vi } from "vitest";
-import app from "../../src/index";
+import worker from "../../src/index";
 import { FakeNetwork, type FakeIssuer } from "./network";
 
 export const GATEWAY = "https://gw.test";
@@ -22,7 +22,7 @@ export function makeEnv(vars: Vars): Env {
 /** One request through the Worker; background work (waitUntil) is awaited before returning. */
 export async function send(environment: Env, path: string, init?: RequestInit): Promise<Response> {
   const ctx = createExecutionContext();
-  const response = await app.request(path.startsWith("http") ? path : GATEWAY + path, init, environment, ctx);
+  const response = await worker.fetch(new Request(path.startsWith("http") ? path : GATEWAY + path, init), environment, ctx);
   await waitOnExecutionContext(ctx);
   return response;
 }

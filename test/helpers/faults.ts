@@ -2,7 +2,7 @@
 // ledger's KV binding (writes fail or hang), the ledger binding itself (throws, hangs, answers too
 // late), an issuer that also answers 500, a ledger crash; and a request timed to its response.
 import { createExecutionContext, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
-import app from "../../src/index";
+import worker from "../../src/index";
 import { LEDGER_TIMEOUT_MS } from "../../src/constants";
 import { ledgerOf, type RevocationLedger } from "../../src/revocation/ledger";
 import { RISC_ACCOUNT_DISABLED } from "../../src/revocation/security-events";
@@ -27,7 +27,7 @@ export interface Timed {
 export async function timed(environment: Env, path: string, init?: RequestInit): Promise<Timed> {
   const ctx = createExecutionContext();
   const started = wall();
-  const res = await app.request(GATEWAY + path, init, environment, ctx);
+  const res = await worker.fetch(new Request(GATEWAY + path, init), environment, ctx);
   const ms = wall() - started;
   await waitOnExecutionContext(ctx);
   const type = res.headers.get("Content-Type") ?? "";
