@@ -44,7 +44,7 @@ if (flags.help) {
   --quick               smoke run: 1 round of 1 s, 5 000 / 4 000 distinct tokens, 1 cold start, 10 revocations
   --rounds N            interleaved rounds per workload and target (3)
   --duration S          seconds per round (2)
-  --connections N       concurrent connections of the load generator (32)
+  --connections N       concurrent connections of the load generator (8)
   --distinct-es256 N    tokens of the "distinct" ES256 workload (100000)
   --distinct-rs256 N    tokens of the "distinct" RS256 workload (40000; RS256 signing is slow)
   --revocations N       active revocations loaded into the second project target (100000)
@@ -55,8 +55,8 @@ if (flags.help) {
 }
 
 const preset = flags.quick
-  ? { rounds: 1, duration: 1, connections: 32, es256: 5_000, rs256: 4_000, revocations: 100_000, coldReps: 1, revokeCount: 10, warmAmount: 200 }
-  : { rounds: 3, duration: 2, connections: 32, es256: 100_000, rs256: 40_000, revocations: 100_000, coldReps: 3, revokeCount: 50, warmAmount: 500 };
+  ? { rounds: 1, duration: 1, connections: 8, es256: 5_000, rs256: 4_000, revocations: 100_000, coldReps: 1, revokeCount: 10, warmAmount: 200 }
+  : { rounds: 3, duration: 2, connections: 8, es256: 100_000, rs256: 40_000, revocations: 100_000, coldReps: 3, revokeCount: 50, warmAmount: 500 };
 /** @param {string | undefined} v @param {number} fallback @param {number} min @param {number} max */
 const num = (v, fallback, min, max) => {
   if (v === undefined) return fallback;
