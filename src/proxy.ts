@@ -30,10 +30,11 @@ export function forwardHeaders(incoming: Headers, config: Config, identity: [str
 /** Where the request goes: ORIGIN_URL plus the path and query exactly as the client sent them. */
 export function targetUrl(requestUrl: string, rawPath: string, originUrl: string | null): string {
   if (originUrl === null) return requestUrl;
-  const q = requestUrl.indexOf("?");
+  // The fragment goes first: a "?" inside it is not a query.
   const hash = requestUrl.indexOf("#");
-  const query = q < 0 ? "" : requestUrl.slice(q, hash > q ? hash : undefined);
-  return originUrl + rawPath + query;
+  const url = hash < 0 ? requestUrl : requestUrl.slice(0, hash);
+  const q = url.indexOf("?");
+  return originUrl + rawPath + (q < 0 ? "" : url.slice(q));
 }
 
 /** Sends the request on; the timeout covers the origin's headers, not the body that then streams. */

@@ -355,7 +355,7 @@ describe("the policy's path matching", () => {
   it("through the Worker: the origin never gets a path any README reading puts under a rule the caller does not meet; forwarded byte for byte", async () => {
     const w = await world({ POLICY });
     const tokens = { none: null, read: await w.idp.sign({ scope: "read" }), admin: await w.idp.sign({ scope: "admin", roles: ["admin"] }) };
-    // No "#": a request from the network never carries a fragment (see the report on targetUrl).
+    // No "#": a request from the network never carries a fragment (targetUrl drops one anyway: proxy.test.ts).
     const path = rawPathArb.filter((p) => !p.includes("#") && URL.canParse(GATEWAY + p));
     await counted("raw paths through the Worker", async (runs) => {
       await fc.assert(

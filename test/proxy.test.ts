@@ -3,7 +3,7 @@
 import { base64url } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { AuthError } from "../src/errors";
-import { forward } from "../src/proxy";
+import { forward, targetUrl } from "../src/proxy";
 import { bearer, problemOf, send, world } from "./helpers/app";
 
 afterEach(() => vi.restoreAllMocks());
@@ -132,6 +132,16 @@ describe("what reaches the origin", () => {
     expect(res.status).toBe(200);
     expect(net.originRequests[0]!.bodyBytes).toBe(whole.length);
     expect(net.originRequests[0]!.bodySha256).toBe(expected);
+  });
+});
+
+describe("targetUrl", () => {
+  it("appends the raw path and the query, never a fragment or a ? inside one", () => {
+    const o = "https://origin.test";
+    expect(targetUrl("https://gw.test/a%2Fb?x=1&y=%2F", "/a%2Fb", o)).toBe("https://origin.test/a%2Fb?x=1&y=%2F");
+    expect(targetUrl("https://gw.test/a?x=1#frag", "/a", o)).toBe("https://origin.test/a?x=1");
+    expect(targetUrl("https://gw.test/a#frag?admin=1", "/a", o)).toBe("https://origin.test/a");
+    expect(targetUrl("https://gw.test/a#f", "/a", null)).toBe("https://gw.test/a#f");
   });
 });
 
