@@ -1,5 +1,6 @@
-// The edge's view of revocations: no KV read per request, at most one refresh per staleness window
-// (single flight), the last view kept through KV failures, and cold loads from snapshots.
+// The edge's view of revocations: no KV read per request, one background refresh late in each
+// staleness window, never a read shared between requests, the last view kept through KV failures,
+// and cold loads from snapshots.
 import { env, reset, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { SEGMENTS_BEFORE_SNAPSHOT, TAIL_MAX_ENTRIES, HEAD_KEY, type Head } from "../src/revocation/kv-layout";
@@ -56,12 +57,53 @@ describe("RevocationView", () => {
     expect(kv.reads - reads).toBe(1);
   });
 
-  it("shares one refresh between concurrent requests (single flight)", async () => {
+  it("refreshes ahead late in the window: one background read per window that no request waits for", async () => {
     const kv = new FlakyKv();
     const view = new RevocationView(kv.binding());
-    await ledgerOf(env).revoke(jti("y"));
-    await Promise.all(Array.from({ length: 50 }, () => view.ensureFresh(STALE_MS, Date.now())));
-    expect(kv.reads).toBe(2); // version + head, once
+    const t0 = Date.now();
+    await view.ensureFresh(STALE_MS, t0);
+    await ledgerOf(env).revoke(jti("ahead"));
+    const background: Promise<unknown>[] = [];
+    const reads = kv.reads;
+    await Promise.all(Array.from({ length: 50 }, () => view.ensureFresh(STALE_MS, t0 + 4_000, (p) => background.push(p))));
+    expect(background).toHaveLength(1);
+    expect(view.revokedBy({ iss: ISS, jti: "ahead" })).toBeNull(); // answered from the view, no wait
+    await Promise.all(background);
+    expect(view.revokedBy({ iss: ISS, jti: "ahead" })).toBe("jti");
+    expect(kv.reads - reads).toBe(2); // version + head, once
+    // Refreshed at t0 + 4 s: fresh until t0 + 9 s, with no read on the way.
+    await view.ensureFresh(STALE_MS, t0 + 5_500, (p) => background.push(p));
+    expect([background.length, kv.reads - reads]).toEqual([1, 2]);
+  });
+
+  it("lets requests that find it stale read for themselves, and never moves back to an older head", async () => {
+    await ledgerOf(env).revoke(jti("first"));
+    // The first refresh reads the head, then stalls while a newer revocation lands and another
+    // refresh completes.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let stalled = false;
+    const slow = {
+      get: async (key: string, type?: unknown) => {
+        const value = await (env.REVOCATIONS.get as (k: string, t?: unknown) => Promise<unknown>)(key, type);
+        if (key === HEAD_KEY && !stalled) {
+          stalled = true;
+          await gate;
+        }
+        return value;
+      },
+    } as unknown as KVNamespace;
+    const view = new RevocationView(slow);
+    const first = view.ensureFresh(STALE_MS, Date.now());
+    while (!stalled) await new Promise((r) => setTimeout(r, 5));
+    await ledgerOf(env).revoke(jti("second"));
+    await view.ensureFresh(STALE_MS, Date.now());
+    expect(view.revokedBy({ iss: ISS, jti: "second" })).toBe("jti");
+    release();
+    await first;
+    expect(view.revokedBy({ iss: ISS, jti: "second" })).toBe("jti");
+    expect(view.revokedBy({ iss: ISS, jti: "first" })).toBe("jti");
+    expect(view.status(Date.now()).seq).toBe(2);
   });
 
   it("keeps the last view when a refresh fails, and retries after a pause", async () => {

@@ -10,7 +10,15 @@ import { factsOf } from "./facts";
 import { ledgerOf } from "./ledger";
 import { viewOf } from "./view";
 
-export async function checkRevocation(rule: Rule, verified: VerifiedToken, token: string, env: Env, config: Config, nowMs: number): Promise<void> {
+export async function checkRevocation(
+  rule: Rule,
+  verified: VerifiedToken,
+  token: string,
+  env: Env,
+  config: Config,
+  nowMs: number,
+  waitUntil?: (p: Promise<unknown>) => void,
+): Promise<void> {
   if (rule.revocation === "skip") return;
   const facts = await factsOf(verified, token);
   let kind: string | null;
@@ -18,7 +26,7 @@ export async function checkRevocation(rule: Rule, verified: VerifiedToken, token
     kind = await withTimeout(ledgerOf(env).check(facts), LEDGER_TIMEOUT_MS);
   } else {
     const view = viewOf(env.REVOCATIONS);
-    await view.ensureFresh(config.revocationMaxStalenessSeconds * 1000, nowMs);
+    await view.ensureFresh(config.revocationMaxStalenessSeconds * 1000, nowMs, waitUntil);
     kind = view.revokedBy(facts);
   }
   if (kind !== null) throw new AuthError("token_revoked", "The token has been revoked.");

@@ -1,8 +1,12 @@
 // An isolate's in-memory view of the active revocations, so that checking a token costs Map lookups
-// and no KV read. It re-reads KV at most once per staleness window (one tiny `version` read when
-// nothing changed), shared by every request that finds it stale (single flight). A failed refresh
-// keeps the last view and is retried after REFRESH_RETRY_MS; an isolate that never loaded a view
-// cannot vouch for any token and answers 503 until KV answers.
+// and no KV read. It re-reads KV about once per staleness window (one tiny `version` read when
+// nothing changed): late in the window one request refreshes it in the background (waitUntil) while
+// every request keeps answering from it; a request that still finds it past the window reads KV
+// itself. No request ever awaits a read another request started: workerd ties I/O to the request
+// that began it, and under load (npm run soak) a shared refresh made the requests waiting on it fail
+// with 500s or hang whenever the request that started it went away. A failed refresh keeps the last
+// view and is retried after REFRESH_RETRY_MS; an isolate that never loaded a view cannot vouch for
+// any token and answers 503 until KV answers.
 //
 // Entries are never removed one by one: an expired entry can only match tokens that are themselves
 // expired (jti/token) or past MAX_TOKEN_LIFETIME_SECONDS (sub/sid), so keeping it is harmless, and
@@ -14,6 +18,8 @@ import { denies, type RevocationKind, type TokenFacts } from "./model";
 
 /** After a failed refresh, how long requests keep using the last view before one tries again. */
 export const REFRESH_RETRY_MS = 1_000;
+/** From this share of the staleness window on, a request starts the next refresh in the background. */
+export const REFRESH_AHEAD_SHARE = 0.8;
 
 /** kind -> issuer ("" for any issuer) -> value -> at. Nested so a lookup builds no key string. */
 type Index = Record<RevocationKind, Map<string, Map<string, number>>>;
@@ -37,31 +43,39 @@ export class RevocationView {
   private checkedAtMs = -Infinity;
   private lastAttemptMs = -Infinity;
   private lastError: string | null = null;
-  private inflight: Promise<void> | null = null;
+  private aheadStartedMs = -Infinity;
   /** KV reads made by this view, for /.auth/health and the tests that show none per request. */
   kvReads = 0;
 
   constructor(private readonly kv: KVNamespace) {}
 
-  /** Makes the view at most `stalenessMs` old, reading KV only when it is older. */
-  async ensureFresh(stalenessMs: number, nowMs: number): Promise<void> {
-    if (nowMs - this.checkedAtMs < stalenessMs) return;
-    if (!this.inflight) {
-      if (this.lastError && nowMs - this.lastAttemptMs < REFRESH_RETRY_MS) return this.failIfNeverLoaded();
-      this.lastAttemptMs = nowMs;
-      this.inflight = this.refresh(nowMs)
-        .then(() => {
-          this.lastError = null;
-        })
-        .catch((e: unknown) => {
-          this.lastError = e instanceof MissingKey ? "a key named by the head is not visible yet" : "KV read failed";
-        })
-        .finally(() => {
-          this.inflight = null;
-        });
+  /**
+   * Makes the view at most `stalenessMs` old, reading KV only when it is older; with `waitUntil`,
+   * late in the window, starts the next refresh in the background so that requests need not wait.
+   */
+  async ensureFresh(stalenessMs: number, nowMs: number, waitUntil?: (p: Promise<unknown>) => void): Promise<void> {
+    const age = nowMs - this.checkedAtMs;
+    if (age < stalenessMs) {
+      const ahead = stalenessMs * REFRESH_AHEAD_SHARE;
+      if (waitUntil && this.loaded && age >= ahead && nowMs - this.aheadStartedMs >= stalenessMs - ahead) {
+        this.aheadStartedMs = nowMs;
+        waitUntil(this.refreshOnce(nowMs));
+      }
+      return;
     }
-    await this.inflight;
+    if (this.lastError && nowMs - this.lastAttemptMs < REFRESH_RETRY_MS) return this.failIfNeverLoaded();
+    await this.refreshOnce(nowMs);
     return this.failIfNeverLoaded();
+  }
+
+  private async refreshOnce(nowMs: number): Promise<void> {
+    this.lastAttemptMs = nowMs;
+    try {
+      await this.refresh(nowMs);
+      this.lastError = null;
+    } catch (e) {
+      this.lastError = e instanceof MissingKey ? "a key named by the head is not visible yet" : "KV read failed";
+    }
   }
 
   private failIfNeverLoaded(): void {
@@ -106,45 +120,59 @@ export class RevocationView {
     return this.kv.get<T>(key, "json");
   }
 
+  /** One read of KV into the view. Several may run at once (one per request): each only moves it forward. */
   private async refresh(startedAtMs: number): Promise<void> {
     const version = (await this.get<number>(VERSION_KEY)) ?? 0;
-    if (version <= this.seq && this.loaded) {
-      this.checkedAtMs = startedAtMs;
-      return;
-    }
+    if (version <= this.seq && this.loaded) return this.checked(startedAtMs);
     const head = version === 0 ? null : await this.get<Head>(HEAD_KEY);
     if (!head) {
       if (version !== 0) throw new MissingKey();
       this.loaded = true;
-      this.checkedAtMs = startedAtMs;
-      return;
+      return this.checked(startedAtMs);
     }
-    let index = this.index;
-    let from = this.seq;
-    if (!this.loaded || (head.snapshot && this.seq < head.snapshot.seq)) {
-      // Too far behind (or cold): rebuild from the snapshot, off to the side, then swap.
-      index = emptyIndex();
-      from = 0;
+    const from = this.seq;
+    if (!this.loaded || (head.snapshot && from < head.snapshot.seq)) {
+      // Too far behind (or cold): rebuild from the snapshot, off to the side, then swap, unless a
+      // refresh that read a newer head has landed meanwhile.
+      const index = emptyIndex();
+      let after = 0;
       if (head.snapshot) {
         for (let i = 0; i < head.snapshot.chunks; i++) {
           const chunk = await this.get<WireEntry[]>(snapshotKey(head.snapshot.seq, i));
           if (!chunk) throw new MissingKey();
           apply(index, chunk, 0);
         }
-        from = head.snapshot.seq;
+        after = head.snapshot.seq;
       }
+      const rest = await this.segmentsAfter(head, after);
+      if (head.seq < this.seq) return this.checked(startedAtMs);
+      for (const entries of rest) apply(index, entries, after);
+      apply(index, head.tail, after);
+      this.index = index;
+    } else {
+      // Entries apply in place and in any order (an entry only ever raises a value's time).
+      const rest = await this.segmentsAfter(head, from);
+      for (const entries of rest) apply(this.index, entries, from);
+      apply(this.index, head.tail, from);
     }
-    for (const segment of head.segments) {
-      if (segment.to <= from) continue;
-      const entries = await this.get<WireEntry[]>(segmentKey(segment.from, segment.to));
-      if (!entries) throw new MissingKey();
-      apply(index, entries, from);
-    }
-    apply(index, head.tail, from);
-    this.index = index;
     this.seq = Math.max(head.seq, this.seq);
     this.loaded = true;
-    this.checkedAtMs = startedAtMs;
+    this.checked(startedAtMs);
+  }
+
+  private async segmentsAfter(head: Head, after: number): Promise<WireEntry[][]> {
+    const out: WireEntry[][] = [];
+    for (const segment of head.segments) {
+      if (segment.to <= after) continue;
+      const entries = await this.get<WireEntry[]>(segmentKey(segment.from, segment.to));
+      if (!entries) throw new MissingKey();
+      out.push(entries);
+    }
+    return out;
+  }
+
+  private checked(startedAtMs: number): void {
+    this.checkedAtMs = Math.max(this.checkedAtMs, startedAtMs);
   }
 }
 

@@ -42,7 +42,7 @@ export function depsFor(env: Env, waitUntil: WaitUntil, config: Config, trace: T
     keyFor: (issuer, header) => keysOf(issuer).keyFor(header, waitUntil),
     keyHeld: (verified) => keysOf(verified.issuer).holds(verified.key, waitUntil),
     nowMs,
-    checkRevocation: (rule, verified, token) => checkRevocation(rule, verified, token, env, config, nowMs),
+    checkRevocation: (rule, verified, token) => checkRevocation(rule, verified, token, env, config, nowMs, waitUntil),
     trace,
   };
 }

@@ -6,6 +6,11 @@
 // set keeps serving while a background refresh runs, and for JWKS_STALE_IF_ERROR_SECONDS while the
 // issuer is down. An unknown `kid` triggers one refetch per JWKS_REFETCH_COOLDOWN_MS per issuer,
 // shared by every request waiting on it (single flight), so a flood of made-up kids costs one fetch.
+//
+// Sharing never means awaiting another request's promise: workerd ties I/O to the request that
+// started it, runs a waiter's continuation in that request's context, and drops it if that request
+// goes away (npm run soak found this for the revocation view: 500s and hung requests). A request
+// that finds a load under way watches this object's state until the load lands, bounded in time.
 import { importJWK, type JWK, type JWSHeaderParameters } from "jose";
 import { z } from "zod";
 import type { IssuerConfig } from "../config";
@@ -61,10 +66,14 @@ function clampTtl(maxAgeSeconds: number | undefined): number {
 }
 
 const SHARED_CACHE_ORIGIN = "https://jwks.edge-jwt-authorizer.internal/";
+const LOAD_WATCH_POLL_MS = 10;
+/** Discovery and the JWKS, each bounded by the fetch timeout, plus a margin. */
+const LOAD_WATCH_POLLS = Math.ceil((2 * JWKS_FETCH_TIMEOUT_MS + 500) / LOAD_WATCH_POLL_MS);
 
 export class IssuerKeys {
   private set: KeySet | null = null;
-  private inflight: Promise<KeySet | null> | null = null;
+  /** When the load under way (started by some request) began; -Infinity when none is. */
+  private loadingSinceMs = -Infinity;
   /** When the issuer itself (not the shared cache) was last asked; the refetch cooldown counts from it. */
   private lastIssuerFetchMs = -Infinity;
   private lastError: string | null = null;
@@ -129,29 +138,37 @@ export class IssuerKeys {
   }
 
   /**
-   * One refresh at a time; resolves to the newest usable set (possibly the stale one) or null.
+   * One load at a time; resolves to the newest usable set (possibly the stale one) or null.
    * `fromIssuer` skips the shared cache: an unknown kid means that cache may be the stale one.
    */
-  private refresh(fromIssuer: boolean): Promise<KeySet | null> {
-    if (this.inflight) return this.inflight;
+  private async refresh(fromIssuer: boolean): Promise<KeySet | null> {
     const now = this.clock();
     if (this.lastError && now - this.lastIssuerFetchMs < JWKS_REFETCH_COOLDOWN_MS) {
-      return Promise.resolve(this.usableSet(now)); // the issuer just failed: do not pile on
+      return this.usableSet(now); // the issuer just failed: do not pile on
     }
-    this.inflight = this.load(fromIssuer)
-      .then((set) => {
-        this.set = set;
-        this.lastError = null;
-        return set;
-      })
-      .catch((e: unknown) => {
-        this.lastError = e instanceof FetchFailed ? e.message : "unexpected error";
-        return this.usableSet(this.clock());
-      })
-      .finally(() => {
-        this.inflight = null;
-      });
-    return this.inflight;
+    if (this.loadingSinceMs !== -Infinity) return this.watchLoad();
+    const started = (this.loadingSinceMs = now);
+    try {
+      this.set = await this.load(fromIssuer);
+      this.lastError = null;
+    } catch (e) {
+      this.lastError = e instanceof FetchFailed ? e.message : "unexpected error";
+    } finally {
+      if (this.loadingSinceMs === started) this.loadingSinceMs = -Infinity;
+    }
+    return this.usableSet(this.clock());
+  }
+
+  /**
+   * Waits for another request's load by polling this object, never its promise (see the top). A
+   * load that never lands (its request was cancelled) is given up after the longest a load can
+   * take (discovery and JWKS, each within the fetch timeout), and the next caller loads afresh.
+   */
+  private async watchLoad(): Promise<KeySet | null> {
+    const started = this.loadingSinceMs;
+    for (let i = 0; i < LOAD_WATCH_POLLS && this.loadingSinceMs === started; i++) await scheduler.wait(LOAD_WATCH_POLL_MS);
+    if (this.loadingSinceMs === started) this.loadingSinceMs = -Infinity;
+    return this.usableSet(this.clock());
   }
 
   /** The current set while it may still serve: fresh, or stale within the stale-if-error bound. */
