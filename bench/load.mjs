@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import { coldStarts, isolateMemory } from "./lib/cold.mjs";
 import { underWranglerDev } from "./lib/dev.mjs";
 import { probe } from "./lib/probe.mjs";
-import { CLK_TCK } from "./lib/proc.mjs";
+import { CLK_TCK, cleanupStack } from "./lib/proc.mjs";
 import { runRound, warm } from "./lib/round.mjs";
 import { seedRevocations, viewStatus } from "./lib/seed.mjs";
 import { startIssuer, startOrigin } from "./lib/servers.mjs";
@@ -84,23 +84,8 @@ const started = Date.now();
 /** @param {string} line */
 const log = (line) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}\n`);
 
-/** @type {(() => Promise<void> | void)[]} */
-const cleanups = [];
-async function cleanup() {
-  while (cleanups.length > 0) {
-    try {
-      await /** @type {() => Promise<void> | void} */ (cleanups.pop())();
-    } catch {
-      // keep cleaning
-    }
-  }
-}
-for (const signal of /** @type {const} */ (["SIGINT", "SIGTERM"])) {
-  process.once(signal, () => {
-    log(`${signal}: cleaning up`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
+const cleanups = cleanupStack(log);
+const cleanup = cleanups.run;
 
 async function main() {
   const tmp = mkdtempSync(join(tmpdir(), "bench-load-"));

@@ -191,3 +191,29 @@ export function rssBytes(pids) {
   }
   return kb * 1024;
 }
+
+/**
+ * What a run must undo (processes, temp dirs), newest first: on `run()`, and on SIGINT or SIGTERM
+ * (then the process exits 130). Each step is tried even if an earlier one failed.
+ * @param {(line: string) => void} log
+ */
+export function cleanupStack(log) {
+  /** @type {(() => Promise<unknown> | unknown)[]} */
+  const steps = [];
+  const run = async () => {
+    while (steps.length > 0) {
+      try {
+        await /** @type {() => unknown} */ (steps.pop())();
+      } catch {
+        // keep cleaning
+      }
+    }
+  };
+  for (const signal of /** @type {const} */ (["SIGINT", "SIGTERM"])) {
+    process.once(signal, () => {
+      log(`${signal}: stopping everything this run started`);
+      void run().finally(() => process.exit(130));
+    });
+  }
+  return { push: (/** @type {() => Promise<unknown> | unknown} */ step) => void steps.push(step), run };
+}

@@ -112,6 +112,9 @@ export async function startWorker({ name, config, entry, vars, inspectorPort }) 
       port: 0,
       cf: false, // no fetch of cf.json from the network
       logRequests: false,
+      // The Worker's console lines (the decision log) still cost workerd what they cost; they are
+      // just not printed among the tables.
+      handleStructuredLogs: () => {},
       ...(inspectorPort === undefined ? {} : { inspectorPort, inspectorHost: "127.0.0.1" }),
       workers: [
         {
