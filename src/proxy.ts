@@ -39,23 +39,20 @@ export function targetUrl(requestUrl: string, rawPath: string, originUrl: string
 
 /** Sends the request on; the timeout covers the origin's headers, not the body that then streams. */
 export async function forward(request: Request, url: string, headers: Headers, timeoutMs: number): Promise<Response> {
-  const controller = new AbortController();
-  let answered = false;
-  // workerd's native timer, never cleared: setTimeout/clearTimeout go through JS timer objects and
-  // were ~8 % of a cached-token request's CPU (bench/profile.mjs). Once the headers are in, the
-  // timer finds `answered` and leaves the streaming body alone; a timer outliving its request is
-  // dropped by the runtime.
-  void scheduler.wait(timeoutMs).then(() => {
-    if (!answered) controller.abort();
+  // A race with a timer rather than an AbortSignal on the fetch (cheaper in workerd, measured by
+  // bench/profile.mjs). On timeout the fetch is left behind: the runtime cancels it when this
+  // request ends, which the 504 does at once. Once the headers are in, the body streams unbounded.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AuthError("origin_timeout", `The origin did not answer within ${timeoutMs / 1000} s.`)), timeoutMs);
   });
   const hasBody = request.method !== "GET" && request.method !== "HEAD";
   try {
-    const response = await fetch(url, { method: request.method, headers, body: hasBody ? request.body : null, redirect: "manual", signal: controller.signal });
-    answered = true;
-    return response;
-  } catch {
-    answered = true;
-    if (controller.signal.aborted) throw new AuthError("origin_timeout", `The origin did not answer within ${timeoutMs / 1000} s.`);
+    return await Promise.race([fetch(url, { method: request.method, headers, body: hasBody ? request.body : null, redirect: "manual" }), timedOut]);
+  } catch (e) {
+    if (e instanceof AuthError) throw e;
     throw new AuthError("origin_unreachable", "The origin could not be reached.");
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
   }
 }
