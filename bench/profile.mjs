@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { inspectorSession } from "./lib/inspector.mjs";
 import { freePort } from "./lib/proc.mjs";
 import { runRound, warm } from "./lib/round.mjs";
-import { startIssuer, startOrigin } from "./lib/servers.mjs";
+import { startOriginAndIssuer } from "./lib/servers.mjs";
 import { median } from "./lib/table.mjs";
 import { AUDIENCE, makeKeys, mintMany, SCOPE } from "./lib/tokens.mjs";
 import { bundle, CONFIGS, ROOT, startWorker } from "./lib/workers.mjs";
@@ -49,10 +49,7 @@ async function main() {
   const tmp = mkdtempSync(join(tmpdir(), "bench-profile-"));
   cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
   const keys = await makeKeys();
-  const origin = await startOrigin();
-  cleanups.push(() => origin.stop());
-  const issuer = await startIssuer(keys.jwks);
-  cleanups.push(() => issuer.stop());
+  const { origin, issuer } = await startOriginAndIssuer(keys.jwks, cleanups);
   const iss = issuer.url;
   const names = /** @type {const} */ (["passthrough", "jose", "project"]);
   const [entries, tokens] = await Promise.all([

@@ -84,3 +84,16 @@ export async function startIssuer(jwks) {
   await set;
   return { ...server, jwksUri: (/** @type {string} */ label) => `${server.url}/jwks/${label}.json` };
 }
+
+/**
+ * The origin and the issuer (serving `jwks`), each stopped by `cleanups` at the end of the run.
+ * @param {{ keys: unknown[] }} jwks
+ * @param {{ push: (step: () => unknown) => unknown }} cleanups
+ */
+export async function startOriginAndIssuer(jwks, cleanups) {
+  const origin = await startOrigin();
+  cleanups.push(() => origin.stop());
+  const issuer = await startIssuer(jwks);
+  cleanups.push(() => issuer.stop());
+  return { origin, issuer };
+}

@@ -12,7 +12,7 @@ import { copyFileSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { freePort, startNode, stopGroup, waitForHttp } from "../../bench/lib/proc.mjs";
-import { startIssuer, startOrigin } from "../../bench/lib/servers.mjs";
+import { startOriginAndIssuer } from "../../bench/lib/servers.mjs";
 import { bundle, CONFIGS, ROOT } from "../../bench/lib/workers.mjs";
 
 const require = createRequire(import.meta.url);
@@ -27,10 +27,7 @@ const MAX_NOTABLE = 500;
  * @param {{ dir: string, jwks: { keys: unknown[] }, vars: (servers: { iss: string, jwksUri: string, origin: string }) => Record<string, unknown>, cleanups: { push: (step: () => Promise<unknown> | unknown) => void }, log: (l: string) => void }} o
  */
 export async function startStack({ dir, jwks, vars, cleanups, log }) {
-  const origin = await startOrigin();
-  cleanups.push(() => origin.stop());
-  const issuer = await startIssuer(jwks);
-  cleanups.push(() => issuer.stop());
+  const { origin, issuer } = await startOriginAndIssuer(jwks, cleanups);
 
   log("bundling the Worker (wrangler deploy --dry-run) as it is now");
   const entry = await bundle(CONFIGS.project, join(dir, "bundle"));
