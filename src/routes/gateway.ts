@@ -22,13 +22,15 @@ export async function gateway(request: Request, env: Env, ctx: ExecutionContext 
     const loaded = loadConfig(env);
     if (loaded instanceof AuthError) throw loaded;
     config = loaded;
-    const rawPath = rawPathOf(request.url);
+    // Read once: each read of request.url makes a new string from the runtime's copy.
+    const url = request.url;
+    const rawPath = rawPathOf(url);
     const waitUntil = ctx ? (p: Promise<unknown>) => ctx.waitUntil(p) : undefined;
     const approval = await authorize({ method: request.method, rawPath, headers: request.headers }, config, depsFor(env, waitUntil, config, trace));
     if (approval === RESERVED) throw new AuthError("not_found", "No such authorizer route.");
     const identity = identityHeaders(approval.verified, approval.client, config.claimHeaders);
     const headers = forwardHeaders(request.headers, config, identity);
-    response = await forward(request, targetUrl(request.url, rawPath, config.originUrl), headers, ORIGIN_TIMEOUT_MS);
+    response = await forward(request, targetUrl(url, rawPath, config.originUrl), headers, ORIGIN_TIMEOUT_MS);
   } catch (e) {
     response = errorResponseFor(e, request, trace);
   }
