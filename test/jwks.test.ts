@@ -114,6 +114,30 @@ describe("rotation and the refetch cooldown", () => {
     expect((await send(env, "/x", bearer(await idp.sign({}, { kid: "second" })))).status).toBe(200);
   });
 
+  it("never fetches a key set for a token of another issuer, with one issuer or several", async () => {
+    for (const several of [false, true]) {
+      const { net, idp, env } = await world();
+      const stranger = net.issuer(uniqueIssuer());
+      await stranger.addKey("ES256", "stranger-key");
+      const environment = several
+        ? makeEnv({ ISSUERS: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, audiences: ["api"] }, { issuer: uniqueIssuer(), jwksUri: idp.jwksUri, audiences: ["api"] }] })
+        : env;
+      // Cold (no key set yet), then warm with the stranger's kid unknown (which would refetch).
+      for (const warm of [false, true]) {
+        if (warm) expect((await send(environment, "/x", bearer(await idp.sign()))).status).toBe(200);
+        const res = await send(environment, "/x", bearer(await stranger.sign({ aud: "api" })));
+        expect(res.status).toBe(401);
+        expect((await problemOf(res)).code).toBe("issuer_unknown");
+        expect(idp.jwksFetches).toBe(warm ? 1 : 0);
+        expect(stranger.jwksFetches).toBe(0);
+      }
+      // Our issuer's kid on another issuer's claims: the signature is checked and the issuer still named.
+      const res = await send(environment, "/x", bearer(await idp.sign({ iss: stranger.issuer })));
+      expect((await problemOf(res)).code).toBe("issuer_unknown");
+      expect(idp.jwksFetches).toBe(1);
+    }
+  });
+
   it("honours Cache-Control max-age, clamped to at least 60 s", async () => {
     const clock = freezeClock();
     const { idp, env } = await world();

@@ -39,7 +39,7 @@ function waitUntilOf(c: AppContext): WaitUntil {
 export function depsFor(env: Env, waitUntil: WaitUntil, config: Config, trace: Trace): Deps {
   const nowMs = Date.now();
   return {
-    keyFor: (issuer, header) => keysOf(issuer).keyFor(header, waitUntil),
+    keyFor: (issuer, header, beforeNetwork) => keysOf(issuer).keyFor(header, waitUntil, beforeNetwork),
     keyHeld: (verified) => keysOf(verified.issuer).holds(verified.key, waitUntil),
     nowMs,
     checkRevocation: (rule, verified, token) => checkRevocation(rule, verified, token, env, config, nowMs, waitUntil),

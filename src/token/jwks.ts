@@ -89,11 +89,12 @@ export class IssuerKeys {
   ) {}
 
   /** The CryptoKey that the token's header names, fetching or refetching the JWKS as needed. */
-  async keyFor(header: JWSHeaderParameters, waitUntil?: (p: Promise<unknown>) => void): Promise<CryptoKey> {
+  async keyFor(header: JWSHeaderParameters, waitUntil?: (p: Promise<unknown>) => void, beforeNetwork?: () => void): Promise<CryptoKey> {
     const alg = header.alg ?? "";
     const now = this.clock();
     let set = this.usableSet(now);
     if (!set) {
+      beforeNetwork?.();
       set = await this.refresh(false);
       if (!set) {
         throw new AuthError("jwks_unavailable", "The issuer's signing keys cannot be fetched right now.");
@@ -103,6 +104,7 @@ export class IssuerKeys {
     }
     let jwk = pick(set, header.kid, alg);
     if (!jwk && this.clock() - this.lastIssuerFetchMs >= JWKS_REFETCH_COOLDOWN_MS) {
+      beforeNetwork?.();
       set = (await this.refresh(true)) ?? set;
       jwk = pick(set, header.kid, alg);
     }
