@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import { coldStarts, isolateMemory } from "./lib/cold.mjs";
 import { underWranglerDev } from "./lib/dev.mjs";
 import { probe } from "./lib/probe.mjs";
-import { CLK_TCK, cleanupStack } from "./lib/proc.mjs";
+import { CLK_TCK, cleanupStack, pinTo } from "./lib/proc.mjs";
 import { runRound, warm } from "./lib/round.mjs";
 import { seedRevocations, viewStatus } from "./lib/seed.mjs";
 import { startOriginAndIssuer } from "./lib/servers.mjs";
@@ -36,27 +36,29 @@ const { values: flags } = parseArgs({
     "cold-reps": { type: "string" },
     "revoke-count": { type: "string" },
     "no-dev": { type: "boolean", default: false },
+    "no-pin": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
 if (flags.help) {
   console.log(`npm run bench -- [options]
   --quick               smoke run: 1 round of 1 s, 5 000 / 4 000 distinct tokens, 1 cold start, 10 revocations
-  --rounds N            interleaved rounds per workload and target (3)
-  --duration S          seconds per round (2)
+  --rounds N            interleaved rounds per workload and target (6)
+  --duration S          seconds per round (1)
   --connections N       concurrent connections of the load generator (8)
   --distinct-es256 N    tokens of the "distinct" ES256 workload (100000)
   --distinct-rs256 N    tokens of the "distinct" RS256 workload (40000; RS256 signing is slow)
   --revocations N       active revocations loaded into the second project target (100000)
   --cold-reps N         cold-isolate first requests per case (3)
   --revoke-count N      revocations timed under wrangler dev (50)
-  --no-dev              skip everything under wrangler dev (revocation latency, dev overhead)`);
+  --no-dev              skip everything under wrangler dev (revocation latency, dev overhead)
+  --no-pin              do not pin the targets to a CPU of their own during the load rounds`);
   process.exit(0);
 }
 
 const preset = flags.quick
   ? { rounds: 1, duration: 1, connections: 8, es256: 5_000, rs256: 4_000, revocations: 100_000, coldReps: 1, revokeCount: 10, warmAmount: 200 }
-  : { rounds: 3, duration: 2, connections: 8, es256: 100_000, rs256: 40_000, revocations: 100_000, coldReps: 3, revokeCount: 50, warmAmount: 500 };
+  : { rounds: 6, duration: 1, connections: 8, es256: 100_000, rs256: 40_000, revocations: 100_000, coldReps: 3, revokeCount: 50, warmAmount: 500 };
 /** @param {string | undefined} v @param {number} fallback @param {number} min @param {number} max */
 const num = (v, fallback, min, max) => {
   if (v === undefined) return fallback;
@@ -75,6 +77,7 @@ const opts = {
   coldReps: num(flags["cold-reps"], preset.coldReps, 0, 20),
   revokeCount: num(flags["revoke-count"], preset.revokeCount, 0, 500),
   dev: !flags["no-dev"],
+  pin: !flags["no-pin"],
 };
 
 const ADMIN_TOKEN = "bench-admin-token-0000000001";
@@ -143,6 +146,19 @@ async function main() {
   }
   log(`targets up: ${targets.map((t) => `${t.name} (${t.url.host}, workerd ${t.pids.join(",")})`).join("; ")}`);
 
+  // The targets' workerd on the last CPU, everything else this run started (the load generator,
+  // which is this process, the origin and the issuer) on the others: a target's CPU per request
+  // then no longer depends on how the scheduler interleaves it with the load generator, which
+  // varied it by tens of µs from round to round (bench/README.md, "Pinning"). Undone after the
+  // load rounds, so that what follows (cold isolates, wrangler dev) runs on every CPU.
+  const cpuCount = cpus().length;
+  const all = `0-${cpuCount - 1}`;
+  const helpers = [process.pid, origin.pid, issuer.pid];
+  const pinned =
+    opts.pin && cpuCount >= 2 && pinTo(targets.flatMap((t) => t.pids), String(cpuCount - 1)) && pinTo(helpers, cpuCount === 2 ? "0" : `0-${cpuCount - 2}`);
+  if (pinned) cleanups.push(() => pinTo(helpers, all));
+  log(pinned ? `pinned: targets on CPU ${cpuCount - 1}, load generator, origin and issuer on the others` : "not pinned (--no-pin, one CPU, or no taskset)");
+
   // 3. 100 000 revocations into the second project's KV, then warm every target and check the view.
   const full = /** @type {(typeof targets)[number]} */ (targets.find((t) => t.name === FULL));
   const seedStarted = Date.now();
@@ -176,16 +192,21 @@ async function main() {
   if (failed.length > 0) throw new Error(`${failed.length} probe check(s) failed; no load was run`);
   log(`probe: ${probeResults.length} checks passed (forged, expired, wrong audience -> 401; spoofed X-Auth-Subject never reached the origin)`);
 
-  // 5. The rounds: for each round, each workload, every target in turn (the order rotates per round).
+  // 5. The rounds: for each round and workload, the pass-through, every other target in turn (the
+  // order rotates from round to round), then the pass-through again; a target's figures are read
+  // against the mean of the two pass-through slots around it, so that a machine that slows down or
+  // speeds up during the round (other tenants) cancels out.
   /** @type {import("./lib/round.mjs").RoundResult[]} */
   const rounds = [];
   /** @type {Map<string, { next: number }>} */
   const cursors = new Map();
-  const total = opts.rounds * workloads.reduce((n, w) => n + targets.filter((t) => !("only" in t && t.only) || t.only(w)).length, 0);
+  const pass = /** @type {(typeof targets)[number]} */ (targets.find((t) => t.name === PASS));
+  const others = targets.filter((t) => t !== pass);
+  const total = opts.rounds * workloads.reduce((n, w) => n + 2 + others.filter((t) => !("only" in t && t.only) || t.only(w)).length, 0);
   for (let round = 1; round <= opts.rounds; round++) {
     for (const w of workloads) {
-      const order = targets.map((_, i) => /** @type {(typeof targets)[number]} */ (targets[(i + round - 1) % targets.length]));
-      for (const t of order) {
+      const rotated = others.map((_, i) => /** @type {(typeof targets)[number]} */ (others[(i + round - 1) % others.length]));
+      for (const t of [pass, ...rotated, pass]) {
         if ("only" in t && t.only && !t.only(w)) continue;
         const key = `${t.name}|${w.name}`;
         if (!cursors.has(key)) cursors.set(key, { next: 0 });
@@ -196,6 +217,7 @@ async function main() {
       }
     }
   }
+  if (pinned) pinTo(helpers, all);
   const spoofedAfter = (await origin.stats()).spoofed;
 
   // 6. Cold isolates and memory, in Miniflare instances of their own.
@@ -258,7 +280,7 @@ async function main() {
   const goalItems = goals(rounds, rows, { headline, distinct: distinctNames, full: FULL });
   const extras = extraFigures({ cold, memory, dev, rows, headline, revocations: opts.revocations });
 
-  const header = `Load: ${opts.rounds} interleaved round(s) of ${opts.durationS} s per workload and target, ${opts.connections} connections (autocannon); medians over rounds, each figure first taken against the pass-through of the same round. CPU: utime+stime of the target's workerd process from /proc (${CLK_TCK} ticks/s). Machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, load average ${loadavg().map((x) => x.toFixed(2)).join(" ")} at the end.${opts.quick ? " QUICK RUN: smoke test only, not for quoting." : ""}`;
+  const header = `Load: ${opts.rounds} interleaved round(s) of ${opts.durationS} s per workload and target, ${opts.connections} connections (autocannon); medians over rounds, each figure first taken against the mean of the two pass-through slots around it in the same round.${pinned ? " Targets pinned to a CPU of their own." : " Not pinned."} CPU: utime+stime of the target's workerd process from /proc (${CLK_TCK} ticks/s). Machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, load average ${loadavg().map((x) => x.toFixed(2)).join(" ")} at the end.${opts.quick ? " QUICK RUN: smoke test only, not for quoting." : ""}`;
   const out = [
     "",
     header,

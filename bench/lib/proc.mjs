@@ -178,6 +178,21 @@ export function cpuTicks(pids) {
   return ticks;
 }
 
+/**
+ * Pins processes (every thread) to CPUs with `taskset -a -p -c <cpus> <pid>`; false when it cannot
+ * (no taskset, a process gone). Only processes this run started are ever passed here.
+ * @param {number[]} pids
+ * @param {string} cpus a CPU list, e.g. "1" or "0-2"
+ */
+export function pinTo(pids, cpus) {
+  try {
+    for (const pid of pids) execFileSync("taskset", ["-a", "-p", "-c", cpus, String(pid)], { stdio: "ignore", timeout: 5_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** @param {number[]} pids @returns {number} resident set size in bytes, summed */
 export function rssBytes(pids) {
   let kb = 0;

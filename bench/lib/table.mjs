@@ -1,6 +1,7 @@
 // From raw rounds to the tables: every figure of a target is first taken against the pass-through
-// measured in the same round (and, for the extra CPU, against the jose Worker's of that round), then
-// the median over rounds is shown.
+// measured in the same round (the mean of its slots there: load.mjs runs it before and after the
+// other targets) and, for the extra CPU, against the jose Worker's of that round; then the median
+// over rounds is shown.
 import { percentile } from "./round.mjs";
 
 export const PASS = "pass-through";
@@ -38,6 +39,21 @@ const signed = (n, digits) => (Number.isFinite(n) ? `${n >= 0 ? "+" : "−"}${Ma
  */
 
 /**
+ * A target's figures in one round and workload; for the pass-through, the mean of its slots there.
+ * @param {RoundResult[]} rounds
+ * @param {string} w
+ * @param {string} t
+ * @param {number} r
+ * @returns {{ cpuUsPerReq: number, rps: number, p99: number } | undefined}
+ */
+export function slotOf(rounds, w, t, r) {
+  const mine = rounds.filter((x) => x.workload === w && x.target === t && x.round === r);
+  if (mine.length === 0) return undefined;
+  const mean = (/** @type {(x: RoundResult) => number} */ f) => mine.reduce((a, x) => a + f(x), 0) / mine.length;
+  return { cpuUsPerReq: mean((x) => x.cpuUsPerReq), rps: mean((x) => x.rps), p99: mean((x) => x.p99) };
+}
+
+/**
  * @param {RoundResult[]} rounds
  * @param {string[]} workloads in order
  * @param {string[]} targets in order
@@ -46,7 +62,7 @@ const signed = (n, digits) => (Number.isFinite(n) ? `${n >= 0 ? "+" : "−"}${Ma
 export function summarize(rounds, workloads, targets) {
   /** @type {Row[]} */
   const rows = [];
-  const find = (/** @type {string} */ w, /** @type {string} */ t, /** @type {number} */ r) => rounds.find((x) => x.workload === w && x.target === t && x.round === r);
+  const find = (/** @type {string} */ w, /** @type {string} */ t, /** @type {number} */ r) => slotOf(rounds, w, t, r);
   for (const w of workloads) {
     for (const t of targets) {
       const mine = rounds.filter((x) => x.workload === w && x.target === t);
@@ -140,7 +156,7 @@ export function goals(rounds, rows, { headline, distinct, full }) {
   const perRound = rounds
     .filter((x) => x.workload === headline && x.target === full)
     .map((x) => {
-      const empty = rounds.find((y) => y.workload === headline && y.target === PROJECT_EMPTY && y.round === x.round);
+      const empty = slotOf(rounds, headline, PROJECT_EMPTY, x.round);
       return empty ? x.cpuUsPerReq / empty.cpuUsPerReq - 1 : NaN;
     });
   const more = median(perRound);
@@ -152,7 +168,7 @@ export function goals(rounds, rows, { headline, distinct, full }) {
     const perRoundVsJose = rounds
       .filter((x) => x.workload === w && x.target === PROJECT_EMPTY)
       .map((x) => {
-        const jose = rounds.find((y) => y.workload === w && y.target === JOSE && y.round === x.round);
+        const jose = slotOf(rounds, w, JOSE, x.round);
         return jose ? x.cpuUsPerReq / jose.cpuUsPerReq : NaN;
       });
     const ratio = median(perRoundVsJose);
