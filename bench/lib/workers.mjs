@@ -98,10 +98,16 @@ function removeEmptyWranglerDir(dir) {
 /**
  * Starts one Worker in its own Miniflare: the bindings of `config` (vars, KV, Durable Objects and
  * their classes), vars overridden by `vars`, the code from the dry-run bundle `entry`.
- * @param {{ name: string, config: string, entry: string, vars: Record<string, unknown>, inspectorPort?: number }} options
+ *
+ * Miniflare sends every outbound fetch of the Worker through an interceptor Worker of its own (in
+ * the same workerd) which, by default, copies the request's headers to drop CF-Connecting-IP and
+ * add CF-Worker, as Cloudflare's edge does natively. That copy is dev tooling whose cost grows with
+ * the number of headers the Worker sends, so the bench turns it off (`stripCfConnectingIp: false`:
+ * the interceptor then passes the request on as it is) unless `devOutbound` is set.
+ * @param {{ name: string, config: string, entry: string, vars: Record<string, unknown>, inspectorPort?: number, devOutbound?: boolean }} options
  * @returns {Promise<Running>}
  */
-export async function startWorker({ name, config, entry, vars, inspectorPort }) {
+export async function startWorker({ name, config, entry, vars, inspectorPort, devOutbound = false }) {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(config);
   // The bundle is one ES module, listed below; Miniflare 5's v4 adapter refuses module rules.
   const { modulesRules: _rules, ...options } = /** @type {Record<string, any>} */ (workerOptions);
@@ -124,6 +130,7 @@ export async function startWorker({ name, config, entry, vars, inspectorPort }) 
           modulesRoot: dirname(entry),
           bindings: { ...options.bindings, ...vars },
           unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+          stripCfConnectingIp: devOutbound,
         },
       ],
     }),
