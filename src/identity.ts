@@ -25,30 +25,47 @@ function scopesHeader(claims: VerifiedToken["claims"]): unknown {
   return claims.scp;
 }
 
+// The token's part per verification: a token answered from the verified-token cache gets the same
+// headers again without re-deriving them (weak, so an entry goes with its verification; claim
+// headers come from the Config that verification belongs to, so they cannot differ).
+const fromToken = new WeakMap<VerifiedToken, readonly [string, string][]>();
+
+/** The identity headers of an approval; the list is shared between requests, never to be modified. */
 export function identityHeaders(
   verified: VerifiedToken | null,
   client: ClientConfig | null,
   claimHeaders: Record<string, string>,
-): [string, string][] {
+): readonly [string, string][] {
+  let out: readonly [string, string][] = [];
+  if (verified) {
+    let memo = fromToken.get(verified);
+    if (!memo) fromToken.set(verified, (memo = tokenHeaders(verified, claimHeaders)));
+    out = memo;
+  }
+  if (client) {
+    const id = headerValue(client.id);
+    if (id !== null) out = [...out, ["X-Auth-Client", id]];
+  }
+  return out;
+}
+
+function tokenHeaders(verified: VerifiedToken, claimHeaders: Record<string, string>): [string, string][] {
   const out: [string, string][] = [];
   const add = (name: string, value: unknown) => {
     const text = headerValue(value);
     if (text !== null) out.push([name, text]);
   };
-  if (verified) {
-    const c = verified.claims;
-    add("X-Auth-Subject", c.sub);
-    add("X-Auth-Issuer", c.iss);
-    add("X-Auth-Token-Id", c.jti);
-    add("X-Auth-Session", c.sid);
-    add("X-Auth-Scopes", scopesHeader(c));
-    add("X-Auth-Roles", c.roles);
-    add("X-Auth-Expires", c.exp);
-    // Base64url, so always a valid header value; bounded by the token's own 8 KiB limit, not the
-    // per-claim one, so that X-Auth-Claims really does carry what the other headers leave out.
-    out.push(["X-Auth-Claims", verified.payloadSegment]);
-    for (const [claim, header] of Object.entries(claimHeaders)) add(header, c[claim]);
-  }
-  if (client) add("X-Auth-Client", client.id);
+  const c = verified.claims;
+  add("X-Auth-Subject", c.sub);
+  add("X-Auth-Issuer", c.iss);
+  add("X-Auth-Token-Id", c.jti);
+  add("X-Auth-Session", c.sid);
+  add("X-Auth-Scopes", scopesHeader(c));
+  add("X-Auth-Roles", c.roles);
+  add("X-Auth-Expires", c.exp);
+  // Base64url, so always a valid header value; bounded by the token's own 8 KiB limit, not the
+  // per-claim one, so that X-Auth-Claims really does carry what the other headers leave out.
+  out.push(["X-Auth-Claims", verified.payloadSegment]);
+  for (const [claim, header] of Object.entries(claimHeaders)) add(header, c[claim]);
   return out;
 }

@@ -42,7 +42,8 @@ const AUTH_PATH = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*\/\.auth(?:[/?#]|$)/i;
 /** The Worker: the authorizer's own routes through Hono, every other request straight to the gateway. */
 export default {
   fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> {
-    return AUTH_PATH.test(request.url) ? app.fetch(request, env, ctx) : gateway(request, env, ctx);
+    const url = request.url; // read once: each read makes a new string from the runtime's copy
+    return AUTH_PATH.test(url) ? app.fetch(request, env, ctx) : gateway(request, env, ctx, url);
   },
 } satisfies ExportedHandler<Env>;
 

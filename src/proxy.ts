@@ -10,7 +10,7 @@ const HOP_BY_HOP = new Set([
   "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "proxy-authorization", "proxy-authenticate",
 ]);
 
-export function forwardHeaders(incoming: Headers, config: Config, identity: [string, string][]): Headers {
+export function forwardHeaders(incoming: Headers, config: Config, identity: readonly [string, string][]): Headers {
   const stripped = config.strippedHeaders;
   const connection = incoming.get("Connection");
   const listed = connection === null ? null : new Set(connection.toLowerCase().split(",").map((s) => s.trim()));

@@ -56,6 +56,22 @@ describe("client API keys", () => {
     expect(net.originRequests[0]!.headers).toMatchObject({ "x-auth-client": "cli", "x-auth-subject": "bob" });
   });
 
+  it("gives one cached token the client of each request, never the previous request's", async () => {
+    const { net, idp, env } = await world({
+      CLIENTS: [{ id: "cli", keySha256: await sha256Hex("cli-key-456") }],
+      POLICY: { routes: [{ path: "/orders/*", client: "required" }] },
+    });
+    const token = await idp.sign({ sub: "bob" });
+    expect((await send(env, "/orders/1", bearer(token, { "X-Api-Key": "cli-key-456" }))).status).toBe(200);
+    expect((await send(env, "/other", bearer(token))).status).toBe(200);
+    expect((await send(env, "/orders/2", bearer(token, { "X-Api-Key": "cli-key-456" }))).status).toBe(200);
+    const [first, second, third] = net.originRequests;
+    expect(first!.headers).toMatchObject({ "x-auth-client": "cli", "x-auth-subject": "bob" });
+    expect(second!.headers["x-auth-client"]).toBeUndefined();
+    expect(second!.headers["x-auth-subject"]).toBe("bob");
+    expect(third!.headers).toMatchObject({ "x-auth-client": "cli", "x-auth-subject": "bob" });
+  });
+
   it("never echoes the key in a denial", async () => {
     const { env } = await clientWorld();
     const res = await send(env, "/catalog/1", { headers: { "X-Api-Key": "web-key-123", Origin: "https://evil.example" } });

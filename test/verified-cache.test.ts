@@ -82,12 +82,18 @@ describe("a repeated token", () => {
 describe("VerifiedTokens", () => {
   const entry = (exp: number) => ({ claims: { exp } }) as unknown as VerifiedToken;
 
-  it("holds at most its entry bound, dropping the oldest first", () => {
+  it("holds at most its entry bound, dropping the least recently used first", () => {
     const cache = new VerifiedTokens(3, 1 << 20);
     for (const t of ["a", "b", "c", "d"]) cache.add(t, entry(100));
     expect(cache.size).toBe(3);
     expect(cache.get("a", 0, 0)).toBeUndefined();
     expect(cache.get("d", 0, 0)).toBeDefined();
+    // "b" in use survives a stream of one-off tokens that pushes out "c" and "d".
+    expect(cache.get("b", 0, 0)).toBeDefined();
+    for (const t of ["e", "f"]) cache.add(t, entry(100));
+    expect(cache.get("b", 0, 0)).toBeDefined();
+    expect(cache.get("c", 0, 0)).toBeUndefined();
+    expect(cache.get("d", 0, 0)).toBeUndefined();
   });
 
   it("holds at most its byte bound", () => {

@@ -13,7 +13,7 @@ import { rawPathOf } from "../path";
 import { forward, forwardHeaders, targetUrl } from "../proxy";
 import { depsFor, errorResponseFor } from "./context";
 
-export async function gateway(request: Request, env: Env, ctx: ExecutionContext | undefined): Promise<Response> {
+export async function gateway(request: Request, env: Env, ctx: ExecutionContext | undefined, url = request.url): Promise<Response> {
   const started = performance.now();
   const trace: Trace = {};
   let config: Config | undefined;
@@ -22,8 +22,6 @@ export async function gateway(request: Request, env: Env, ctx: ExecutionContext 
     const loaded = loadConfig(env);
     if (loaded instanceof AuthError) throw loaded;
     config = loaded;
-    // Read once: each read of request.url makes a new string from the runtime's copy.
-    const url = request.url;
     const rawPath = rawPathOf(url);
     const waitUntil = ctx ? (p: Promise<unknown>) => ctx.waitUntil(p) : undefined;
     const approval = await authorize({ method: request.method, rawPath, headers: request.headers }, config, depsFor(env, waitUntil, config, trace));
