@@ -154,9 +154,10 @@ async function main() {
   const cpuCount = cpus().length;
   const all = `0-${cpuCount - 1}`;
   const helpers = [process.pid, origin.pid, issuer.pid];
-  const pinned =
-    opts.pin && cpuCount >= 2 && pinTo(targets.flatMap((t) => t.pids), String(cpuCount - 1)) && pinTo(helpers, cpuCount === 2 ? "0" : `0-${cpuCount - 2}`);
-  if (pinned) cleanups.push(() => pinTo(helpers, all));
+  const targetPids = targets.flatMap((t) => t.pids);
+  const pinned = opts.pin && cpuCount >= 2 && pinTo(targetPids, String(cpuCount - 1)) && pinTo(helpers, cpuCount === 2 ? "0" : `0-${cpuCount - 2}`);
+  cleanups.push(() => pinTo(helpers, all));
+  if (opts.pin && !pinned) pinTo([...targetPids, ...helpers], all); // all or nothing
   log(pinned ? `pinned: targets on CPU ${cpuCount - 1}, load generator, origin and issuer on the others` : "not pinned (--no-pin, one CPU, or no taskset)");
 
   // 3. 100 000 revocations into the second project's KV, then warm every target and check the view.
