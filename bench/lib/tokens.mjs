@@ -1,6 +1,6 @@
 // The issuer's keys (one ES256, one RS256, made fresh each run) and the tokens every target sees:
 // the same lists, in the same order, for every target. Minted with jose once per run.
-import { exportJWK, generateKeyPair, SignJWT } from "jose";
+import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from "jose";
 
 export const AUDIENCE = "bench-api";
 /** The scope the project's bench POLICY requires, and that every load token carries. */
@@ -79,6 +79,22 @@ export async function makeWorkloads(issuer, iss, distinct) {
     workloads.push({ name: `${distinct[alg].toLocaleString("en").replace(/,/g, " ")} distinct ${alg}`, alg, kind: "distinct", tokens: many });
   }
   return workloads;
+}
+
+/**
+ * The identity headers contract.md has the authorizer send for `token` (those its claims call for),
+ * for the contract-floor Worker, which sends them without reading any token.
+ * @param {string} token
+ * @returns {[string, string][]}
+ */
+export function contractIdentityHeaders(token) {
+  const claims = decodeJwt(token);
+  /** @type {[string, string][]} */
+  const out = [];
+  const names = /** @type {const} */ ([["X-Auth-Subject", "sub"], ["X-Auth-Issuer", "iss"], ["X-Auth-Token-Id", "jti"], ["X-Auth-Session", "sid"], ["X-Auth-Scopes", "scope"], ["X-Auth-Expires", "exp"]]);
+  for (const [header, claim] of names) if (claims[claim] !== undefined) out.push([header, String(claims[claim])]);
+  out.push(["X-Auth-Claims", /** @type {string} */ (token.split(".")[1])]);
+  return out;
 }
 
 /**
