@@ -17,8 +17,8 @@ import { CLK_TCK, cleanupStack, pinTo } from "./lib/proc.mjs";
 import { runRound, warm } from "./lib/round.mjs";
 import { seedRevocations, viewStatus } from "./lib/seed.mjs";
 import { startOriginAndIssuer } from "./lib/servers.mjs";
-import { FLOOR, goals, goalsTable, JOSE, latencySummary, mainTable, median, PASS, PROJECT_EMPTY, PROJECT_LOGGED, projectFull, slotOf, smallTable, summarize, fmtInt } from "./lib/table.mjs";
-import { AUDIENCE, contractIdentityHeaders, makeKeys, makeProbeTokens, makeWorkloads, mintMany, SCOPE } from "./lib/tokens.mjs";
+import { goals, goalsTable, JOSE, latencySummary, mainTable, PASS, PROJECT_EMPTY, PROJECT_LOGGED, projectFull, smallTable, summarize, fmtInt } from "./lib/table.mjs";
+import { AUDIENCE, makeKeys, makeProbeTokens, makeWorkloads, mintMany, SCOPE } from "./lib/tokens.mjs";
 import { bundle, CONFIGS, ROOT, startWorker } from "./lib/workers.mjs";
 
 // wrangler would otherwise read an environment of wrangler.toml from it.
@@ -95,11 +95,11 @@ async function main() {
   cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
 
   // 1. Bundles (as `wrangler deploy` would upload them), keys, servers and tokens.
-  log("bundling the five Workers with wrangler deploy --dry-run; minting tokens");
+  log("bundling the four Workers with wrangler deploy --dry-run; minting tokens");
   const bundling = (async () => {
     /** @type {Record<string, string>} */
     const entries = {};
-    for (const pair of [["passthrough", "jose"], ["floor", "hono-jwk"], ["project"]]) {
+    for (const pair of [["passthrough", "jose"], ["hono-jwk", "project"]]) {
       const done = await Promise.all(pair.map((k) => bundle(CONFIGS[/** @type {keyof typeof CONFIGS} */ (k)], join(tmp, k))));
       pair.forEach((k, i) => (entries[k] = /** @type {string} */ (done[i])));
     }
@@ -124,23 +124,16 @@ async function main() {
   });
   /** @param {string} label */
   const peerVars = (label) => ({ ORIGIN_URL: origin.url, JWKS_URI: issuer.jwksUri(label), ISSUER: iss, AUDIENCE });
-  const headlineOnly = (/** @type {{ kind: string, alg: string }} */ w) => w.kind === "cycled" && w.alg === "ES256";
-  const sampleToken = /** @type {string} */ (workloads.find(headlineOnly)?.tokens[0]);
   const specs = [
     { name: PASS, key: "passthrough", worker: "passthrough", vars: { ORIGIN_URL: origin.url }, jwksLabel: null, project: false, authorizing: false, revocations: false },
     { name: JOSE, key: "jose", worker: "jose", vars: peerVars("jose"), jwksLabel: "jose", project: false, authorizing: true, revocations: false },
-    {
-      name: FLOOR, key: "floor", worker: "floor", vars: { ORIGIN_URL: origin.url, IDENTITY_HEADERS: contractIdentityHeaders(sampleToken) }, jwksLabel: null, project: false, authorizing: false, revocations: false,
-      /** On the headline workload only: the forwarding work the contract asks of any authorizer. */
-      only: headlineOnly,
-    },
     { name: HONO, key: "hono-jwk", worker: "hono-jwk", vars: peerVars("hono"), jwksLabel: "hono", project: false, authorizing: true, revocations: false },
     { name: PROJECT_EMPTY, key: "project", worker: "project-empty", vars: projectVars("project-empty"), jwksLabel: "project-empty", project: true, authorizing: true, revocations: false },
     { name: FULL, key: "project", worker: "project-full", vars: projectVars("project-full"), jwksLabel: "project-full", project: true, authorizing: true, revocations: true },
     {
       name: PROJECT_LOGGED, key: "project", worker: "project-logged", vars: { ...projectVars("project-logged"), LOG_DECISIONS: "all" }, jwksLabel: "project-logged", project: true, authorizing: true, revocations: false,
       /** On the headline workload only: what a log line per allowed request costs. */
-      only: headlineOnly,
+      only: (/** @type {{ kind: string, alg: string }} */ w) => w.kind === "cycled" && w.alg === "ES256",
     },
   ];
   /** @type {((typeof specs)[number] & import("./lib/workers.mjs").Running)[]} */
@@ -286,7 +279,7 @@ async function main() {
   const headline = thousandEs.name;
   const distinctNames = workloads.filter((w) => w.kind === "distinct").map((w) => w.name);
   const goalItems = goals(rounds, rows, { headline, distinct: distinctNames, full: FULL });
-  const extras = [...floorFigures(rounds, rows, headline), ...extraFigures({ cold, memory, dev, rows, headline, revocations: opts.revocations })];
+  const extras = extraFigures({ cold, memory, dev, rows, headline, revocations: opts.revocations });
 
   const header = `Load: ${opts.rounds} interleaved round(s) of ${opts.durationS} s per workload and target, ${opts.connections} connections (autocannon); medians over rounds, each figure first taken against the mean of the two pass-through slots around it in the same round.${pinned ? " Targets pinned to a CPU of their own." : " Not pinned."} CPU: utime+stime of the target's workerd process from /proc (${CLK_TCK} ticks/s). Machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, load average ${loadavg().map((x) => x.toFixed(2)).join(" ")} at the end.${opts.quick ? " QUICK RUN: smoke test only, not for quoting." : ""}`;
   const out = [
@@ -320,29 +313,6 @@ async function main() {
     ),
   );
   console.log(`Raw rounds: ${file.slice(ROOT.length)} (${((Date.now() - started) / 1000).toFixed(0)} s in all)`);
-}
-
-/**
- * What the contract alone costs, and what the project adds to it, on the headline workload.
- * @param {import("./lib/round.mjs").RoundResult[]} rounds
- * @param {import("./lib/table.mjs").Row[]} rows
- * @param {string} headline
- */
-function floorFigures(rounds, rows, headline) {
-  const floor = rows.find((r) => r.workload === headline && r.target === FLOOR);
-  if (!floor) return [];
-  const overFloor = median(
-    rounds
-      .filter((x) => x.workload === headline && x.target === PROJECT_EMPTY)
-      .map((x) => x.cpuUsPerReq - (slotOf(rounds, headline, FLOOR, x.round)?.cpuUsPerReq ?? NaN)),
-  );
-  return [
-    {
-      label: `the contract's floor (${headline}): forwarding with the identity headers, no authorization`,
-      value: `+${floor.extraCpu.toFixed(0)} µs CPU/req over the pass-through (${floor.extraVsJose.toFixed(2)} of jose's extra), ${floor.rpsRatio.toFixed(2)}× its throughput`,
-    },
-    { label: `${PROJECT_EMPTY} over the contract's floor (${headline}): what authorization adds`, value: `${overFloor >= 0 ? "+" : "−"}${Math.abs(overFloor).toFixed(0)} µs CPU/req (median of per-round differences)` },
-  ];
 }
 
 /**

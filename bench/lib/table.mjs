@@ -6,7 +6,6 @@ import { percentile } from "./round.mjs";
 
 export const PASS = "pass-through";
 export const JOSE = "jose";
-export const FLOOR = "contract floor (no authorization)";
 export const PROJECT_EMPTY = "project, no revocations";
 export const PROJECT_LOGGED = "project, every decision logged";
 /** @param {number} n */

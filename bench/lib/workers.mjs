@@ -21,7 +21,6 @@ const BUNDLE_TIMEOUT_MS = 180_000;
 /** The wrangler config of each Worker the bench runs. */
 export const CONFIGS = {
   passthrough: join(ROOT, "bench/workers/passthrough/wrangler.toml"),
-  floor: join(ROOT, "bench/workers/floor/wrangler.toml"),
   jose: join(ROOT, "bench/workers/jose/wrangler.toml"),
   "hono-jwk": join(ROOT, "bench/workers/hono-jwk/wrangler.toml"),
   project: join(ROOT, "wrangler.toml"),

@@ -1,10 +1,10 @@
 // The contract's floor: what every authorizer that meets contract.md must do to forward an approved
 // request, and nothing else. The client's headers copied, its X-Auth-* and hop-by-hop headers
-// removed (which takes a scan of every header name), the identity headers set, the request sent
-// on with a Headers object of its own. No token is read and nothing is verified: the identity
-// headers are the same every time, those of one token of the workload (IDENTITY_HEADERS, from the
-// bench). Its extra CPU over the pass-through is the part of any conforming authorizer's extra
-// that authorization itself cannot remove (bench/README.md, "The contract's floor").
+// removed (which takes a scan of every header name), the identity headers set, the request sent on
+// with a Headers object of its own. No token is read and nothing is verified: the identity headers
+// are the same every time, those of the bench's token (IDENTITY_HEADERS). Its extra CPU over the
+// pass-through is the part of any conforming authorizer's extra that no authorization code can
+// remove (bench/README.md, "The decomposition").
 interface Env {
   ORIGIN_URL: string;
   IDENTITY_HEADERS: [string, string][];
@@ -23,4 +23,4 @@ export default {
     const hasBody = request.method !== "GET" && request.method !== "HEAD";
     return fetch(new URL(url.pathname + url.search, env.ORIGIN_URL), { method: request.method, headers, body: hasBody ? request.body : null, redirect: "manual" });
   },
-} satisfies ExportedHandler<Env>;
+};

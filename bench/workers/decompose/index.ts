@@ -1,0 +1,47 @@
+// The decomposition bench's Worker (bench/decompose.mjs): the pass-through, the contract's floor,
+// the minimal jose Worker and the project's gateway, all in this one isolate. A request
+// `/?target=<name>&n=<n>` runs that target's handler n times in a row on the same GET (the bench's
+// token, the same origin), each response read to its end, and answers with the last status. One
+// process and one isolate for all four: the differences between them carry none of the
+// per-process spread that moves a target's CPU by tens of µs in the load benchmark, where each
+// target is a workerd of its own.
+import { gateway } from "../../../src/routes/gateway";
+import jose from "../jose/index";
+import passthrough from "../passthrough/index";
+import floor from "./floor";
+
+export { RevocationLedger } from "../../../src/revocation/ledger";
+
+interface BenchEnv extends Env {
+  JWKS_URI: string;
+  ISSUER: string;
+  AUDIENCE: string;
+  IDENTITY_HEADERS: [string, string][];
+}
+
+const MAX_N = 1_000;
+const PATH = "/api/orders/42";
+
+export default {
+  async fetch(request: Request, env: BenchEnv, ctx: ExecutionContext): Promise<Response> {
+    const params = new URL(request.url).searchParams;
+    const n = Math.min(MAX_N, Math.max(1, Number(params.get("n")) || 1));
+    const url = `http://bench.example${PATH}`;
+    const inner = new Request(url, { headers: request.headers });
+    const run: Record<string, () => Promise<Response>> = {
+      passthrough: () => passthrough.fetch(inner, { ORIGIN_URL: env.ORIGIN_URL }),
+      floor: () => floor.fetch(inner, env),
+      jose: () => jose.fetch(inner, env),
+      project: () => gateway(inner, env, ctx, url),
+    };
+    const target = run[params.get("target") ?? ""];
+    if (!target) return new Response("unknown target", { status: 404 });
+    let status = 0;
+    for (let i = 0; i < n; i++) {
+      const res = await target();
+      status = res.status;
+      await res.arrayBuffer();
+    }
+    return new Response(String(status));
+  },
+} satisfies ExportedHandler<BenchEnv>;
