@@ -83,7 +83,7 @@ export async function makeWorkloads(issuer, iss, distinct) {
 
 /**
  * The identity headers contract.md has the authorizer send for `token` (those its claims call for),
- * for the contract-floor Worker, which sends them without reading any token.
+ * for the contract's floor (bench/workers/decompose/floor.ts), which sends them without reading a token.
  * @param {string} token
  * @returns {[string, string][]}
  */
