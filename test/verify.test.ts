@@ -228,6 +228,25 @@ describe("attacks", () => {
     await expectInvalid(await send(env, "/x", bearer(token)), "crit_unsupported");
   });
 
+  it("refuses a signature whose spare base64url bits are set: the same bytes, another token string", async () => {
+    const { idp, env } = await world({ POLICY: { routes: [{ path: "/*", revocation: "strict" }] } });
+    const token = await idp.sign({ jti: null });
+    const signature = token.slice(token.lastIndexOf(".") + 1);
+    const bytes = base64url.decode(signature);
+    // The last character of a 64-byte signature carries 2 bits and 4 spare ones: every other
+    // character with the same 2 bits decodes to the same bytes.
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const variants = [...alphabet]
+      .map((c) => token.slice(0, -1) + c)
+      .filter((t) => t !== token && base64url.decode(t.slice(t.lastIndexOf(".") + 1)).every((b, i) => b === bytes[i]));
+    expect(variants).toHaveLength(15);
+    // Revoked by its token (no jti: by the token's SHA-256), none of its variants gets through either.
+    const revoke = await send(env, "/.auth/revoke", { method: "POST", headers: { Authorization: "Bearer test-admin-token-0001", "Content-Type": "application/json" }, body: JSON.stringify({ token }) });
+    expect(revoke.status).toBe(200);
+    await expectInvalid(await send(env, "/x", bearer(token)), "token_revoked");
+    for (const variant of variants) await expectInvalid(await send(env, "/x", bearer(variant)), "token_malformed");
+  });
+
   it("refuses a tampered payload", async () => {
     const { idp, env } = await world();
     const [h, , s] = (await idp.sign({ sub: "alice" })).split(".");

@@ -1,7 +1,7 @@
 // A bearer token -> its verified claims, or an AuthError saying why not. jose does the JWS and the
 // standard claims; this module picks the issuer, supplies keys only from that issuer's JWKS (never
 // from `jku`, `x5u`, `jwk` or `x5c`), and adds the lifetime and type rules of the contract.
-import { decodeJwt, errors, jwtVerify, type JWTPayload, type JWSHeaderParameters } from "jose";
+import { base64url, decodeJwt, errors, jwtVerify, type JWTPayload, type JWSHeaderParameters } from "jose";
 import type { Config, IssuerConfig } from "../config";
 import { AuthError } from "../errors";
 import { MAX_TOKEN_BYTES } from "../constants";
@@ -30,6 +30,23 @@ const STRING_CLAIMS = ["sub", "jti", "sid", "iss"] as const;
 function checkShape(token: string): void {
   if (token.length > MAX_TOKEN_BYTES) throw new AuthError("token_too_large", `The token is larger than ${MAX_TOKEN_BYTES} bytes.`);
   if (!COMPACT_JWS.test(token)) throw new AuthError("token_malformed", "The token is not a compact JWS.");
+  if (!canonicalSignature(token)) throw new AuthError("token_malformed", "The token's signature is not canonical base64url.");
+}
+
+/**
+ * Whether the signature segment is the one encoding of its bytes. Base64url leaves spare bits in
+ * the last character (4 of 6 for a 64-byte ES256 signature), which decoders ignore: a token with
+ * them set verifies exactly as the issued one but is another string, so another SHA-256, and a
+ * revocation of a jti-less token (keyed by that hash) would not catch it. The header and payload
+ * need no such check: the signature covers their characters, not their decoded bytes.
+ */
+function canonicalSignature(token: string): boolean {
+  const signature = token.slice(token.lastIndexOf(".") + 1);
+  try {
+    return base64url.encode(base64url.decode(signature)) === signature;
+  } catch {
+    return false;
+  }
 }
 
 /**
