@@ -245,6 +245,13 @@ describe("attacks", () => {
     expect(revoke.status).toBe(200);
     await expectInvalid(await send(env, "/x", bearer(token)), "token_revoked");
     for (const variant of variants) await expectInvalid(await send(env, "/x", bearer(variant)), "token_malformed");
+    // Revoked through one of its variants, the token itself is revoked.
+    const other = await idp.sign({ jti: null, sub: "other" });
+    const last = other.at(-1)!;
+    const twin = other.slice(0, -1) + [...alphabet].find((c) => c !== last && alphabet.indexOf(c) >> 4 === alphabet.indexOf(last) >> 4)!;
+    const byTwin = await send(env, "/.auth/revoke", { method: "POST", headers: { Authorization: "Bearer test-admin-token-0001", "Content-Type": "application/json" }, body: JSON.stringify({ token: twin }) });
+    expect(byTwin.status).toBe(200);
+    await expectInvalid(await send(env, "/x", bearer(other)), "token_revoked");
   });
 
   it("refuses a tampered payload", async () => {

@@ -3,7 +3,7 @@ import { decodeJwt } from "jose";
 import type { Config } from "../config";
 import { sha256Hex } from "../crypto";
 import { AuthError } from "../errors";
-import type { VerifiedToken } from "../token/verify";
+import { canonicalToken, type VerifiedToken } from "../token/verify";
 import type { Revocation, RevokeBody, TokenFacts } from "./model";
 
 // Facts per verification, so a token answered from the verified-token cache is not hashed again;
@@ -60,7 +60,11 @@ export async function revocationOf(body: RevokeBody, config: Config, nowSec: num
     const iss = typeof claims.iss === "string" ? claims.iss : null;
     const expiresAt = untilTokenExpires(claims.exp, config, nowSec);
     if (typeof claims.jti === "string") return { kind: "jti", value: claims.jti, iss, at: nowSec, expiresAt };
-    return { kind: "token", value: await sha256Hex(body.token), iss, at: nowSec, expiresAt };
+    // The hash of the token as the edge accepts it: a variant with spare signature bits set is
+    // refused there, so revoking one must revoke the token it stands for.
+    const canonical = canonicalToken(body.token);
+    if (canonical === null) throw new AuthError("body_invalid", "The token to revoke is not a JWT.");
+    return { kind: "token", value: await sha256Hex(canonical), iss, at: nowSec, expiresAt };
   }
   if ("sub" in body) return { kind: "sub", value: body.sub, iss: body.iss ?? null, at: nowSec, expiresAt: untilNoTokenLeft(config, nowSec) };
   return { kind: "sid", value: body.sid, iss: body.iss ?? null, at: nowSec, expiresAt: untilNoTokenLeft(config, nowSec) };

@@ -30,22 +30,23 @@ const STRING_CLAIMS = ["sub", "jti", "sid", "iss"] as const;
 function checkShape(token: string): void {
   if (token.length > MAX_TOKEN_BYTES) throw new AuthError("token_too_large", `The token is larger than ${MAX_TOKEN_BYTES} bytes.`);
   if (!COMPACT_JWS.test(token)) throw new AuthError("token_malformed", "The token is not a compact JWS.");
-  if (!canonicalSignature(token)) throw new AuthError("token_malformed", "The token's signature is not canonical base64url.");
+  if (canonicalToken(token) !== token) throw new AuthError("token_malformed", "The token's signature is not canonical base64url.");
 }
 
 /**
- * Whether the signature segment is the one encoding of its bytes. Base64url leaves spare bits in
- * the last character (4 of 6 for a 64-byte ES256 signature), which decoders ignore: a token with
- * them set verifies exactly as the issued one but is another string, so another SHA-256, and a
- * revocation of a jti-less token (keyed by that hash) would not catch it. The header and payload
- * need no such check: the signature covers their characters, not their decoded bytes.
+ * The token with its signature segment re-encoded from its bytes, or null when that segment is not
+ * base64url. Base64url leaves spare bits in the last character (4 of 6 for a 64-byte ES256
+ * signature), which decoders ignore: a token with them set verifies exactly as the issued one but
+ * is another string, so another SHA-256, and a revocation of a jti-less token (keyed by that hash)
+ * would not catch it. The header and payload need no such care: the signature covers their
+ * characters, not their decoded bytes.
  */
-function canonicalSignature(token: string): boolean {
-  const signature = token.slice(token.lastIndexOf(".") + 1);
+export function canonicalToken(token: string): string | null {
+  const dot = token.lastIndexOf(".");
   try {
-    return base64url.encode(base64url.decode(signature)) === signature;
+    return token.slice(0, dot + 1) + base64url.encode(base64url.decode(token.slice(dot + 1)));
   } catch {
-    return false;
+    return null;
   }
 }
 
