@@ -30,6 +30,13 @@ async function idpWorld(): Promise<World> {
   return { ...w, env };
 }
 
+/** The token with another last character that decodes to the same 64 signature bytes (ES256). */
+function spareBitsSet(token: string): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const last = alphabet.indexOf(token.at(-1)!);
+  return token.slice(0, -1) + alphabet[last ^ 1];
+}
+
 /** An event token: no exp, no access-token claims, unless `claims` says so (null deletes). */
 function eventToken(w: World, claims: Record<string, unknown>, opts: { kid?: string; header?: Record<string, unknown> } = LOGOUT_TYP): Promise<string> {
   return w.idp.sign({ aud: RP, exp: null, scope: null, ...claims }, opts);
@@ -194,6 +201,7 @@ describe("POST /.auth/events", () => {
       ["unknown issuer", eventToken(w, { ...ok, iss: "https://elsewhere.test" }, SET_TYP), "invalid_issuer"],
       ["a logout token", eventToken(w, { sid: "s", events: logoutEvent }, LOGOUT_TYP), "invalid_request"],
       ["an email subject", eventToken(w, { ...ok, sub_id: { format: "email", email: "g@x.test" } }, SET_TYP), "invalid_request"],
+      ["the same signature with its spare base64url bits set", Promise.resolve(spareBitsSet(good)), "invalid_request"],
     ];
     for (const [why, token, err] of cases) expect((await refusal(await postSet(w.env, await token))).err, why).toBe(err);
     expect((await refusal(await postSet(w.env, good, "application/jwt"))).err).toBe("invalid_request");
