@@ -1,14 +1,14 @@
-// The decomposition bench's Worker (bench/decompose.mjs): the pass-through, the contract's floor,
-// the minimal jose Worker and the project's gateway, all in this one isolate. A request
-// `/?target=<name>&n=<n>` runs that target's handler n times in a row on the same GET (the bench's
-// token, the same origin), each response read to its end, and answers with the last status. One
-// process and one isolate for all four: the differences between them carry none of the
+// The decomposition bench's Worker (bench/decompose.mjs): the pass-through, the contract's floor
+// (step by step, floor.ts), the minimal jose Worker and the project's gateway, all in this one
+// isolate. A request `/?target=<name>&n=<n>` runs that target's handler n times in a row on the same
+// GET (the bench's token, the same origin), each response read to its end, and answers with the last
+// status. One process and one isolate for all of them: the differences between them carry none of the
 // per-process spread that moves a target's CPU by tens of µs in the load benchmark, where each
 // target is a workerd of its own.
 import { gateway } from "../../../src/routes/gateway";
 import jose from "../jose/index";
 import passthrough from "../passthrough/index";
-import floor from "./floor";
+import floor, { floorUpTo } from "./floor";
 
 export { RevocationLedger } from "../../../src/revocation/ledger";
 
@@ -20,6 +20,9 @@ interface BenchEnv extends Env {
 }
 
 const MAX_N = 1_000;
+const floorCopy = floorUpTo("copy");
+const floorStrip = floorUpTo("strip");
+const floorTimer = floorUpTo("timer");
 const PATH = "/api/orders/42";
 
 export default {
@@ -30,7 +33,10 @@ export default {
     const inner = new Request(url, { headers: request.headers });
     const run: Record<string, () => Promise<Response>> = {
       passthrough: () => passthrough.fetch(inner, { ORIGIN_URL: env.ORIGIN_URL }),
+      "floor-copy": () => floorCopy(inner, env),
+      "floor-strip": () => floorStrip(inner, env),
       floor: () => floor.fetch(inner, env),
+      "floor-timer": () => floorTimer(inner, env),
       jose: () => jose.fetch(inner, env),
       project: () => gateway(inner, env, ctx, url),
     };
