@@ -50,6 +50,33 @@ describe("forward-auth", () => {
     expect(get.status).toBe(200);
   });
 
+  // Regression: nginx's auth_request passes the client's headers on to the check, and the check
+  // preferred X-Forwarded-Uri over the X-Original-URI nginx sets: a client's own
+  // `X-Forwarded-Uri: /public/a` had /admin/x judged as a public path, 200 without a token.
+  it("a client's own description of the request that disputes the proxy's gets 400, never the client's", async () => {
+    const { idp, env, net } = await world({ POLICY });
+    const token = await idp.sign({ roles: ["buyer"] });
+    const cases: [string, Record<string, string>][] = [
+      ["/.auth/check", { "X-Original-URI": "/admin/x", "X-Forwarded-Uri": "/public/a" }], // nginx, client adds Traefik's
+      ["/.auth/check", { "X-Forwarded-Uri": "/admin/x", "X-Original-URI": "/public/a" }], // Traefik, client adds nginx's
+      ["/.auth/check", { "X-Original-URI": "/orders/7", "X-Original-Method": "DELETE", "X-Forwarded-Method": "GET" }],
+      ["/.auth/check/admin/x", { "X-Forwarded-Uri": "/public/a" }], // Envoy's path, a forwarded header beside it
+    ];
+    for (const [path, headers] of cases) {
+      const res = await send(env, path, { headers });
+      expect(res.status, JSON.stringify(headers)).toBe(400);
+      expect((await problemOf(res)).code).toBe("path_ambiguous");
+    }
+    const envoyDelete = await send(env, "/.auth/check/orders/7", { ...bearer(token, { "X-Forwarded-Method": "GET" }), method: "DELETE" });
+    expect(envoyDelete.status).toBe(400);
+    // Descriptions that agree are one request: judged as such.
+    const same = await send(env, "/.auth/check", { headers: { "X-Original-URI": "/public/a?x=1", "X-Forwarded-Uri": "/public/a" } });
+    expect(same.status).toBe(200);
+    const sameDelete = await send(env, "/.auth/check/orders/7", { ...bearer(token, { "X-Forwarded-Uri": "/orders/7", "X-Original-Method": "DELETE" }), method: "DELETE" });
+    expect(sameDelete.status).toBe(403);
+    expect(net.originRequests).toHaveLength(0);
+  });
+
   it("refuses an ambiguous forwarded path and a bogus forwarded method", async () => {
     const { idp, env } = await world({ POLICY });
     const token = await idp.sign();

@@ -3,6 +3,11 @@
 // 200 with the identity headers, or the denial. The request being judged is described by
 // X-Forwarded-Uri / X-Original-URI and X-Forwarded-Method / X-Original-Method when the proxy sends
 // them, and otherwise by this request's own method and the path after /.auth/check.
+//
+// Each proxy sets one pair and passes the client's other headers through (nginx's auth_request
+// copies them all), so a client can add the pair its proxy does not set. Preferring one pair would
+// let a client's `X-Forwarded-Uri: /public` be judged in place of the path nginx forwards; instead,
+// every description present must agree, and two that differ get a 400, never a guess.
 import { authorize } from "../authorize";
 import { AuthError } from "../errors";
 import { identityHeaders } from "../identity";
@@ -12,25 +17,42 @@ import { denial, depsOf, type AppContext } from "./context";
 
 const PREFIX = "/.auth/check";
 
+/** The one value among those present (null when none is), or a 400 when two differ. */
+function agreed(values: (string | null)[], what: string): string | null {
+  let found: string | null = null;
+  for (const v of values) {
+    if (v === null) continue;
+    if (found !== null && v !== found) throw new AuthError("path_ambiguous", `The proxy's descriptions of the ${what} disagree; a client may have sent one of them.`);
+    found = v;
+  }
+  return found;
+}
+
+function forwardedPath(uri: string): string {
+  if (!uri.startsWith("/") && !/^https?:\/\/[^/?#]+(?:[/?#]|$)/i.test(uri)) {
+    throw new AuthError("path_invalid", "The forwarded URI is neither a path nor an http(s) URL.");
+  }
+  const path = uri.startsWith("/") ? uri : rawPathOf(uri);
+  return path.split(/[?#]/, 1)[0] || "/";
+}
+
 export function checkedTarget(request: Request): { method: string; rawPath: string } {
   const headers = request.headers;
-  const uri = headers.get("X-Forwarded-Uri") ?? headers.get("X-Original-URI");
-  const method = headers.get("X-Forwarded-Method") ?? headers.get("X-Original-Method") ?? request.method;
-  if (uri !== null) {
-    if (!uri.startsWith("/") && !/^https?:\/\/[^/?#]+(?:[/?#]|$)/i.test(uri)) {
-      throw new AuthError("path_invalid", "The forwarded URI is neither a path nor an http(s) URL.");
-    }
-    const path = uri.startsWith("/") ? uri : rawPathOf(uri);
-    return { method, rawPath: path.split(/[?#]/, 1)[0] || "/" };
-  }
-  const own = rawPathOf(request.url);
-  return { method, rawPath: own.slice(PREFIX.length) || "/" };
+  const own = rawPathOf(request.url).slice(PREFIX.length);
+  // Envoy's mode: the path after the prefix, with the request's own method, is a description too.
+  const ownPath = own === "" || own === "/" ? null : own;
+  const uris = [headers.get("X-Forwarded-Uri"), headers.get("X-Original-URI")];
+  const paths = uris.map((u) => (u === null ? null : forwardedPath(u)));
+  const rawPath = agreed([...paths, ownPath], "request's path") ?? (own || "/");
+  const methods = [headers.get("X-Forwarded-Method"), headers.get("X-Original-Method")];
+  const method = agreed(ownPath === null ? methods : [...methods, request.method], "request's method") ?? request.method;
+  return { method, rawPath };
 }
 
 export async function check(c: AppContext): Promise<Response> {
   const config = c.get("config");
   try {
-    const { method, rawPath } = checkedTarget(c.req.raw); // throws path_invalid for a bogus forwarded URI
+    const { method, rawPath } = checkedTarget(c.req.raw); // throws for a bogus or disputed description
     if (!/^[A-Za-z]{1,16}$/.test(method)) throw new AuthError("path_invalid", "The forwarded method is not an HTTP method.");
     const approval = await authorize({ method, rawPath, headers: c.req.raw.headers }, config, depsOf(c));
     if (approval === RESERVED) throw new AuthError("not_found", "The authorizer's own routes cannot be checked.");

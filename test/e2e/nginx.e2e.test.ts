@@ -131,3 +131,12 @@ it("passes on the claims of a large token (nginx's default header buffer would a
   expect(res.status).toBe(200);
   expect((await echo(res)).headers["x-auth-claims"]).toBe(t.split(".")[1]);
 });
+
+// Regression: nginx passes the client's headers on to the check, which preferred X-Forwarded-Uri
+// over nginx's X-Original-URI: a client's `X-Forwarded-Uri: /public/x` got /orders/1 through
+// without a token.
+it("judges the path nginx forwards, never one the client describes", async () => {
+  const res = await fetch(`${proxy}/orders/1`, { headers: { "X-Forwarded-Uri": "/public/x", "X-Forwarded-Method": "GET" } });
+  expect(res.status).toBe(401);
+  expect(res.headers.get("X-Demo-Origin")).toBeNull();
+});
