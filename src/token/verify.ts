@@ -101,7 +101,11 @@ async function verifyFor(
       algorithms: issuer.algorithms,
       clockTolerance: config.clockToleranceSeconds,
       currentDate: new Date(nowMs),
-      requiredClaims: ["exp"],
+      // iat too (RFC 9068 requires it of access tokens): the lifetime cap is exp - iat, and a sub, sid
+      // or jti revocation is kept only as long as that cap. Measured from now instead, a token without
+      // iat and a far exp would be refused until its exp came within the cap, then accepted after the
+      // revocations that named it had been dropped.
+      requiredClaims: ["exp", "iat"],
     });
     if (typeof result.protectedHeader.typ === "string" && NOT_ACCESS_TOKEN_TYPES.has(result.protectedHeader.typ.toLowerCase())) {
       throw new AuthError("token_claims_invalid", "The token is not an access token.");
@@ -118,10 +122,10 @@ async function verifyFor(
   }
   const now = Math.floor(nowMs / 1000);
   const tolerance = config.clockToleranceSeconds;
-  if (typeof claims.iat === "number" && claims.iat > now + tolerance) {
+  if (claims.iat! > now + tolerance) {
     throw new AuthError("token_issued_in_future", "The token's iat is in the future.");
   }
-  const lifetime = claims.exp! - (typeof claims.iat === "number" ? claims.iat : now);
+  const lifetime = claims.exp! - claims.iat!;
   if (lifetime > config.maxTokenLifetimeSeconds) {
     throw new AuthError("token_lifetime_too_long", `The token lives longer than ${config.maxTokenLifetimeSeconds} seconds.`);
   }
@@ -141,6 +145,8 @@ export function toAuthError(e: unknown): AuthError {
         return new AuthError("issuer_unknown", "The token's issuer is not trusted here.");
       case "exp":
         return new AuthError("token_claims_invalid", "The token has no valid exp claim.");
+      case "iat":
+        return new AuthError("token_claims_invalid", "The token has no valid iat claim.");
       default:
         return new AuthError("token_claims_invalid", `The token's "${e.claim}" claim is invalid.`);
     }
