@@ -201,6 +201,9 @@ describe("POST /.auth/events", () => {
       ["unknown issuer", eventToken(w, { ...ok, iss: "https://elsewhere.test" }, SET_TYP), "invalid_issuer"],
       ["a logout token", eventToken(w, { sid: "s", events: logoutEvent }, LOGOUT_TYP), "invalid_request"],
       ["an email subject", eventToken(w, { ...ok, sub_id: { format: "email", email: "g@x.test" } }, SET_TYP), "invalid_request"],
+      // Regression: the revocation took its issuer from the subject, so a transmitter revoked another issuer's users.
+      ["another issuer's user", eventToken(w, { ...ok, sub_id: { format: "iss_sub", iss: "https://other-idp.test", sub: "gina" } }, SET_TYP), "invalid_request"],
+      ["another issuer's session", eventToken(w, { events: { [CAEP_SESSION_REVOKED]: {} }, sub_id: { format: "complex", session: { format: "iss_sub", iss: "https://other-idp.test", sub: "s-1" } } }, SET_TYP), "invalid_request"],
       ["the same signature with its spare base64url bits set", Promise.resolve(spareBitsSet(good)), "invalid_request"],
     ];
     for (const [why, token, err] of cases) expect((await refusal(await postSet(w.env, await token))).err, why).toBe(err);

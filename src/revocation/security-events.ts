@@ -29,25 +29,31 @@ const SubjectSchema = z.union([
 type Simple = z.output<typeof SimpleSubject>;
 
 interface Target {
-  user?: { sub: string; iss: string | null };
+  user?: { sub: string };
   session?: string;
 }
 
-function userOf(s: Simple): Target["user"] {
-  return s.format === "iss_sub" ? { sub: s.sub, iss: s.iss } : { sub: s.id, iss: null };
+/**
+ * The subject's value, in the transmitter's own issuer. An `iss_sub` of another issuer is refused:
+ * a transmitter's signature speaks for its own issuer's subjects only, never for another's users.
+ */
+function valueOf(s: Simple, token: VerifiedEventToken): string {
+  if (s.format === "opaque") return s.id;
+  if (s.iss !== token.issuer.issuer) throw new AuthError("event_unsupported", "The event names a subject of another issuer; a transmitter revokes only its own issuer's subjects.");
+  return s.sub;
 }
 
 /** Who an event is about; a subject in a format that tokens cannot match is a 400, never a silent pass. */
 function targetOf(event: Record<string, unknown>, token: VerifiedEventToken): Target {
   const raw = token.claims.sub_id ?? event.subject;
-  if (raw === undefined) return typeof token.claims.sub === "string" ? { user: { sub: token.claims.sub, iss: null } } : {};
+  if (raw === undefined) return typeof token.claims.sub === "string" ? { user: { sub: token.claims.sub } } : {};
   const parsed = SubjectSchema.safeParse(raw);
   if (!parsed.success) throw new AuthError("event_unsupported", 'The event\'s subject is not an "iss_sub", "opaque" or "complex" subject identifier.');
   const s = parsed.data;
-  if (s.format !== "complex") return { user: userOf(s) };
+  if (s.format !== "complex") return { user: { sub: valueOf(s, token) } };
   return {
-    user: s.user && userOf(s.user),
-    session: s.session && (s.session.format === "opaque" ? s.session.id : s.session.sub),
+    user: s.user && { sub: valueOf(s.user, token) },
+    session: s.session && valueOf(s.session, token),
   };
 }
 
@@ -78,7 +84,7 @@ export function securityEventRevocations(token: VerifiedEventToken, config: Conf
       continue;
     }
     const target = targetOf(typeof body === "object" && body !== null ? (body as Record<string, unknown>) : {}, token);
-    const iss = target.user?.iss ?? token.issuer.issuer;
+    const iss = token.issuer.issuer;
     if (type === CAEP_SESSION_REVOKED && target.session !== undefined) {
       out.revocations.push({ kind: "sid", value: target.session, iss, at: nowSec, expiresAt });
     } else if (target.user !== undefined) {
