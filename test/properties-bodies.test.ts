@@ -398,7 +398,8 @@ describe("POST /.auth/backchannel-logout and /.auth/events", () => {
       [BACKCHANNEL_LOGOUT_EVENT, {}, true, true],
       [CAEP_SESSION_REVOKED, { subject: { format: "opaque", id: "s-1" } }, true, true],
       [CAEP_SESSION_REVOKED, { subject: { format: "complex", session: { format: "opaque", id: "s-2" } } }, true, true],
-      [RISC_ACCOUNT_DISABLED, { subject: { format: "iss_sub", iss: "https://x.test", sub: "u-1" } }, true, true],
+      [RISC_ACCOUNT_DISABLED, { subject: { format: "iss_sub", iss, sub: "u-1" } }, true, true],
+      [RISC_ACCOUNT_DISABLED, { subject: { format: "iss_sub", iss: "https://x.test", sub: "u-1" } }, false, false], // another issuer's user
       [RISC_CREDENTIAL_COMPROMISE, {}, false, true],
       [CAEP_SESSION_REVOKED, "junk", false, true],
       [CAEP_SESSION_REVOKED, { subject: { format: "email", email: "a@b.test" } }, false, false],
