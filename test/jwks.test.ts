@@ -179,6 +179,27 @@ describe("when the issuer fails", () => {
     expect(idp.jwksFetches).toBe(3);
   });
 
+  // Regression: a token signed by a key rotated in while the issuer was down got 401 key_unknown,
+  // telling its client to throw away a good token; only a set fetched after the rotation can say so.
+  it("answers 503, not 401, for a kid it does not hold while the issuer is down; 401 once the issuer answers without it", async () => {
+    const clock = freezeClock();
+    const { idp, env } = await world();
+    expect((await send(env, "/x", bearer(await idp.sign()))).status).toBe(200);
+    const rotated = await idp.addKey("ES256", "rotated-while-down");
+    idp.mode = "down";
+    clock.advance(6);
+    const res = await send(env, "/x", bearer(await idp.sign({}, { kid: rotated.kid })));
+    expect(res.status).toBe(503);
+    expect(res.headers.get("Retry-After")).toBe("5");
+    expect((await problemOf(res)).code).toBe("jwks_unavailable");
+    expect((await send(env, "/x", bearer(await idp.sign()))).status).toBe(200); // the held keys still serve
+    idp.mode = "ok";
+    clock.advance(6);
+    expect((await send(env, "/x", bearer(await idp.sign({}, { kid: rotated.kid })))).status).toBe(200);
+    const unknown = await send(env, "/x", bearer(await idp.sign({}, { kid: rotated.kid, header: { kid: "never-published" } })));
+    expect((await problemOf(unknown)).code).toBe("key_unknown");
+  });
+
   it("answers 503 with Retry-After once the stale set is past its bound", async () => {
     const clock = freezeClock();
     const { idp, env } = await world();

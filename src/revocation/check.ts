@@ -1,7 +1,9 @@
 // The revocation check of an approved token, per the route's `revocation` mode: "eventual" asks the
 // isolate's in-memory view (refreshed from KV at most once per REVOCATION_MAX_STALENESS_SECONDS),
 // "strict" asks the ledger itself (a round trip, so a revocation holds everywhere at once), "skip"
-// does not check.
+// does not check. While KV cannot be read, a view older than the bound cannot vouch for a token, so
+// "eventual" asks the ledger too: a revocation still holds within the bound, and a valid token
+// still passes while the ledger answers; when neither answers, 503.
 import type { Config, Rule } from "../config";
 import { LEDGER_TIMEOUT_MS } from "../constants";
 import { AuthError } from "../errors";
@@ -22,12 +24,11 @@ export async function checkRevocation(
   if (rule.revocation === "skip") return;
   const facts = await factsOf(verified, token);
   let kind: string | null;
-  if (rule.revocation === "strict") {
-    kind = await withTimeout(ledgerOf(env).check(facts), LEDGER_TIMEOUT_MS);
-  } else {
-    const view = viewOf(env.REVOCATIONS);
-    await view.ensureFresh(config.revocationMaxStalenessSeconds * 1000, nowMs, waitUntil);
+  const view = rule.revocation === "strict" ? null : viewOf(env.REVOCATIONS);
+  if (view && (await view.ensureFresh(config.revocationMaxStalenessSeconds * 1000, nowMs, waitUntil))) {
     kind = view.revokedBy(facts);
+  } else {
+    kind = await withTimeout(ledgerOf(env).check(facts), LEDGER_TIMEOUT_MS);
   }
   if (kind !== null) throw new AuthError("token_revoked", "The token has been revoked.");
 }

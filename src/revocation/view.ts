@@ -5,14 +5,14 @@
 // itself. No request ever awaits a read another request started: workerd ties I/O to the request
 // that began it, and under load (npm run soak) a shared refresh made the requests waiting on it fail
 // with 500s or hang whenever the request that started it went away. A failed refresh keeps the last
-// view and is retried after REFRESH_RETRY_MS; an isolate that never loaded a view cannot vouch for
-// any token and answers 503 until KV answers.
+// view (to be brought up to date when KV answers) and is retried after REFRESH_RETRY_MS; until one
+// succeeds, a view older than the window cannot vouch for a token (ensureFresh says so, and the
+// caller asks the ledger instead), since a revocation made meanwhile would pass past the bound.
 //
 // Entries are never removed one by one: an expired entry can only match tokens that are themselves
 // expired (jti/token) or past MAX_TOKEN_LIFETIME_SECONDS (sub/sid), so keeping it is harmless, and
 // every snapshot the ledger writes (one per SEGMENTS_BEFORE_SNAPSHOT x TAIL_MAX_ENTRIES revocations)
 // rebuilds the view from the active entries only.
-import { AuthError } from "../errors";
 import { HEAD_KEY, segmentKey, snapshotKey, VERSION_KEY, type Head, type WireEntry } from "./kv-layout";
 import { denies, type RevocationKind, type TokenFacts } from "./model";
 
@@ -52,8 +52,10 @@ export class RevocationView {
   /**
    * Makes the view at most `stalenessMs` old, reading KV only when it is older; with `waitUntil`,
    * late in the window, starts the next refresh in the background so that requests need not wait.
+   * False when KV could not be read and the view is older than that (or was never loaded): it
+   * cannot vouch for a token then.
    */
-  async ensureFresh(stalenessMs: number, nowMs: number, waitUntil?: (p: Promise<unknown>) => void): Promise<void> {
+  async ensureFresh(stalenessMs: number, nowMs: number, waitUntil?: (p: Promise<unknown>) => void): Promise<boolean> {
     const age = nowMs - this.checkedAtMs;
     if (age < stalenessMs) {
       const ahead = stalenessMs * REFRESH_AHEAD_SHARE;
@@ -61,11 +63,10 @@ export class RevocationView {
         this.aheadStartedMs = nowMs;
         waitUntil(this.refreshOnce(nowMs));
       }
-      return;
+      return true;
     }
-    if (this.lastError && nowMs - this.lastAttemptMs < REFRESH_RETRY_MS) return this.failIfNeverLoaded();
-    await this.refreshOnce(nowMs);
-    return this.failIfNeverLoaded();
+    if (!this.lastError || nowMs - this.lastAttemptMs >= REFRESH_RETRY_MS) await this.refreshOnce(nowMs);
+    return this.loaded && nowMs - this.checkedAtMs < stalenessMs;
   }
 
   private async refreshOnce(nowMs: number): Promise<void> {
@@ -76,10 +77,6 @@ export class RevocationView {
     } catch (e) {
       this.lastError = e instanceof MissingKey ? "a key named by the head is not visible yet" : "KV read failed";
     }
-  }
-
-  private failIfNeverLoaded(): void {
-    if (!this.loaded) throw new AuthError("revocations_unavailable", "The revocation list cannot be read right now.");
   }
 
   /** Which kind of revocation denies the token, if any. */

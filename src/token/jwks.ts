@@ -109,6 +109,9 @@ export class IssuerKeys {
       jwk = pick(set, header.kid, alg);
     }
     if (!jwk) {
+      // The issuer's last answer was a failure: the key may have rotated in since the set we hold,
+      // so "unknown" would make a client discard a good token. Unavailable, to be retried.
+      if (this.lastError !== null) throw new AuthError("jwks_unavailable", "The issuer's signing keys cannot be fetched right now.");
       throw new AuthError("key_unknown", "The token's signing key is not among the issuer's keys.");
     }
     return this.importKey(jwk, alg);
