@@ -8,7 +8,7 @@ import { ledgerOf, type RevocationLedger } from "../src/revocation/ledger";
 import type { Revocation } from "../src/revocation/model";
 import { publish } from "../src/revocation/publisher";
 import { record } from "../src/revocation/store";
-import { RevocationView, REFRESH_RETRY_MS } from "../src/revocation/view";
+import { KV_PROPAGATION_MS, RevocationView, REFRESH_RETRY_MS } from "../src/revocation/view";
 import { FlakyKv } from "./helpers/kv";
 
 afterEach(async () => {
@@ -124,6 +124,23 @@ describe("RevocationView", () => {
     await ledgerOf(env).revoke(jti("after"));
     expect(await view.ensureFresh(STALE_MS, t0 + 6_000 + REFRESH_RETRY_MS)).toBe(true);
     expect(view.revokedBy({ iss: ISS, jti: "after" })).toBe("jti");
+  });
+
+  it("keeps vouching through KV's propagation (a key its head names not visible yet), but not beyond", async () => {
+    const kv = new FlakyKv();
+    const view = new RevocationView(kv.binding());
+    await ledgerOf(env).revoke(jti("seen"));
+    const t0 = Date.now();
+    expect(await view.ensureFresh(STALE_MS, t0)).toBe(true);
+    await ledgerOf(env).revoke(jti("late"));
+    kv.hidden = (key) => key === HEAD_KEY; // the new version is visible here, its head not yet
+    expect(await view.ensureFresh(STALE_MS, t0 + 6_000)).toBe(true);
+    expect(view.status(t0 + 6_000).lastError).toBe("a key named by the head is not visible yet");
+    expect(view.revokedBy({ iss: ISS, jti: "late" })).toBeNull(); // within the bound on Cloudflare
+    expect(await view.ensureFresh(STALE_MS, t0 + STALE_MS + KV_PROPAGATION_MS)).toBe(false);
+    kv.hidden = () => false;
+    expect(await view.ensureFresh(STALE_MS, t0 + STALE_MS + KV_PROPAGATION_MS + REFRESH_RETRY_MS)).toBe(true);
+    expect(view.revokedBy({ iss: ISS, jti: "late" })).toBe("jti");
   });
 
   it("refuses to vouch for tokens when it has never loaded and KV fails", async () => {

@@ -7,7 +7,10 @@
 // with 500s or hang whenever the request that started it went away. A failed refresh keeps the last
 // view (to be brought up to date when KV answers) and is retried after REFRESH_RETRY_MS; until one
 // succeeds, a view older than the window cannot vouch for a token (ensureFresh says so, and the
-// caller asks the ledger instead), since a revocation made meanwhile would pass past the bound.
+// caller asks the ledger instead), since a revocation made meanwhile would pass past the bound. A
+// refresh that only found a key not yet visible (KV's propagation, which the bound on Cloudflare
+// includes) keeps vouching for up to KV_PROPAGATION_MS more, so a compaction's new keys do not send
+// every isolate to the ledger while they spread.
 //
 // Entries are never removed one by one: an expired entry can only match tokens that are themselves
 // expired (jti/token) or past MAX_TOKEN_LIFETIME_SECONDS (sub/sid), so keeping it is harmless, and
@@ -18,6 +21,12 @@ import { denies, type RevocationKind, type TokenFacts } from "./model";
 
 /** After a failed refresh, how long requests keep using the last view before one tries again. */
 export const REFRESH_RETRY_MS = 1_000;
+/**
+ * How long KV may take to show a key everywhere (Cloudflare documents about 60 s), which the
+ * contract's bound on Cloudflare already allows for: a view that finds a key its head names not yet
+ * visible may vouch that much longer. A failed read gets no such allowance.
+ */
+export const KV_PROPAGATION_MS = 60_000;
 /** From this share of the staleness window on, a request starts the next refresh in the background. */
 export const REFRESH_AHEAD_SHARE = 0.8;
 
@@ -43,6 +52,8 @@ export class RevocationView {
   private checkedAtMs = -Infinity;
   private lastAttemptMs = -Infinity;
   private lastError: string | null = null;
+  /** The last refresh failed only because a key was not visible yet (KV's propagation). */
+  private lagging = false;
   private aheadStartedMs = -Infinity;
   /** KV reads made by this view, for /.auth/health and the tests that show none per request. */
   kvReads = 0;
@@ -53,7 +64,7 @@ export class RevocationView {
    * Makes the view at most `stalenessMs` old, reading KV only when it is older; with `waitUntil`,
    * late in the window, starts the next refresh in the background so that requests need not wait.
    * False when KV could not be read and the view is older than that (or was never loaded): it
-   * cannot vouch for a token then.
+   * cannot vouch for a token then. A key not visible yet allows KV_PROPAGATION_MS more.
    */
   async ensureFresh(stalenessMs: number, nowMs: number, waitUntil?: (p: Promise<unknown>) => void): Promise<boolean> {
     const age = nowMs - this.checkedAtMs;
@@ -66,7 +77,8 @@ export class RevocationView {
       return true;
     }
     if (!this.lastError || nowMs - this.lastAttemptMs >= REFRESH_RETRY_MS) await this.refreshOnce(nowMs);
-    return this.loaded && nowMs - this.checkedAtMs < stalenessMs;
+    const ageNow = nowMs - this.checkedAtMs;
+    return this.loaded && (ageNow < stalenessMs || (this.lagging && ageNow < stalenessMs + KV_PROPAGATION_MS));
   }
 
   private async refreshOnce(nowMs: number): Promise<void> {
@@ -74,8 +86,10 @@ export class RevocationView {
     try {
       await this.refresh(nowMs);
       this.lastError = null;
+      this.lagging = false;
     } catch (e) {
-      this.lastError = e instanceof MissingKey ? "a key named by the head is not visible yet" : "KV read failed";
+      this.lagging = e instanceof MissingKey;
+      this.lastError = this.lagging ? "a key named by the head is not visible yet" : "KV read failed";
     }
   }
 

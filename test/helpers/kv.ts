@@ -6,6 +6,8 @@ export class FlakyKv {
   writes = 0;
   failWrites = false;
   failReads = false;
+  /** Keys that read as absent, as KV shows a new key late in another location. */
+  hidden: (key: string) => boolean = () => false;
   constructor(readonly inner: KVNamespace = env.REVOCATIONS) {}
 
   binding(): KVNamespace {
@@ -14,6 +16,7 @@ export class FlakyKv {
       get(key: string, type?: unknown) {
         self.reads++;
         if (self.failReads) return Promise.reject(new Error("KV read failed"));
+        if (self.hidden(key)) return Promise.resolve(null);
         return (self.inner.get as (k: string, t?: unknown) => Promise<unknown>)(key, type);
       },
       put(key: string, value: string) {
