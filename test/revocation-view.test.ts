@@ -179,6 +179,37 @@ describe("RevocationView", () => {
     expect(lagging.status(Date.now()).entries).toBe(total);
   });
 
+  // Regression: a sealed tail was one segment however long (a KV outage's whole backlog) and a
+  // snapshot chunk 20 000 entries however large: past KV's 25 MiB per value, every retry failed alike.
+  it("bounds every segment and snapshot chunk in bytes: a backlog of long entries is split, and a cold view loads it all", async () => {
+    const stub = ledgerOf(env);
+    const long = (i: number): Revocation => ({ ...jti(`${i}-${"v".repeat(1000)}`), iss: `https://${"i".repeat(2000)}.test` });
+    const sizes: number[] = [];
+    const kv = new FlakyKv();
+    const recording = { ...kv.binding(), put: (key: string, value: string) => (sizes.push(new TextEncoder().encode(value).length), env.REVOCATIONS.put(key, value)) } as KVNamespace;
+    const limit = 64 * 1024;
+    await runInDurableObject(stub, async (_: RevocationLedger, state) => {
+      // A backlog of 300 (over the 256 kept inline), published at once: several segments.
+      for (let i = 0; i < 300; i++) record(state.storage.sql, long(i), nowSec());
+      await publish(state.storage.sql, recording, limit);
+      let head = (await env.REVOCATIONS.get<Head>(HEAD_KEY, "json"))!;
+      expect(head.segments.length).toBeGreaterThan(1);
+      expect(head.snapshot).toBeNull();
+      // A backlog needing more segments than a head lists before compacting: straight to a snapshot.
+      for (let i = 300; i < 300 + 64 * 25; i++) record(state.storage.sql, long(i), nowSec());
+      await publish(state.storage.sql, recording, limit);
+      head = (await env.REVOCATIONS.get<Head>(HEAD_KEY, "json"))!;
+      expect(head.snapshot!.chunks).toBeGreaterThan(1);
+      expect(head.segments).toEqual([]);
+    });
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(limit);
+    const cold = new RevocationView(env.REVOCATIONS);
+    expect(await cold.ensureFresh(STALE_MS, Date.now())).toBe(true);
+    expect(cold.status(Date.now()).entries).toBe(300 + 64 * 25);
+    expect(cold.revokedBy({ iss: long(0).iss!, jti: long(0).value })).toBe("jti");
+    expect(cold.revokedBy({ iss: long(1899).iss!, jti: long(1899).value })).toBe("jti");
+  });
+
   it("matches sub and sid by iat, per issuer, and a wildcard issuer everywhere", async () => {
     const stub = ledgerOf(env);
     const t = nowSec();

@@ -21,8 +21,15 @@ export const snapshotKey = (seq: number, chunk: number) => `revocations/snapshot
 export const TAIL_MAX_ENTRIES = 256;
 /** Segments listed in the head before the writer compacts everything into a new snapshot. */
 export const SEGMENTS_BEFORE_SNAPSHOT = 64;
-/** Entries per snapshot chunk (about 2 MB of JSON; a KV value may hold 25 MiB). */
+/** Entries per snapshot chunk (about 2 MB of JSON at a typical 100 bytes per entry). */
 export const SNAPSHOT_CHUNK_ENTRIES = 20_000;
+/**
+ * The most a segment or a snapshot chunk holds, in bytes of JSON. A KV value may hold 25 MiB, but
+ * entries may be 30 times the typical size (2 KiB issuers, 1 KiB values): counted in entries alone,
+ * a chunk of long ones, or the segment that seals a long KV outage's backlog, would not fit, and
+ * every retry would fail the same way.
+ */
+export const MAX_VALUE_BYTES = 8 * 1024 * 1024;
 
 /** One entry on the wire: [seq, kind, iss ("" for any), value, at, expiresAt]. */
 export type WireEntry = [number, RevocationKind, string, string, number, number];
@@ -38,4 +45,24 @@ export interface Head {
 
 export function toWire(seq: number, r: Revocation): WireEntry {
   return [seq, r.kind, r.iss ?? "", r.value, r.at, r.expiresAt];
+}
+
+/** Consecutive runs of entries, each at most `maxEntries` long and `maxBytes` as a JSON array. */
+export function piecesOf(entries: readonly WireEntry[], maxEntries: number, maxBytes: number): WireEntry[][] {
+  const encoder = new TextEncoder();
+  const pieces: WireEntry[][] = [];
+  let piece: WireEntry[] = [];
+  let bytes = 2; // "[]"
+  for (const entry of entries) {
+    const size = encoder.encode(JSON.stringify(entry)).length + 1; // and its comma
+    if (piece.length > 0 && (piece.length >= maxEntries || bytes + size > maxBytes)) {
+      pieces.push(piece);
+      piece = [];
+      bytes = 2;
+    }
+    piece.push(entry);
+    bytes += size;
+  }
+  if (piece.length > 0) pieces.push(piece);
+  return pieces;
 }
