@@ -3,7 +3,7 @@
 // body unchanged and streamed; the origin's response back unchanged.
 import type { Config } from "./config";
 import { AuthError } from "./errors";
-import { IDENTITY_HEADER_PREFIX } from "./identity";
+import { isIdentityHeaderName } from "./identity";
 
 /** RFC 9110 section 7.6.1 hop-by-hop headers. Upgrade is kept so that WebSockets pass. */
 const HOP_BY_HOP = new Set([
@@ -19,7 +19,7 @@ export function forwardHeaders(incoming: Headers, config: Config, identity: read
   // for the Headers constructor).
   const out = new Headers(incoming);
   for (const name of incoming.keys()) {
-    if (name.startsWith(IDENTITY_HEADER_PREFIX) || stripped.has(name) || HOP_BY_HOP.has(name) || listed?.has(name) || (name === "authorization" && !config.forwardAuthorization)) {
+    if (isIdentityHeaderName(name) || stripped.has(name) || HOP_BY_HOP.has(name) || listed?.has(name) || (name === "authorization" && !config.forwardAuthorization)) {
       out.delete(name);
     }
   }

@@ -50,7 +50,8 @@ describe("what reaches the origin", () => {
 
   it("strips client-sent X-Auth-* (any case), X-Api-Key and claim-mapped headers, on public routes too", async () => {
     const { net, idp, env } = await world({ ...PUBLIC, CLAIM_HEADERS: { email: "X-User-Email" } });
-    const spoof = { "X-Auth-Subject": "root", "x-AUTH-roles": "admin", "X-Auth-Anything": "1", "X-Api-Key": "secret-key", "X-User-Email": "ceo@x.test" };
+    // X_Auth_* too: a CGI-style origin reads "-" and "_" alike and would take it for X-Auth-Subject.
+    const spoof = { "X-Auth-Subject": "root", "x-AUTH-roles": "admin", "X-Auth-Anything": "1", "X-Api-Key": "secret-key", "X-User-Email": "ceo@x.test", X_Auth_Subject: "root", "X-Auth_Roles": "admin", "x_auth-claims": "e30" };
     await send(env, "/public/page", { headers: spoof });
     await send(env, "/private", bearer(await idp.sign({ sub: "alice", email: null }), spoof));
     const [pub, priv] = net.originRequests;
@@ -59,6 +60,7 @@ describe("what reaches the origin", () => {
       expect(h["x-auth-anything"]).toBeUndefined();
       expect(h["x-api-key"]).toBeUndefined();
       expect(h["x-user-email"]).toBeUndefined();
+      expect(Object.keys(h).filter((name) => /^x[-_]auth_|^x_auth/.test(name))).toEqual([]);
     }
     expect(pub!.headers["x-auth-subject"]).toBeUndefined();
     expect(priv!.headers["x-auth-subject"]).toBe("alice");
