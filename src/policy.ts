@@ -45,6 +45,29 @@ export function selectRule(rules: readonly Rule[], method: string, rawPath: stri
   return chosen;
 }
 
+// Rule choices per rule list (one per Config), for method + path pairs seen before: selectRule is a
+// pure function of the three, and the path's readings cost more than a lookup. Deliberate cache,
+// bounded: paths up to MEMO_PATH_MAX characters, at most MEMO_ENTRIES per rule list, started over
+// when full. Refusals (ambiguous, invalid paths) are not kept: they are computed again each time.
+const MEMO_ENTRIES = 1024;
+const MEMO_PATH_MAX = 256;
+const chosen = new WeakMap<readonly Rule[], Map<string, Rule | typeof RESERVED>>();
+
+/** selectRule, answered from memory for a method and path seen before. */
+export function selectRuleMemo(rules: readonly Rule[], method: string, rawPath: string): Rule | typeof RESERVED {
+  if (rawPath.length > MEMO_PATH_MAX) return selectRule(rules, method, rawPath);
+  let memo = chosen.get(rules);
+  if (!memo) chosen.set(rules, (memo = new Map()));
+  const key = `${method} ${rawPath}`;
+  let rule = memo.get(key);
+  if (rule === undefined) {
+    rule = selectRule(rules, method, rawPath);
+    if (memo.size >= MEMO_ENTRIES) memo.clear();
+    memo.set(key, rule);
+  }
+  return rule;
+}
+
 function stringsOf(value: unknown, separator: RegExp): string[] {
   if (typeof value === "string") return value.split(separator).filter((s) => s !== "");
   if (Array.isArray(value)) return value.filter((v): v is string => typeof v === "string");

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { parseConfig, type Config } from "../src/config";
 import { AuthError } from "../src/errors";
 import { compilePattern, rawPathOf, readingsOf } from "../src/path";
-import { RESERVED, selectRule } from "../src/policy";
+import { RESERVED, selectRule, selectRuleMemo } from "../src/policy";
 import { bearer, problemOf, send, world } from "./helpers/app";
 
 afterEach(() => vi.restoreAllMocks());
@@ -135,5 +135,20 @@ describe("through the Worker", () => {
     const res = await send(env, "/public/a%2Fb/c%20d?q=%2F&x=1");
     expect(res.status).toBe(200);
     expect(net.originRequests[0]!.url).toBe("https://origin.test/public/a%2Fb/c%20d?q=%2F&x=1");
+  });
+});
+
+describe("selectRuleMemo", () => {
+  it("answers as selectRule does, per method, before and after its bound is passed, and refuses every time", () => {
+    const paths = ["/public/a", "/admin/x", "/orders/1", "/users/7/profile", "/.auth/revoke", "/health", "/x", "/" + "a".repeat(300)];
+    const methods = ["GET", "POST"];
+    const check = () => {
+      for (const m of methods) for (const p of paths) expect(selectRuleMemo(policy, m, p), `${m} ${p}`).toBe(selectRule(policy, m, p));
+    };
+    check();
+    check();
+    for (let i = 0; i < 3_000; i++) expect(selectRuleMemo(policy, "GET", `/orders/${i}`)).toBe(selectRule(policy, "GET", "/orders/1"));
+    check();
+    for (let i = 0; i < 2; i++) expect(errorCode(() => selectRuleMemo(policy, "GET", "/public/..%2fadmin/x"))).toBe("path_ambiguous");
   });
 });

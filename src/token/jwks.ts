@@ -275,10 +275,16 @@ async function writeShared(cacheKey: string, text: string, ttlSeconds: number, n
 // Deliberate cache: one IssuerKeys per configured issuer and key location. It is bounded because
 // the configuration holds at most MAX_ISSUERS issuers; the cap below also bounds it if an isolate
 // ever sees several configurations, dropping the oldest entry first.
+// Each issuer's config object also remembers its entry (weakly, so it goes with its Config): the
+// lookup runs on every request (the verified-token cache's key check), and building the id string
+// each time cost more than the rest of it.
 const MAX_ISSUER_ENTRIES = 64;
 const registry = new Map<string, IssuerKeys>();
+const byConfig = new WeakMap<IssuerConfig, IssuerKeys>();
 
 export function keysOf(issuer: IssuerConfig): IssuerKeys {
+  const known = byConfig.get(issuer);
+  if (known) return known;
   const id = `${issuer.issuer}\u0000${issuer.jwksUri ?? ""}\u0000${issuer.algorithms.join(",")}`;
   let keys = registry.get(id);
   if (!keys) {
@@ -286,5 +292,6 @@ export function keysOf(issuer: IssuerConfig): IssuerKeys {
     keys = new IssuerKeys(issuer);
     registry.set(id, keys);
   }
+  byConfig.set(issuer, keys);
   return keys;
 }
