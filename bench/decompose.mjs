@@ -16,6 +16,7 @@ import { cleanupStack, pinTo, runNs } from "./lib/proc.mjs";
 import { startOriginAndIssuer } from "./lib/servers.mjs";
 import { median } from "./lib/table.mjs";
 import { AUDIENCE, contractIdentityHeaders, makeKeys, mintMany, SCOPE } from "./lib/tokens.mjs";
+import { seedRevocations } from "./lib/seed.mjs";
 import { bundle, ROOT, startWorker } from "./lib/workers.mjs";
 
 delete process.env.CLOUDFLARE_ENV;
@@ -32,7 +33,8 @@ const reps = Math.min(2_000, Math.max(5, Math.round(Number(flags.reps)) || 200))
 // request ends, so a long run in one request would measure a crowded timer queue.
 const n = Math.min(200, Math.max(5, Math.round(Number(flags.n)) || 25));
 const REQUEST_TIMEOUT_MS = 60_000;
-const TARGETS = /** @type {const} */ (["passthrough", "floor-copy", "floor-strip", "floor", "floor-timer", "jose", "project"]);
+const TARGETS = /** @type {const} */ (["passthrough", "floor-copy", "floor-strip", "floor", "floor-timer", "jose", "project", "project-full"]);
+const REVOCATIONS = 100_000;
 const LABELS = {
   passthrough: "pass-through",
   "floor-copy": "floor step 1: the client's headers copied",
@@ -41,6 +43,7 @@ const LABELS = {
   "floor-timer": "contract floor + the project's origin timer",
   jose: "jose",
   project: "project, no revocations",
+  "project-full": "project, 100 000 revocations",
 };
 
 const log = (/** @type {string} */ s) => process.stderr.write(`[decompose] ${s}\n`);
@@ -71,6 +74,7 @@ async function main() {
     },
   });
   cleanups.push(() => worker.dispose());
+  await seedRevocations(worker, { count: REVOCATIONS, iss, revokedJti: crypto.randomUUID(), binding: "REVOCATIONS_FULL" });
   const cpuCount = cpus().length;
   const helpers = [process.pid, origin.pid, issuer.pid];
   if (!flags["no-pin"] && cpuCount >= 2) {
@@ -88,6 +92,8 @@ async function main() {
   };
   // Warm: JIT, the JWKS of the jose Worker and the project, the project's caches and revocation view.
   for (const t of TARGETS) await call(t, 100);
+  const view = /** @type {{ entries: number }} */ (await (await fetch(new URL("/?view", worker.url), { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })).json());
+  if (view.entries !== REVOCATIONS) throw new Error(`the seeded view holds ${view.entries} entries, not ${REVOCATIONS}`);
   log(`warm; ${reps} repetitions of ${n} forwards per target`);
 
   /** @type {Record<string, number[]>} µs per forward, per repetition */
@@ -101,6 +107,8 @@ async function main() {
   }
   print(us);
 }
+
+const signed = (/** @type {number} */ x, digits = 0) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(digits)}`;
 
 /** @param {Record<string, number[]>} us */
 function print(us) {
@@ -123,6 +131,7 @@ function print(us) {
     "",
     `project − contract floor (what authorization adds: token cache, revocation, policy, origin timer): +${minus("project", "floor")} µs per forward`,
     `of which the origin timer (floor with it − floor): +${minus("floor-timer", "floor")} µs; the rest (token cache, revocation, policy): +${minus("project", "floor-timer")} µs`,
+    `100 000 revocations vs none: ${signed(Number(minus("project-full", "project")))} µs per forward, ${signed((100 * Number(minus("project-full", "project"))) / median(/** @type {number[]} */ (us.project)), 1)} % of the project's CPU`,
   );
   console.log(lines.join("\n"));
 }

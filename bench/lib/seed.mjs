@@ -46,12 +46,12 @@ function entries(count, iss, revokedJti) {
 
 /**
  * @param {import("./workers.mjs").Running} target a running project target
- * @param {{ count: number, iss: string, revokedJti: string }} options
+ * @param {{ count: number, iss: string, revokedJti: string, binding?: string }} options the KV binding: REVOCATIONS unless named
  */
-export async function seedRevocations(target, { count, iss, revokedJti }) {
+export async function seedRevocations(target, { count, iss, revokedJti, binding = "REVOCATIONS" }) {
   const layout = await loadLayout();
   const kv = /** @type {{ put: (key: string, value: string) => Promise<void> }} */ (
-    /** @type {unknown} */ (await target.mf.getKVNamespace("REVOCATIONS")) // the instance runs one Worker
+    /** @type {unknown} */ (await target.mf.getKVNamespace(binding)) // the instance runs one Worker
   );
   const all = entries(count, iss, revokedJti);
   const chunks = Math.ceil(count / layout.SNAPSHOT_CHUNK_ENTRIES);

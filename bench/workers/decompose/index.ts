@@ -8,11 +8,13 @@
 import { gateway } from "../../../src/routes/gateway";
 import jose from "../jose/index";
 import passthrough from "../passthrough/index";
+import { viewOf } from "../../../src/revocation/view";
 import floor, { floorUpTo } from "./floor";
 
 export { RevocationLedger } from "../../../src/revocation/ledger";
 
 interface BenchEnv extends Env {
+  REVOCATIONS_FULL: KVNamespace;
   JWKS_URI: string;
   ISSUER: string;
   AUDIENCE: string;
@@ -20,6 +22,14 @@ interface BenchEnv extends Env {
 }
 
 const MAX_N = 1_000;
+// The gateway's env with the seeded namespace as its REVOCATIONS: one object per env, so that its
+// Config (cached per env object) and its caches are made once, as for any env.
+const fullEnvs = new WeakMap<BenchEnv, BenchEnv>();
+const fullEnvOf = (env: BenchEnv) => {
+  let full = fullEnvs.get(env);
+  if (!full) fullEnvs.set(env, (full = { ...env, REVOCATIONS: env.REVOCATIONS_FULL }));
+  return full;
+};
 const floorCopy = floorUpTo("copy");
 const floorStrip = floorUpTo("strip");
 const floorTimer = floorUpTo("timer");
@@ -28,6 +38,7 @@ const PATH = "/api/orders/42";
 export default {
   async fetch(request: Request, env: BenchEnv, ctx: ExecutionContext): Promise<Response> {
     const params = new URL(request.url).searchParams;
+    if (params.has("view")) return Response.json(viewOf(fullEnvOf(env).REVOCATIONS).status(Date.now()));
     const n = Math.min(MAX_N, Math.max(1, Number(params.get("n")) || 1));
     const url = `http://bench.example${PATH}`;
     const inner = new Request(url, { headers: request.headers });
@@ -39,6 +50,7 @@ export default {
       "floor-timer": () => floorTimer(inner, env),
       jose: () => jose.fetch(inner, env),
       project: () => gateway(inner, env, ctx, url),
+      "project-full": () => gateway(inner, fullEnvOf(env), ctx, url),
     };
     const target = run[params.get("target") ?? ""];
     if (!target) return new Response("unknown target", { status: 404 });
