@@ -8,14 +8,6 @@ import type { VerifiedToken } from "./token/verify";
 /** Every header the authorizer sets: clients can never send them (see IDENTITY_HEADER_PREFIX). */
 export const IDENTITY_HEADER_PREFIX = "x-auth-";
 
-/**
- * Whether a client's header (name in lower case) is one it may not send: X-Auth-*, and the spellings
- * with "_" that CGI-style origins (which read "-" and "_" alike) would take for one of ours.
- */
-export function isIdentityHeaderName(name: string): boolean {
-  return name.startsWith(IDENTITY_HEADER_PREFIX) || name.startsWith("x_auth") || name.startsWith("x-auth_");
-}
-
 function headerValue(value: unknown): string | null {
   let text: string;
   if (typeof value === "string") text = value;

@@ -3,7 +3,7 @@
 // body unchanged and streamed; the origin's response back unchanged.
 import type { Config } from "./config";
 import { AuthError } from "./errors";
-import { isIdentityHeaderName } from "./identity";
+import { IDENTITY_HEADER_PREFIX } from "./identity";
 
 /** RFC 9110 section 7.6.1 hop-by-hop headers. Upgrade is kept so that WebSockets pass. */
 const HOP_BY_HOP = new Set([
@@ -19,7 +19,10 @@ export function forwardHeaders(incoming: Headers, config: Config, identity: read
   // for the Headers constructor).
   const out = new Headers(incoming);
   for (const name of incoming.keys()) {
-    if (isIdentityHeaderName(name) || stripped.has(name) || HOP_BY_HOP.has(name) || listed?.has(name) || (name === "authorization" && !config.forwardAuthorization)) {
+    // Read with "_" as "-", as CGI-style origins do: X_Auth_Subject or X_User_Email would pass there
+    // for the identity or claim header the client may not send.
+    const as = name.includes("_") ? name.replaceAll("_", "-") : name;
+    if (as.startsWith(IDENTITY_HEADER_PREFIX) || stripped.has(as) || HOP_BY_HOP.has(name) || listed?.has(name) || (name === "authorization" && !config.forwardAuthorization)) {
       out.delete(name);
     }
   }
