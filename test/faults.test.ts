@@ -201,7 +201,7 @@ describe("KV", () => {
     console.log(`faults: kv writes ${kv.failed} failed writes injected, retries after ${delays.map((d) => Math.round(d)).join(" / ")} ms, recovered ${recoveredMs} ms after KV was back; ${acked.length}/${acked.length} acknowledged revocations in KV`);
   }, 40_000);
 
-  it("reads failing: eventual routes ask the ledger once the view is past the bound, so a revocation made meanwhile holds; 503 only when the ledger fails too; KV's return ends it within 1 s", async () => {
+  it("reads failing: eventual routes ask the ledger once the view is past the bound (once per token per window), so a revocation made meanwhile holds; 503 only when the ledger fails too; KV's return ends it within 1 s", async () => {
     const clock = freezeClock();
     const w = await world();
     const ledger = new FlakyLedger();
@@ -216,6 +216,11 @@ describe("KV", () => {
     expect(cold.res.status).toBe(200);
     expect(cold.ms).toBeLessThan(SLACK_MS);
     expect((await timed(e, "/x", bearer(a))).code).toBe("token_revoked");
+    // The ledger's answer is kept for the token for one window: no call per request.
+    const checks = ledger.checks;
+    for (let i = 0; i < 5; i++) expect((await timed(e, "/x", bearer(b))).res.status).toBe(200);
+    expect(ledger.checks).toBe(checks);
+    clock.advance(1);
     ledger.mode = "down";
     const neither = await timed(e, "/x", bearer(b));
     expect([neither.res.status, neither.res.headers.get("Retry-After"), neither.code]).toEqual([503, "5", "revocations_unavailable"]);
@@ -234,6 +239,7 @@ describe("KV", () => {
     expect((await timed(e, "/x", bearer(c))).code).toBe("token_revoked"); // from the ledger, within the bound
     expect((await timed(e, "/x", bearer(a))).code).toBe("token_revoked");
     expect((await timed(e, "/x", bearer(b))).res.status).toBe(200);
+    clock.advance(1); // past the window the ledger's answers were kept for
     const asked = ledger.faults;
     ledger.mode = "down";
     expect((await timed(e, "/x", bearer(b))).code).toBe("revocations_unavailable"); // never a guess from a stale view

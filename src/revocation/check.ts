@@ -3,7 +3,10 @@
 // "strict" asks the ledger itself (a round trip, so a revocation holds everywhere at once), "skip"
 // does not check. While KV cannot be read, a view older than the bound cannot vouch for a token, so
 // "eventual" asks the ledger too: a revocation still holds within the bound, and a valid token
-// still passes while the ledger answers; when neither answers, 503.
+// still passes while the ledger answers; when neither answers, 503. Such an answer is kept for the
+// token for one staleness window, as long as a view may be old: the bound holds, and one ledger call
+// per token per window and isolate, not one per request, keeps a KV outage from piling every request
+// of every isolate onto the one Durable Object.
 import type { Config, Rule } from "../config";
 import { LEDGER_TIMEOUT_MS } from "../constants";
 import { AuthError } from "../errors";
@@ -24,14 +27,29 @@ export async function checkRevocation(
   if (rule.revocation === "skip") return;
   const facts = await factsOf(verified, token);
   let kind: string | null;
-  const view = rule.revocation === "strict" ? null : viewOf(env.REVOCATIONS);
-  if (view && (await view.ensureFresh(config.revocationMaxStalenessSeconds * 1000, nowMs, waitUntil))) {
-    kind = view.revokedBy(facts);
-  } else {
+  if (rule.revocation === "strict") {
     kind = await withTimeout(ledgerOf(env).check(facts), LEDGER_TIMEOUT_MS);
+  } else {
+    const stalenessMs = config.revocationMaxStalenessSeconds * 1000;
+    const view = viewOf(env.REVOCATIONS);
+    if (await view.ensureFresh(stalenessMs, nowMs, waitUntil)) {
+      kind = view.revokedBy(facts);
+    } else {
+      const kept = ledgerAnswers.get(verified);
+      if (kept !== undefined && nowMs < kept.untilMs) {
+        kind = kept.kind;
+      } else {
+        kind = await withTimeout(ledgerOf(env).check(facts), LEDGER_TIMEOUT_MS);
+        ledgerAnswers.set(verified, { kind, untilMs: nowMs + stalenessMs });
+      }
+    }
   }
   if (kind !== null) throw new AuthError("token_revoked", "The token has been revoked.");
 }
+
+// The ledger's answers given in place of a view past the bound, per verification (weak: they go with
+// it; see the top).
+const ledgerAnswers = new WeakMap<VerifiedToken, { kind: string | null; untilMs: number }>();
 
 /** The ledger's answer, or revocations_unavailable when it cannot be reached in time. */
 export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

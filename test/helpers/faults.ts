@@ -102,11 +102,14 @@ export async function within(maxMs: number, done: () => Promise<boolean>): Promi
 export class FlakyLedger {
   mode: "ok" | "down" | "hang" | "late" = "ok";
   faults = 0;
+  /** Calls of check(), in any mode. */
+  checks = 0;
   binding(): DurableObjectNamespace<RevocationLedger> {
     const call =
       (name: string) =>
       (...args: unknown[]): Promise<unknown> => {
         const real = () => (ledgerOf(env) as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!(...args);
+        if (name === "check") this.checks++;
         if (this.mode === "ok") return real();
         this.faults++;
         if (this.mode === "down") return Promise.reject(new Error("Durable Object unreachable"));
