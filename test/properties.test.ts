@@ -447,12 +447,12 @@ async function forwardAuthProperty(name: string, uri: fc.Arbitrary<string>, numR
           return;
         }
         // The request judged, read as the Worker reads it: every description present (both header
-        // pairs, and in Envoy's mode the path after /.auth/check with the request's own method) must agree.
+        // pairs, and in Envoy's mode the path after /.auth/check) must agree.
         const suffix = own.slice("/.auth/check".length);
         const ownPath = suffix === "" || suffix === "/" ? null : suffix;
         const uris = [headers.get("X-Forwarded-Uri"), headers.get("X-Original-URI")];
         const paths = uris.filter((x) => x !== null).map(forwardedPath);
-        const methods = [headers.get("X-Forwarded-Method"), headers.get("X-Original-Method"), ownPath === null ? null : s.ownMethod].filter((x) => x !== null);
+        const methods = [headers.get("X-Forwarded-Method"), headers.get("X-Original-Method")].filter((x) => x !== null);
         const u = uris[0] ?? uris[1];
         const m = methods[0] ?? s.ownMethod;
         const path = paths.length > 0 ? paths[0]! : suffix || "/";

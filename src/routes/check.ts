@@ -39,13 +39,14 @@ function forwardedPath(uri: string): string {
 export function checkedTarget(request: Request): { method: string; rawPath: string } {
   const headers = request.headers;
   const own = rawPathOf(request.url).slice(PREFIX.length);
-  // Envoy's mode: the path after the prefix, with the request's own method, is a description too.
+  // Envoy's mode: the path after the prefix is a description too. The check's own method is not
+  // compared: nginx sends its auth subrequest as a GET whatever the request's method, so it names
+  // that one in a header; Envoy keeps the method and sends no such header (see the README).
   const ownPath = own === "" || own === "/" ? null : own;
   const uris = [headers.get("X-Forwarded-Uri"), headers.get("X-Original-URI")];
   const paths = uris.map((u) => (u === null ? null : forwardedPath(u)));
   const rawPath = agreed([...paths, ownPath], "request's path") ?? (own || "/");
-  const methods = [headers.get("X-Forwarded-Method"), headers.get("X-Original-Method")];
-  const method = agreed(ownPath === null ? methods : [...methods, request.method], "request's method") ?? request.method;
+  const method = agreed([headers.get("X-Forwarded-Method"), headers.get("X-Original-Method")], "request's method") ?? request.method;
   return { method, rawPath };
 }
 
