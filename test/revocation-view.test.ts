@@ -195,6 +195,11 @@ describe("RevocationView", () => {
       let head = (await env.REVOCATIONS.get<Head>(HEAD_KEY, "json"))!;
       expect(head.segments.length).toBeGreaterThan(1);
       expect(head.snapshot).toBeNull();
+      // A cold view reads every segment of the split backlog back, range by range.
+      const fromSegments = new RevocationView(env.REVOCATIONS);
+      expect(await fromSegments.ensureFresh(STALE_MS, Date.now())).toBe(true);
+      expect(fromSegments.status(Date.now()).entries).toBe(300);
+      for (const i of [0, 150, 299]) expect(fromSegments.revokedBy({ iss: long(i).iss!, jti: long(i).value }), `entry ${i}`).toBe("jti");
       // A backlog needing more segments than a head lists before compacting: straight to a snapshot.
       for (let i = 300; i < 300 + 64 * 25; i++) record(state.storage.sql, long(i), nowSec());
       await publish(state.storage.sql, recording, limit);

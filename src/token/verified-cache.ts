@@ -17,9 +17,10 @@ export type KeyHeld = (verified: VerifiedToken) => boolean;
 
 export class VerifiedTokens {
   // Least recently used first, nearly: a hit moves its entry to the end (a Map keeps insertion order)
-  // once more than half the entries are newer than it, so a token in constant use costs a move (a
+  // once half the entries or more are newer than it, so a token in constant use costs a move (a
   // delete and a set) every size / 2 insertions rather than on every request (npm run
-  // bench:decompose), and is never evicted while it is hit at least that often. With eviction by
+  // bench:decompose), and is never evicted while it is hit more often than that (true LRU would
+  // keep it while hit once per size insertions; missing that costs one verification). With eviction by
   // insertion order alone, a stream of one-off tokens pushed out the tokens in constant use every
   // MAX_VERIFIED_TOKENS insertions, and each was verified again (npm run bench: the 1 000 cycled
   // tokens, behind the distinct-token workloads).
@@ -46,7 +47,7 @@ export class VerifiedTokens {
       this.delete(token);
       return undefined;
     }
-    if (this.placements - hit.placed > this.entries.size / 2) {
+    if (this.placements - hit.placed >= this.entries.size / 2) {
       this.entries.delete(token);
       hit.placed = ++this.placements;
       this.entries.set(token, hit);

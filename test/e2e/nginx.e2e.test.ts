@@ -134,7 +134,8 @@ it("passes on the claims of a large token (nginx's default header buffer would a
 
 // Regression: nginx passes the client's headers on to the check, which preferred X-Forwarded-Uri
 // over nginx's X-Original-URI: a client's `X-Forwarded-Uri: /public/x` got /orders/1 through
-// without a token.
+// without a token. This runs the README's snippet, which now clears that header at nginx; the
+// Worker's own refusal of descriptions that disagree is tested in test/check.test.ts.
 it("judges the path nginx forwards, never one the client describes", async () => {
   const res = await fetch(`${proxy}/orders/1`, { headers: { "X-Forwarded-Uri": "/public/x", "X-Forwarded-Method": "GET" } });
   expect(res.status).toBe(401);
