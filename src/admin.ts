@@ -4,6 +4,16 @@ import type { Config } from "./config";
 import { constantTimeEqual } from "./crypto";
 import { AuthError } from "./errors";
 
+/** Whether the request carries one of the admin tokens (for what only an operator may see). */
+export function isAdmin(headers: Headers, config: Config): boolean {
+  try {
+    requireAdmin(headers, config);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function requireAdmin(headers: Headers, config: Config): void {
   const match = /^Bearer[ ]+([\x21-\x7e]+)[ ]*$/i.exec(headers.get("Authorization") ?? "");
   const presented = match?.[1] ?? "";

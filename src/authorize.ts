@@ -3,6 +3,7 @@
 // denial.
 import type { ClientConfig, Config, Rule } from "./config";
 import { identifyClient } from "./clients";
+import { methodOverrideOf, overrideRefused } from "./method";
 import { AuthError } from "./errors";
 import type { Trace } from "./log";
 import { checkRequire, RESERVED, selectRuleMemo } from "./policy";
@@ -21,6 +22,8 @@ export interface Target {
   method: string;
   /** The path as the client sent it, percent-encoding included. */
   rawPath: string;
+  /** The query as sent, with its "?" ("" without one): it may carry a `_method` override. */
+  rawQuery: string;
   headers: Headers;
 }
 
@@ -36,8 +39,13 @@ export interface Deps {
 }
 
 export async function authorize(target: Target, config: Config, deps: Deps): Promise<Approval | typeof RESERVED> {
-  const rule = selectRuleMemo(config.rules, target.method.toUpperCase(), target.rawPath);
+  const method = target.method.toUpperCase();
+  const rule = selectRuleMemo(config.rules, method, target.rawPath, config.pathReadings);
   if (rule === RESERVED) return RESERVED;
+  const override = methodOverrideOf(method, target.headers, target.rawQuery);
+  if (override !== null && selectRuleMemo(config.rules, override, target.rawPath, config.pathReadings) !== rule) {
+    throw overrideRefused(method, override);
+  }
   const trace = deps.trace ?? {};
   trace.rule = rule.path;
   const client = rule.client === "required" ? await identifyClient(target.headers, config.clients) : null;

@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { AuthError } from "./errors";
 import { MAX_CLIENTS, MAX_ISSUERS, MAX_POLICY_ROUTES } from "./constants";
-import { compilePattern, type PathPattern } from "./path";
+import { compilePattern, type MatchReadings, type PathPattern } from "./path";
 
 export const ALGORITHMS = [
   "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519",
@@ -28,6 +28,25 @@ const RESERVED_HEADERS = new Set([
   "x-auth-expires", "x-auth-claims", "x-auth-client",
 ]);
 
+/**
+ * Identity headers of other gateways' conventions, which origins built behind those gateways trust:
+ * oauth2-proxy and Traefik/nginx forward-auth (X-Forwarded-*), Apache and Authelia (Remote-*),
+ * Kubernetes' authenticating proxy (X-Remote-*), Grafana, Kong, AWS ALB, Google IAP, Azure App
+ * Service, Cloudflare Access's plain email header, Envoy's client certificate header. Removed from
+ * every client request by default (FOREIGN_IDENTITY_HEADERS replaces the list).
+ */
+export const DEFAULT_FOREIGN_IDENTITY_HEADERS = [
+  "X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups", "X-Forwarded-Preferred-Username", "X-Forwarded-Access-Token",
+  "Remote-User", "Remote-Email", "Remote-Groups", "Remote-Name", "X-Remote-User", "X-Remote-Group", "X-User", "X-Email",
+  "X-Authenticated-User", "X-Authenticated-Userid", "X-WebAuth-User", "X-Consumer-Id", "X-Consumer-Username", "X-Consumer-Custom-Id",
+  "X-Credential-Identifier", "X-Anonymous-Consumer", "X-Userinfo", "X-Amzn-Oidc-Data", "X-Amzn-Oidc-Identity", "X-Amzn-Oidc-Accesstoken",
+  "X-Goog-Authenticated-User-Email", "X-Goog-Authenticated-User-Id", "X-MS-Client-Principal", "X-MS-Client-Principal-Id",
+  "X-MS-Client-Principal-Name", "X-MS-Client-Principal-Idp", "Cf-Access-Authenticated-User-Email", "X-Forwarded-Client-Cert",
+];
+
+/** Headers no strip list may name: without them the request cannot be forwarded as it was sent. */
+const FRAMING_HEADERS = new Set(["host", "content-length", "content-type", "content-encoding", "transfer-encoding", "upgrade"]);
+
 export const IssuerSchema = z
   .strictObject({
     issuer: z.string().min(1).max(2048),
@@ -42,6 +61,25 @@ export const IssuerSchema = z
 
 const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, "must be one scope token (no spaces)");
 
+export const RequireSchema = z.strictObject({
+  scopes: z.array(scopeToken).max(50).optional(),
+  roles: z.array(z.string().min(1).max(256)).min(1).max(50).optional(),
+  claims: z.record(z.string().min(1).max(256), z.union([z.string(), z.number(), z.boolean()])).optional(),
+});
+export type Require = z.output<typeof RequireSchema>;
+
+/** What a token must carry to end more than itself at POST /.auth/logout; false: never. */
+const LogoutRequireSchema = z.union([z.literal(false), RequireSchema]);
+/**
+ * Ending every session of a user is more than a narrowly scoped token (an integration's, a
+ * downscoped one) should be able to do, so by default `?scope=all` needs `openid`, the scope of a
+ * user's own sign-in; `?scope=session` ends only the caller's session and needs nothing more.
+ */
+export const LogoutSchema = z.strictObject({
+  session: LogoutRequireSchema.default({}),
+  all: LogoutRequireSchema.default({ scopes: ["openid"] }),
+});
+
 export const RuleSchema = z
   .strictObject({
     path: z.string().min(1).max(1024),
@@ -52,13 +90,7 @@ export const RuleSchema = z
       .transform((ms) => ms.map((m) => m.toUpperCase()))
       .optional(),
     auth: z.enum(["required", "none"]).default("required"),
-    require: z
-      .strictObject({
-        scopes: z.array(scopeToken).max(50).optional(),
-        roles: z.array(z.string().min(1).max(256)).min(1).max(50).optional(),
-        claims: z.record(z.string().min(1).max(256), z.union([z.string(), z.number(), z.boolean()])).optional(),
-      })
-      .optional(),
+    require: RequireSchema.optional(),
     revocation: z.enum(["eventual", "strict", "skip"]).default("eventual"),
     client: z.enum(["required", "none"]).default("none"),
   })
@@ -66,6 +98,13 @@ export const RuleSchema = z
 
 export const PolicySchema = z.strictObject({
   routes: z.array(RuleSchema).max(MAX_POLICY_ROUTES),
+  /**
+   * The ways the origin may match a path besides byte for byte (src/path.ts MatchReadings); a path
+   * whose rule differs under one of them is refused. Both on unless the origin is known not to.
+   */
+  readings: z
+    .strictObject({ caseInsensitive: z.boolean().default(true), suffixes: z.boolean().default(true) })
+    .default({ caseInsensitive: true, suffixes: true }),
 });
 
 export const ClientSchema = z.strictObject({
@@ -92,7 +131,7 @@ const VAR_SCHEMAS = {
     .max(MAX_ISSUERS)
     .refine((is) => new Set(is.map((i) => i.issuer)).size === is.length, "each issuer may appear once"),
   CLOCK_TOLERANCE_SECONDS: seconds(0, 3600).default(30),
-  POLICY: PolicySchema.default({ routes: [] }),
+  POLICY: PolicySchema.default({ routes: [], readings: { caseInsensitive: true, suffixes: true } }),
   CLAIM_HEADERS: z
     .record(z.string().min(1).max(256), headerName)
     .refine((m) => Object.keys(m).length <= 50, "at most 50 mappings")
@@ -111,6 +150,12 @@ const VAR_SCHEMAS = {
     .refine((cs) => new Set(cs.map((c) => c.id)).size === cs.length, "each client id may appear once")
     .default([]),
   LOG_DECISIONS: z.enum(["all", "denials", "errors"]).default("all"),
+  LOGOUT: LogoutSchema.default({ session: {}, all: { scopes: ["openid"] } }),
+  FOREIGN_IDENTITY_HEADERS: z
+    .array(headerName)
+    .max(200)
+    .refine((hs) => hs.every((h) => !FRAMING_HEADERS.has(h.toLowerCase())), `a header may not be one of: ${[...FRAMING_HEADERS].join(", ")}`)
+    .default(DEFAULT_FOREIGN_IDENTITY_HEADERS),
 } as const;
 
 export type ConfigVar = keyof typeof VAR_SCHEMAS | "ADMIN_TOKENS";
@@ -127,6 +172,8 @@ export interface Config {
   issuers: IssuerConfig[];
   clockToleranceSeconds: number;
   rules: Rule[];
+  /** How the origin may read a path besides byte for byte (POLICY.readings). */
+  pathReadings: MatchReadings;
   claimHeaders: Record<string, string>;
   forwardAuthorization: boolean;
   revocationMaxStalenessSeconds: number;
@@ -136,7 +183,9 @@ export interface Config {
   adminTokens: string[];
   /** Which authorization decisions get a log line (the other /.auth routes always do). */
   logDecisions: "all" | "denials" | "errors";
-  /** Lowercased names the client may never send on: X-Api-Key and every CLAIM_HEADERS header. */
+  /** What a token needs to end its session or every session of its user at POST /.auth/logout. */
+  logout: z.output<typeof LogoutSchema>;
+  /** Lowercased names the client may never send on: X-Api-Key, every CLAIM_HEADERS and FOREIGN_IDENTITY_HEADERS header. */
   strippedHeaders: Set<string>;
 }
 
@@ -199,7 +248,8 @@ export function parseConfig(env: Record<string, unknown>): { config: Config } | 
     ...r,
     index,
     pattern: compilePattern(r.path),
-    methodSet: r.methods ? new Set(r.methods) : undefined,
+    // Every framework answers HEAD with its GET handler, so a rule for GET is one for HEAD too.
+    methodSet: r.methods ? new Set(r.methods.includes("GET") ? [...r.methods, "HEAD"] : r.methods) : undefined,
   }));
   for (const r of rules) {
     if (!r.pattern.ok) issues.push({ var: "POLICY", message: `routes[${r.index}].path: ${r.pattern.error}` });
@@ -212,14 +262,16 @@ export function parseConfig(env: Record<string, unknown>): { config: Config } | 
       issuers: p.ISSUERS,
       clockToleranceSeconds: p.CLOCK_TOLERANCE_SECONDS,
       rules,
+      pathReadings: p.POLICY.readings,
       claimHeaders: p.CLAIM_HEADERS,
       forwardAuthorization: p.FORWARD_AUTHORIZATION,
       revocationMaxStalenessSeconds: p.REVOCATION_MAX_STALENESS_SECONDS,
       logDecisions: p.LOG_DECISIONS,
+      logout: p.LOGOUT,
       maxTokenLifetimeSeconds: p.MAX_TOKEN_LIFETIME_SECONDS,
       clients: p.CLIENTS,
       adminTokens: adminTokens ?? [],
-      strippedHeaders: new Set(["x-api-key", ...Object.values(p.CLAIM_HEADERS).map((h) => h.toLowerCase())]),
+      strippedHeaders: new Set(["x-api-key", ...[...Object.values(p.CLAIM_HEADERS), ...p.FOREIGN_IDENTITY_HEADERS].map((h) => h.toLowerCase())]),
     },
   };
 }

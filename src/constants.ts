@@ -41,6 +41,12 @@ export const EVENT_TOKEN_MAX_AGE_SECONDS = 300;
 export const MAX_EVENTS_PER_TOKEN = 10;
 /** The request path (before the query) is refused beyond this. */
 export const MAX_PATH_BYTES = 8 * 1024;
+/**
+ * A path that can be read more than one way (escapes, backslashes, ";", "//", dot segments) is
+ * refused beyond this: each reading costs time linear in the length, and no API route needs 2 KiB
+ * of escapes. Plain paths keep MAX_PATH_BYTES.
+ */
+export const MAX_READ_PATH_BYTES = 2 * 1024;
 
 /** Bounds on the configuration, so that one bad deploy cannot make every request slow. */
 export const MAX_ISSUERS = 20;
@@ -52,6 +58,19 @@ export const MAX_CLIENTS = 1_000;
  * (bench/revocation-view.mjs), so this keeps the view near 50 MB of the Worker's 128 MB.
  */
 export const MAX_ACTIVE_REVOCATIONS = 500_000;
+/**
+ * Of those, tokens' holders' own logouts may fill at most this many, so that logins an attacker
+ * controls can never take the room the admin and the identity provider revoke with.
+ */
+export const MAX_SELF_SERVICE_REVOCATIONS = 400_000;
+/**
+ * Active self-service entries per subject (per-token and per-session logouts of one user): far more
+ * than one person logs out in a token's lifetime, far less than a script with one account needs to
+ * matter. Past it the holder can still end everything with ?scope=all, one entry.
+ */
+export const MAX_SELF_SERVICE_PER_SUBJECT = 100;
+/** sub and sid revocations are accepted this far past MAX_ACTIVE_REVOCATIONS: they replace per-token ones. */
+export const SUBJECT_REVOCATION_RESERVE = 50_000;
 /** Admin and logout request bodies beyond this are refused (413), counted while streaming. */
 export const MAX_ADMIN_BODY_BYTES = 16 * 1024;
 /** A strict-mode revocation check or a revoke waits this long for the ledger before a 503. */

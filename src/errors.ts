@@ -5,6 +5,7 @@ export type DenialCode =
   // 400: the request itself is unusable
   | "path_ambiguous"
   | "path_invalid"
+  | "method_override"
   // 401: no credential
   | "token_missing"
   // 401 invalid_token: a credential that does not hold
@@ -19,6 +20,7 @@ export type DenialCode =
   | "audience_mismatch"
   | "algorithm_not_allowed"
   | "key_unknown"
+  | "key_too_weak"
   | "signature_invalid"
   | "crit_unsupported"
   | "token_revoked"
@@ -36,7 +38,9 @@ export type DenialCode =
   | "admin_unauthorized"
   | "body_invalid"
   | "body_too_large"
+  | "issuer_not_configured"
   | "revocations_full"
+  | "logout_limited"
   | "idempotency_key_reused"
   // neighbours
   | "jwks_unavailable"

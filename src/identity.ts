@@ -8,21 +8,32 @@ import type { VerifiedToken } from "./token/verify";
 /** Every header the authorizer sets: clients can never send them (see IDENTITY_HEADER_PREFIX). */
 export const IDENTITY_HEADER_PREFIX = "x-auth-";
 
-function headerValue(value: unknown): string | null {
+/**
+ * An array's elements joined with `separator`, each with "%" and the separator percent-encoded, so
+ * that the joined text splits back into exactly the elements: `["buyer", "x,admin"]` is
+ * `buyer,x%2Cadmin`, never three roles of which one is "admin".
+ */
+function joinEscaped(values: readonly (string | number)[], separator: "," | " "): string {
+  const escape = separator === "," ? /[%,]/g : /[% ]/g;
+  return values.map((v) => String(v).replace(escape, (c) => (c === "%" ? "%25" : c === "," ? "%2C" : "%20"))).join(separator);
+}
+
+function headerValue(value: unknown, separator: "," | " " = ","): string | null {
   let text: string;
   if (typeof value === "string") text = value;
   else if (typeof value === "number" || typeof value === "boolean") text = String(value);
-  else if (Array.isArray(value) && value.every((v) => typeof v === "string" || typeof v === "number")) text = value.join(",");
+  else if (Array.isArray(value) && value.every((v) => typeof v === "string" || typeof v === "number")) text = joinEscaped(value, separator);
   else if (value !== null && typeof value === "object") text = JSON.stringify(value);
   else return null;
   if (text.length > MAX_CLAIM_HEADER_BYTES || !/^[\x20-\x7e]*$/.test(text)) return null;
   return text;
 }
 
-function scopesHeader(claims: VerifiedToken["claims"]): unknown {
-  if (typeof claims.scope === "string") return claims.scope;
-  if (Array.isArray(claims.scp)) return claims.scp.every((s) => typeof s === "string") ? claims.scp.join(" ") : undefined;
-  return claims.scp;
+/** `scope` as it is (space-separated already), else `scp`, whose array elements are joined with spaces. */
+function scopesHeader(claims: VerifiedToken["claims"]): string | null {
+  if (typeof claims.scope === "string") return headerValue(claims.scope);
+  if (Array.isArray(claims.scp)) return claims.scp.every((s) => typeof s === "string") ? headerValue(claims.scp, " ") : null;
+  return headerValue(claims.scp);
 }
 
 // The token's part per verification: a token answered from the verified-token cache gets the same

@@ -1,9 +1,9 @@
 // Route rules -> decision. Pure functions of the rules, the request's method and path readings,
 // and the token's claims; the caller does the I/O.
 import type { JWTPayload } from "jose";
-import type { Rule } from "./config";
+import type { Require, Rule } from "./config";
 import { AuthError } from "./errors";
-import { compilePattern, matchesPattern, readingsOf } from "./path";
+import { compilePattern, foldCase, matchesPattern, readingsOf, type MatchReadings } from "./path";
 
 /** What applies when no rule matches: a valid token, checked against the read model. */
 export const DEFAULT_RULE: Rule = {
@@ -18,50 +18,64 @@ export const DEFAULT_RULE: Rule = {
 /** Marks the authorizer's own routes (`/.auth/*`), which are never forwarded. */
 export const RESERVED = "reserved" as const;
 
-function ruleFor(rules: readonly Rule[], method: string, segments: readonly string[]): Rule | typeof RESERVED {
+/** Both readings on: what a new deployment gets unless POLICY.readings says its origin does neither. */
+export const ALL_READINGS: MatchReadings = { caseInsensitive: true, suffixes: true };
+
+function ruleFor(rules: readonly Rule[], method: string, segments: readonly string[], folded = false, suffix = false): Rule | typeof RESERVED {
   if (segments[0] === ".auth") return RESERVED;
   for (const rule of rules) {
     if (rule.methodSet && !rule.methodSet.has(method)) continue;
-    if (matchesPattern(rule.pattern, segments)) return rule;
+    if (matchesPattern(rule.pattern, segments, folded, suffix)) return rule;
   }
   return DEFAULT_RULE;
+}
+
+function ambiguous(): AuthError {
+  return new AuthError(
+    "path_ambiguous",
+    "The request path falls under different rules depending on how the origin reads it (encoded slashes, backslashes, dot or empty segments, \";\" parameters, letter case, a \".ext\" suffix).",
+  );
 }
 
 /**
  * The first rule that matches, under every way the origin might read the path. When the readings
  * fall under different rules the request is refused: guessing is how a protected path goes public.
+ * Case and suffix readings are tried only on paths they can change (a letter with a case, a dot in
+ * the last segment), so a plain lower-case path costs one pass over the rules.
  */
-export function selectRule(rules: readonly Rule[], method: string, rawPath: string): Rule | typeof RESERVED {
+export function selectRule(rules: readonly Rule[], method: string, rawPath: string, match: MatchReadings = ALL_READINGS): Rule | typeof RESERVED {
   const readings = readingsOf(rawPath);
   const chosen = ruleFor(rules, method, readings[0]!);
-  for (let i = 1; i < readings.length; i++) {
-    if (ruleFor(rules, method, readings[i]!) !== chosen) {
-      throw new AuthError(
-        "path_ambiguous",
-        "The request path reads differently depending on how encoded slashes, backslashes, dot segments or empty segments are interpreted.",
-      );
-    }
+  for (const segments of readings) {
+    if (segments !== readings[0] && ruleFor(rules, method, segments) !== chosen) throw ambiguous();
+    const suffix = match.suffixes && segments.length > 0 && segments[segments.length - 1]!.includes(".");
+    if (suffix && ruleFor(rules, method, segments, false, true) !== chosen) throw ambiguous();
+    if (!match.caseInsensitive) continue;
+    const folded = segments.map(foldCase);
+    if (folded.every((f, i) => f === segments[i])) continue;
+    if (ruleFor(rules, method, folded, true) !== chosen) throw ambiguous();
+    if (suffix && ruleFor(rules, method, folded, true, true) !== chosen) throw ambiguous();
   }
   return chosen;
 }
 
 // Rule choices per rule list (one per Config), for method + path pairs seen before: selectRule is a
-// pure function of the three, and the path's readings cost more than a lookup. Deliberate cache,
+// pure function of the three (and of the Config's readings, fixed with its rules), and the path's readings cost more than a lookup. Deliberate cache,
 // bounded: paths up to MEMO_PATH_MAX characters, at most MEMO_ENTRIES per rule list, started over
 // when full. Refusals (ambiguous, invalid paths) are not kept: they are computed again each time.
 const MEMO_ENTRIES = 1024;
 const MEMO_PATH_MAX = 256;
-const chosen = new WeakMap<readonly Rule[], Map<string, Rule | typeof RESERVED>>();
+const memos = new WeakMap<readonly Rule[], Map<string, Rule | typeof RESERVED>>();
 
 /** selectRule, answered from memory for a method and path seen before. */
-export function selectRuleMemo(rules: readonly Rule[], method: string, rawPath: string): Rule | typeof RESERVED {
-  if (rawPath.length > MEMO_PATH_MAX) return selectRule(rules, method, rawPath);
-  let memo = chosen.get(rules);
-  if (!memo) chosen.set(rules, (memo = new Map()));
+export function selectRuleMemo(rules: readonly Rule[], method: string, rawPath: string, match: MatchReadings = ALL_READINGS): Rule | typeof RESERVED {
+  if (rawPath.length > MEMO_PATH_MAX) return selectRule(rules, method, rawPath, match);
+  let memo = memos.get(rules);
+  if (!memo) memos.set(rules, (memo = new Map()));
   const key = `${method} ${rawPath}`;
   let rule = memo.get(key);
   if (rule === undefined) {
-    rule = selectRule(rules, method, rawPath);
+    rule = selectRule(rules, method, rawPath, match);
     if (memo.size >= MEMO_ENTRIES) memo.clear();
     memo.set(key, rule);
   }
@@ -84,8 +98,8 @@ export function rolesOf(claims: JWTPayload): string[] {
   return typeof claims.roles === "string" ? [claims.roles] : stringsOf(claims.roles, /$^/);
 }
 
-/** Throws insufficient_scope unless the claims meet the rule's `require`. */
-export function checkRequire(rule: Rule, claims: JWTPayload): void {
+/** Throws insufficient_scope unless the claims meet the rule's (or another holder's) `require`. */
+export function checkRequire(rule: { require?: Require }, claims: JWTPayload): void {
   const require = rule.require;
   if (!require) return;
   if (require.scopes && require.scopes.length > 0) {

@@ -36,6 +36,8 @@ function shape(code: DenialCode): ProblemShape {
       return { status: 400, title: "Ambiguous request path" };
     case "path_invalid":
       return { status: 400, title: "Invalid request path" };
+    case "method_override":
+      return { status: 400, title: "Method override refused" };
     case "token_missing":
       return { status: 401, title: "Authentication required", bearer: "" };
     case "token_malformed":
@@ -49,6 +51,7 @@ function shape(code: DenialCode): ProblemShape {
     case "audience_mismatch":
     case "algorithm_not_allowed":
     case "key_unknown":
+    case "key_too_weak":
     case "signature_invalid":
     case "crit_unsupported":
     case "token_revoked":
@@ -70,10 +73,14 @@ function shape(code: DenialCode): ProblemShape {
       return { status: 401, title: "Admin token required", bearer: "" };
     case "body_invalid":
       return { status: 400, title: "Invalid request body" };
+    case "issuer_not_configured":
+      return { status: 400, title: "Issuer not configured" };
     case "body_too_large":
       return { status: 413, title: "Request body too large" };
     case "revocations_full":
       return { status: 507, title: "Too many active revocations" };
+    case "logout_limited":
+      return { status: 429, title: "Too many logouts for this subject" };
     case "idempotency_key_reused":
       // draft-ietf-httpapi-idempotency-key-header: a key reused with another payload is a 422
       return { status: 422, title: "Idempotency key reused" };
@@ -175,6 +182,7 @@ function setErrorCode(code: DenialCode): string {
     case "audience_mismatch":
       return "invalid_audience";
     case "key_unknown":
+    case "key_too_weak":
     case "algorithm_not_allowed":
       return "invalid_key";
     case "signature_invalid":

@@ -1,17 +1,38 @@
 // Forwarding an approved request: the client's headers minus what it must not control (identity
-// headers, its API key, hop-by-hop headers), plus the identity headers; method, path, query and
-// body unchanged and streamed; the origin's response back unchanged.
+// headers, its API key, other gateways' identity headers, headers that re-route the request at the
+// origin, hop-by-hop headers), plus the identity headers; method, path, query and body unchanged and
+// streamed; the origin's response back unchanged, a WebSocket handshake's 101 included.
 import type { Config } from "./config";
 import { AuthError } from "./errors";
 import { IDENTITY_HEADER_PREFIX } from "./identity";
+import { isOverrideHeader } from "./method";
 
-/** RFC 9110 section 7.6.1 hop-by-hop headers. Upgrade is kept so that WebSockets pass. */
+/** RFC 9110 section 7.6.1 hop-by-hop headers. Upgrade is not one here, so that WebSockets pass. */
 const HOP_BY_HOP = new Set([
   "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "proxy-authorization", "proxy-authenticate",
 ]);
 
+/**
+ * Headers that make IIS (URL Rewrite), Symfony and Zend route a request to another path than the one
+ * judged: never forwarded, whatever the configuration.
+ */
+const REROUTING = new Set(["x-original-url", "x-rewrite-url"]);
+
+export function isReroutingHeader(nameWithDashes: string): boolean {
+  return REROUTING.has(nameWithDashes);
+}
+
+/** Whether a client's header (its name read with "_" as "-") is removed before forwarding. */
+function removed(name: string, as: string, config: Config, listed: Set<string> | null): boolean {
+  if (as.startsWith(IDENTITY_HEADER_PREFIX) || config.strippedHeaders.has(as) || REROUTING.has(as)) return true;
+  // Upgrade stays although "Connection: Upgrade" names it: the runtime's fetch makes the handshake.
+  if (HOP_BY_HOP.has(name) || (listed?.has(name) && name !== "upgrade")) return true;
+  if (name === "authorization" && !config.forwardAuthorization) return true;
+  // An override spelled with "_" is one a CGI-style origin reads but the policy did not judge.
+  return name !== as && isOverrideHeader(as);
+}
+
 export function forwardHeaders(incoming: Headers, config: Config, identity: readonly [string, string][]): Headers {
-  const stripped = config.strippedHeaders;
   const connection = incoming.get("Connection");
   const listed = connection === null ? null : new Set(connection.toLowerCase().split(",").map((s) => s.trim()));
   // A native copy, then deletes (rare: only headers a client should not have sent): measured in
@@ -22,9 +43,7 @@ export function forwardHeaders(incoming: Headers, config: Config, identity: read
     // Read with "_" as "-", as CGI-style origins do: X_Auth_Subject or X_User_Email would pass there
     // for the identity or claim header the client may not send.
     const as = name.includes("_") ? name.replaceAll("_", "-") : name;
-    if (as.startsWith(IDENTITY_HEADER_PREFIX) || stripped.has(as) || HOP_BY_HOP.has(name) || listed?.has(name) || (name === "authorization" && !config.forwardAuthorization)) {
-      out.delete(name);
-    }
+    if (removed(name, as, config, listed)) out.delete(name);
   }
   for (const [name, value] of identity) out.set(name, value);
   return out;

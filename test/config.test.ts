@@ -90,9 +90,9 @@ describe("parsing", () => {
     expect("config" in ok && ok.config.adminTokens).toEqual(["aaaaaaaaaaaaaaaa1", "bbbbbbbbbbbbbbbb2"]);
   });
 
-  it("knows every var of the contract, and LOG_DECISIONS (an addition, see README)", () => {
+  it("knows every var of the contract, and LOG_DECISIONS, LOGOUT and FOREIGN_IDENTITY_HEADERS (additions, see README)", () => {
     expect(CONFIG_VARS.sort()).toEqual(
-      ["ADMIN_TOKENS", "CLAIM_HEADERS", "CLIENTS", "CLOCK_TOLERANCE_SECONDS", "FORWARD_AUTHORIZATION", "ISSUERS", "LOG_DECISIONS", "MAX_TOKEN_LIFETIME_SECONDS", "ORIGIN_URL", "POLICY", "REVOCATION_MAX_STALENESS_SECONDS"].sort(),
+      ["ADMIN_TOKENS", "CLAIM_HEADERS", "CLIENTS", "CLOCK_TOLERANCE_SECONDS", "FOREIGN_IDENTITY_HEADERS", "FORWARD_AUTHORIZATION", "ISSUERS", "LOG_DECISIONS", "LOGOUT", "MAX_TOKEN_LIFETIME_SECONDS", "ORIGIN_URL", "POLICY", "REVOCATION_MAX_STALENESS_SECONDS"].sort(),
     );
   });
 });

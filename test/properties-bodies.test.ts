@@ -94,6 +94,8 @@ const VAR_VALUES: Record<string, fc.Arbitrary<unknown>> = {
   MAX_TOKEN_LIFETIME_SECONDS: fc.oneof(fc.integer({ min: 59, max: 2_592_001 }), fc.double()),
   CLIENTS: fc.array(fc.record({ id: or(fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom("web", "a b", "x".repeat(129)))), keySha256: or(fc.constantFrom("ab".repeat(32), "AB".repeat(32), "ab".repeat(31), "g".repeat(64))), origins: or(fc.array(url, { maxLength: 2 })) }, { requiredKeys: [] }), { maxLength: 3 }),
   LOG_DECISIONS: fc.constantFrom("all", "denials", "errors", '"denials"', "Denials", "none", "", 1, ["all"]),
+  LOGOUT: fc.record({ session: or(fc.constantFrom(false, true, {}, { scopes: ["openid"] }, { roles: [] }, "all")), all: or(fc.constantFrom(false, {}, { scopes: ["a b"] }, { claims: { acr: "mfa" } })) }, { requiredKeys: [] }),
+  FOREIGN_IDENTITY_HEADERS: fc.array(fc.constantFrom("X-Forwarded-User", "Remote-User", "Host", "content-length", "bad name", "", "x".repeat(129)), { maxLength: 4 }),
   ADMIN_TOKENS: fc.oneof(fc.constantFrom(ADMIN, `${ADMIN},short`, `${ADMIN}, ${ADMIN}`, "a b c d e f g h i j", ",,,", "é".repeat(20)), fc.string()),
 };
 /** Values a deploy would use, each var valid on its own. */
@@ -108,6 +110,8 @@ const VALID: Record<string, fc.Arbitrary<unknown>> = {
   MAX_TOKEN_LIFETIME_SECONDS: fc.oneof(fc.constant(undefined), fc.integer({ min: 60, max: 2_592_000 })),
   CLIENTS: fc.constantFrom(undefined, [], [{ id: "web", keySha256: "ab".repeat(32), origins: ["https://app.test"] }]),
   LOG_DECISIONS: fc.constantFrom(undefined, "all", "denials", "errors", '"errors"'),
+  LOGOUT: fc.constantFrom(undefined, {}, { all: false }, { session: {}, all: { scopes: ["openid"] } }),
+  FOREIGN_IDENTITY_HEADERS: fc.constantFrom(undefined, [], ["X-Forwarded-User", "X-Tenant"]),
   ADMIN_TOKENS: fc.constantFrom(undefined, ADMIN, `${ADMIN},test-admin-token-0002`),
 };
 /** Anything at all for one var: near misses, JSON of any shape, text, nesting 1 to 100 000 deep, 1 MiB. */
@@ -277,9 +281,13 @@ describe("POST /.auth/revoke", () => {
               if (typeof payload?.exp !== "number") want = 400;
             }
           }
+          // A well-formed revocation of an issuer that is not configured could never match: refused.
+          const named = !parsed?.success ? undefined : "token" in parsed.data ? (typeof payload?.iss === "string" ? payload.iss : undefined) : parsed.data.iss;
+          const unconfigured = want === 200 && named !== undefined && named !== w.idp.issuer;
+          if (unconfigured) want = 400;
           expect(res.status, new TextDecoder().decode(bytes.slice(0, 300))).toBe(want);
           if (want !== 200) {
-            expect(((await res.json()) as { code: string }).code).toBe(want === 413 ? "body_too_large" : "body_invalid");
+            expect(((await res.json()) as { code: string }).code).toBe(want === 413 ? "body_too_large" : unconfigured ? "issuer_not_configured" : "body_invalid");
             return;
           }
           const answer = (await res.json()) as { seq: number; revocation: { kind: string; value: string; iss: string | null } };
@@ -290,8 +298,7 @@ describe("POST /.auth/revoke", () => {
           if (b && "sid" in b) expect(answer.revocation).toMatchObject({ kind: "sid", value: b.sid, iss: b.iss ?? null });
           if (b && "token" in b) {
             expect(answer.revocation.kind).toBe(typeof payload!.jti === "string" ? "jti" : "token");
-            // An iss of "" comes back null ("any issuer"): the ledger stores null as "" (see the report).
-            expect(answer.revocation.iss).toBe(typeof payload!.iss === "string" && payload!.iss !== "" ? payload!.iss : null);
+            expect(answer.revocation.iss).toBe(typeof payload!.iss === "string" ? payload!.iss : null);
           }
         }),
         // The ledger keeps state: after a failure, shrinking would blame whatever body came next.
@@ -332,7 +339,7 @@ describe("POST /.auth/revoke", () => {
 // ─── POST /.auth/logout ───────────────────────────────────────────────────────────────────────────
 
 describe("POST /.auth/logout", () => {
-  it("junk scope queries and tokens: 400 or 401; 204 only for a valid token and a scope it can end", async () => {
+  it("junk scope queries and tokens: 400, 401 or 403; 204 only for a valid, unrevoked token and a scope it may end", async () => {
     const w = await world();
     const now = Math.floor(Date.now() / 1000);
     const tokens = {
@@ -340,8 +347,12 @@ describe("POST /.auth/logout", () => {
       full: await w.idp.sign({ sub: "lo-alice", sid: "lo-s1" }),
       noSid: await w.idp.sign({ sub: "lo-bob" }),
       noSub: await w.idp.sign({ sub: null, sid: "lo-s2" }),
+      openid: await w.idp.sign({ sub: "lo-carol", sid: "lo-s3", scope: "openid" }),
       expired: await w.idp.sign({ iat: now - 900, exp: now - 300 }),
     };
+    // Every logout answered 204 revokes its caller's token (each holder alone has its sub and sid):
+    // a revoked token may not log out again.
+    const revoked = new Set<string>();
     const junk = fc.oneof(headerText(40), b64urlText(0, 40).map((s) => `${s}.${s}.${s}`), fc.constant("a".repeat(9000))).filter((t) => isHeaderValue(`Bearer ${t}`));
     const who = fc.oneof(fc.constantFrom(...(Object.keys(tokens) as (keyof typeof tokens)[])), junk);
     const scopeValue = fc.oneof(fc.constantFrom("token", "session", "all", "", "TOKEN", "session ", "all%00", "%73ession", "al+l", "everything"), fc.string({ maxLength: 8 }).map(encodeURIComponent));
@@ -364,9 +375,11 @@ describe("POST /.auth/logout", () => {
           let want: number;
           if (!["token", "session", "all"].includes(scope)) want = 400;
           else if (!(holder in tokens) || holder === "none" || holder === "expired") want = 401;
-          else if ((scope === "session" && holder === "noSid") || (scope === "all" && holder === "noSub")) want = 400;
-          else want = 204;
+          else if (scope === "all" && holder !== "openid") want = 403; // LOGOUT.all: openid by default
+          else if (scope === "session" && holder === "noSid") want = 400;
+          else want = revoked.has(holder) ? 401 : 204;
           expect(res.status, `${q} ${holder.slice(0, 40)}`).toBe(want);
+          if (res.status === 204) revoked.add(holder);
         }),
         { numRuns: 3000, timeout: HANG_MS },
       );

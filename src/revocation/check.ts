@@ -25,7 +25,7 @@ export async function checkRevocation(
   waitUntil?: (p: Promise<unknown>) => void,
 ): Promise<void> {
   if (rule.revocation === "skip") return;
-  const facts = await factsOf(verified, token);
+  const facts = await factsOf(verified, token, config.clockToleranceSeconds);
   let kind: string | null;
   if (rule.revocation === "strict") {
     kind = await withTimeout(ledgerOf(env).check(facts), LEDGER_TIMEOUT_MS);

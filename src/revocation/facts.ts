@@ -3,29 +3,32 @@ import { decodeJwt } from "jose";
 import type { Config } from "../config";
 import { sha256Hex } from "../crypto";
 import { AuthError } from "../errors";
-import { canonicalToken, type VerifiedToken } from "../token/verify";
+import { signingInput, type VerifiedToken } from "../token/verify";
 import type { Revocation, RevokeBody, TokenFacts } from "./model";
 
 // Facts per verification, so a token answered from the verified-token cache is not hashed again;
 // weak, so an entry goes with its verification.
 const known = new WeakMap<VerifiedToken, TokenFacts>();
 
-/** Facts of a token for the check; the token's SHA-256 is computed only when it has no jti. */
-export async function factsOf(verified: VerifiedToken, token: string): Promise<TokenFacts> {
+/**
+ * Facts of a token for the check; the hash of its signing input is computed only when it has no jti.
+ * Its iat is read on the ledger's clock (see TokenFacts.iat): moved back by the clock tolerance.
+ */
+export async function factsOf(verified: VerifiedToken, token: string, clockToleranceSeconds: number): Promise<TokenFacts> {
   let facts = known.get(verified);
-  if (!facts) known.set(verified, (facts = await computeFacts(verified, token)));
+  if (!facts) known.set(verified, (facts = await computeFacts(verified, token, clockToleranceSeconds)));
   return facts;
 }
 
-async function computeFacts(verified: VerifiedToken, token: string): Promise<TokenFacts> {
+async function computeFacts(verified: VerifiedToken, token: string, clockToleranceSeconds: number): Promise<TokenFacts> {
   const c = verified.claims;
   return {
     iss: verified.issuer.issuer,
     jti: c.jti,
-    tokenSha256: c.jti === undefined ? await sha256Hex(token) : undefined,
+    tokenSha256: c.jti === undefined ? await sha256Hex(signingInput(token)) : undefined,
     sub: c.sub,
     sid: typeof c.sid === "string" ? c.sid : undefined,
-    iat: typeof c.iat === "number" ? c.iat : undefined,
+    iat: typeof c.iat === "number" ? c.iat - clockToleranceSeconds : undefined,
   };
 }
 
@@ -45,7 +48,24 @@ function untilTokenExpires(exp: number, config: Config, nowSec: number): number 
   return Math.min(Math.max(exp + config.clockToleranceSeconds, nowSec), latest);
 }
 
+/**
+ * Refuses an `iss` that is no configured issuer: an entry for it could never match a token the edge
+ * accepts (tokens of other issuers are refused before any check), so acknowledging it would tell an
+ * admin that a user is locked out while nothing is.
+ */
+function refuseUnconfiguredIssuer(iss: string | null, config: Config): void {
+  if (iss === null || config.issuers.some((i) => i.issuer === iss)) return;
+  const issuers = config.issuers.map((i) => i.issuer);
+  throw new AuthError("issuer_not_configured", `The revocation names an issuer that is not configured, so it could never match; configured: ${issuers.join(", ")}.`, { issuers });
+}
+
 export async function revocationOf(body: RevokeBody, config: Config, nowSec: number): Promise<Revocation> {
+  const revocation = await fromBody(body, config, nowSec);
+  refuseUnconfiguredIssuer(revocation.iss, config);
+  return revocation;
+}
+
+async function fromBody(body: RevokeBody, config: Config, nowSec: number): Promise<Revocation> {
   if ("jti" in body) {
     return { kind: "jti", value: body.jti, iss: body.iss ?? null, at: nowSec, expiresAt: untilTokenExpires(body.exp, config, nowSec) };
   }
@@ -60,11 +80,8 @@ export async function revocationOf(body: RevokeBody, config: Config, nowSec: num
     const iss = typeof claims.iss === "string" ? claims.iss : null;
     const expiresAt = untilTokenExpires(claims.exp, config, nowSec);
     if (typeof claims.jti === "string") return { kind: "jti", value: claims.jti, iss, at: nowSec, expiresAt };
-    // The hash of the token as the edge accepts it: a variant with spare signature bits set is
-    // refused there, so revoking one must revoke the token it stands for.
-    const canonical = canonicalToken(body.token);
-    if (canonical === null) throw new AuthError("body_invalid", "The token to revoke is not a JWT.");
-    return { kind: "token", value: await sha256Hex(canonical), iss, at: nowSec, expiresAt };
+    // What the issuer signed, not this copy's signature: every valid signature of it names one token.
+    return { kind: "token", value: await sha256Hex(signingInput(body.token)), iss, at: nowSec, expiresAt };
   }
   if ("sub" in body) return { kind: "sub", value: body.sub, iss: body.iss ?? null, at: nowSec, expiresAt: untilNoTokenLeft(config, nowSec) };
   return { kind: "sid", value: body.sid, iss: body.iss ?? null, at: nowSec, expiresAt: untilNoTokenLeft(config, nowSec) };

@@ -7,6 +7,7 @@
 // rest), so each is under 400 bytes and the table under 40 MB. Synchronous SQLite, like store.ts.
 import { IDEMPOTENCY_KEY_TTL_SECONDS, MAX_IDEMPOTENCY_KEYS } from "../constants";
 import { sha256Hex } from "../crypto";
+import { signingInput } from "../token/verify";
 import type { Revocation, RevocationEvent, RevokeBody } from "./model";
 
 /** What a keyed revoke asks the ledger to hold it to. */
@@ -31,7 +32,7 @@ export interface Remembered {
  */
 function canonical(body: RevokeBody): unknown[] {
   if ("jti" in body) return ["jti", body.jti, body.exp, body.iss ?? null];
-  if ("token" in body) return ["token", body.token];
+  if ("token" in body) return ["token", signingInput(body.token)];
   if ("sub" in body) return ["sub", body.sub, body.iss ?? null];
   return ["sid", body.sid, body.iss ?? null];
 }

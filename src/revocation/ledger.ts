@@ -4,7 +4,7 @@
 // token can match any more. One alarm serves both the KV retries (with backoff) and the pruning.
 // A revoke may carry an Idempotency-Key (idempotency.ts): its first answer is replayed to repeats.
 import { DurableObject } from "cloudflare:workers";
-import { MAX_ACTIVE_REVOCATIONS } from "../constants";
+import { MAX_ACTIVE_REVOCATIONS, MAX_SELF_SERVICE_PER_SUBJECT, MAX_SELF_SERVICE_REVOCATIONS, SUBJECT_REVOCATION_RESERVE } from "../constants";
 import * as idempotency from "./idempotency";
 import type { Revocation, RevocationEvent, TokenFacts } from "./model";
 import { publish } from "./publisher";
@@ -21,6 +21,21 @@ export const LEDGER_NAME = "ledger";
 /** The alarm also wakes the ledger to prune; a year out is far enough for anything it holds. */
 const MAX_ALARM_DELAY_MS = 365 * 86_400_000;
 
+/**
+ * Why a revoke that would add an entry is refused: the ledger is full for its kind ("full"), the
+ * self-service share is ("self_service_full"), the caller's subject holds its most self-service
+ * entries ("subject_limit"), or the caller's own token is revoked already ("token_revoked").
+ */
+export type Refusal = "full" | "self_service_full" | "subject_limit" | "token_revoked";
+
+/** A revoke asked for by a token's holder (POST /.auth/logout), with what its token says. */
+export interface SelfService {
+  /** The holder's issuer and subject, the key of the per-subject quota. */
+  subject: string;
+  /** The caller's token: a revoked one may not revoke anything (it would keep ending new logins). */
+  facts: TokenFacts;
+}
+
 /** What a revoke under an Idempotency-Key gets: an answer (first or replayed), or a refusal. */
 export type KeyedRevoke =
   | { outcome: "answered"; event: RevocationEvent; replayed: boolean }
@@ -35,6 +50,8 @@ export class RevocationLedger extends DurableObject<Env> {
   private failures = 0;
   /** Active entries, counted once per instance and kept up to date, so a revoke never scans the table. */
   private active = 0;
+  /** Of which tokens' holders made for themselves (logouts), likewise. */
+  private selfService = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -44,16 +61,30 @@ export class RevocationLedger extends DurableObject<Env> {
       store.migrate(ctx.storage.sql);
       idempotency.migrate(ctx.storage.sql);
       this.active = store.activeCount(ctx.storage.sql);
+      this.selfService = store.selfServiceCount(ctx.storage.sql);
     });
   }
 
   /**
-   * Records a revocation (durably, before this returns) and tries to publish it to KV. Null when the
-   * ledger already holds MAX_ACTIVE_REVOCATIONS entries (after pruning).
+   * Records a revocation of the admin or the identity provider (durably, before this returns) and
+   * tries to publish it to KV. Null when it does not fit (see room()), even after pruning.
    */
   async revoke(revocation: Revocation): Promise<store.Recorded | null> {
     const recorded = this.recordNow(revocation);
-    if (recorded !== null) await this.afterRecord(recorded);
+    if (typeof recorded === "string") return null;
+    await this.afterRecord(recorded);
+    return recorded;
+  }
+
+  /**
+   * A token's holder's own revoke (POST /.auth/logout), or why not (Refusal): its quotas are
+   * tighter (room()), and a revoked token may revoke nothing, checked in the same synchronous step
+   * as the insert.
+   */
+  async logout(revocation: Revocation, selfService: SelfService): Promise<store.Recorded | Refusal> {
+    if (store.revokedBy(this.ctx.storage.sql, selfService.facts, nowSec()) !== null) return "token_revoked";
+    const recorded = this.recordNow(revocation, undefined, selfService.subject);
+    if (typeof recorded !== "string") await this.afterRecord(recorded);
     return recorded;
   }
 
@@ -70,7 +101,7 @@ export class RevocationLedger extends DurableObject<Env> {
       return { outcome: "answered", event: idempotency.replay(seen, revocation), replayed: true };
     }
     const recorded = this.recordNow(revocation, claim);
-    if (recorded === null) return { outcome: "full" };
+    if (typeof recorded === "string") return { outcome: "full" };
     await this.afterRecord(recorded);
     return { outcome: "answered", event: recorded.event, replayed: false };
   }
@@ -120,15 +151,34 @@ export class RevocationLedger extends DurableObject<Env> {
   }
 
   /**
-   * Stores a revocation (and the key's row, when there is one) in one transaction. Null when full
-   * even after pruning.
+   * Whether a new entry of this kind, for this caller, fits. Three quotas keep an attacker with many
+   * logins from locking the admin out: tokens' holders may fill at most MAX_SELF_SERVICE_REVOCATIONS
+   * (the rest is the admin's and the identity provider's), and one subject at most
+   * MAX_SELF_SERVICE_PER_SUBJECT; sub and sid revocations, which stand for any number of per-token
+   * ones, are taken beyond MAX_ACTIVE_REVOCATIONS, into a reserve no per-token entry can use.
    */
-  private recordNow(revocation: Revocation, claim?: idempotency.IdempotencyClaim): store.Recorded | null {
+  private room(kind: Revocation["kind"], selfSubject: string | undefined): Refusal | null {
+    const reserve = kind === "sub" || kind === "sid" ? SUBJECT_REVOCATION_RESERVE : 0;
+    if (selfSubject === undefined) return this.active < MAX_ACTIVE_REVOCATIONS + reserve ? null : "full";
+    if (this.active >= MAX_ACTIVE_REVOCATIONS) return "full";
+    if (this.selfService >= MAX_SELF_SERVICE_REVOCATIONS) return "self_service_full";
+    // A subject's one sub entry is exempt: it replaces that subject's per-token ones.
+    if (kind !== "sub" && store.selfServiceCount(this.ctx.storage.sql, selfSubject) >= MAX_SELF_SERVICE_PER_SUBJECT) return "subject_limit";
+    return null;
+  }
+
+  /**
+   * Stores a revocation (and the key's row, when there is one) in one transaction, or says why it
+   * does not fit even after pruning. Duplicates and moves of a sub/sid always do.
+   */
+  private recordNow(revocation: Revocation, claim?: idempotency.IdempotencyClaim, selfSubject?: string): store.Recorded | Refusal {
     const sql = this.ctx.storage.sql;
+    let refusal: Refusal | null = null;
     const attempt = () =>
       this.ctx.storage.transactionSync(() => {
         const now = nowSec();
-        const recorded = store.record(sql, revocation, now, this.active < MAX_ACTIVE_REVOCATIONS);
+        refusal = this.room(revocation.kind, selfSubject);
+        const recorded = store.record(sql, revocation, now, refusal === null, selfSubject ?? null);
         if (recorded !== null && claim !== undefined) idempotency.remember(sql, claim, recorded.event, now);
         return recorded;
       });
@@ -136,9 +186,10 @@ export class RevocationLedger extends DurableObject<Env> {
     if (recorded === null) {
       this.prune(); // full: make room from expired entries first
       recorded = attempt();
-      if (recorded === null) return null;
+      if (recorded === null) return refusal ?? "full";
     }
     if (recorded.added) this.active++;
+    this.selfService += recorded.selfServiceDelta;
     return recorded;
   }
 
@@ -162,6 +213,7 @@ export class RevocationLedger extends DurableObject<Env> {
     store.prune(this.ctx.storage.sql, nowSec());
     idempotency.prune(this.ctx.storage.sql, nowSec());
     this.active = store.activeCount(this.ctx.storage.sql);
+    this.selfService = store.selfServiceCount(this.ctx.storage.sql);
   }
 
   private broadcast(event: RevocationEvent): void {

@@ -1,7 +1,7 @@
 // What a revocation is, in one shape for the ledger, the KV read model, the feed and the check.
 // `jti` denies one token (by its jti) until its exp; `token` denies one token that has no jti, by the
-// SHA-256 of the whole token; `sub` and `sid` deny every token of that subject or session issued at
-// or before `at`. `iss` null means "whatever the issuer". Times are Unix seconds.
+// SHA-256 of what its issuer signed (`header.payload`, never the signature); `sub` and `sid` deny
+// every token of that subject or session issued at or before `at`. `iss` null means "whatever the issuer". Times are Unix seconds.
 import { z } from "zod";
 import { MAX_TOKEN_BYTES } from "../constants";
 
@@ -62,11 +62,18 @@ export const IdempotencyKeySchema = z
 /** What a token says about itself, for matching against revocations. */
 export interface TokenFacts {
   iss: string;
-  /** The jti, or when absent the SHA-256 of the whole token. */
+  /** The jti, or when absent the SHA-256 of the token's signing input (`header.payload`). */
   jti?: string;
   tokenSha256?: string;
   sub?: string;
   sid?: string;
+  /**
+   * The token's iat less CLOCK_TOLERANCE_SECONDS: the earliest it can have been issued on the
+   * ledger's clock. An issuer whose clock runs ahead by up to the tolerance (which verification
+   * accepts) stamps a token minted just before a sub/sid revocation with an iat after its `at`; read
+   * as issued, that token would outlive the revocation. So a sub/sid revocation denies tokens with an
+   * iat up to the tolerance after it, and a login within that time after one is refused too.
+   */
   iat?: number;
 }
 

@@ -19,6 +19,12 @@ export function migrate(sql: SqlStorage): void {
     CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY);
     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   `);
+  // Who asked for an entry, when a token's holder did (POST /.auth/logout): its issuer and subject,
+  // so self-service entries can be counted per subject and in all (the ledger's quotas). Null for
+  // the admin's and the identity provider's revocations. Added to tables made before it existed.
+  const columns = sql.exec<{ name: string }>("PRAGMA table_info(revocations)").toArray();
+  if (!columns.some((c) => c.name === "self_subject")) sql.exec("ALTER TABLE revocations ADD COLUMN self_subject TEXT");
+  sql.exec("CREATE INDEX IF NOT EXISTS revocations_by_self_subject ON revocations (self_subject) WHERE self_subject IS NOT NULL");
 }
 
 interface Row extends Record<string, SqlStorageValue> {
@@ -29,6 +35,7 @@ interface Row extends Record<string, SqlStorageValue> {
   at: number;
   expires_at: number;
   revoked_at: number;
+  self_subject: string | null;
 }
 
 function toEvent(row: Row): RevocationEvent {
@@ -43,12 +50,21 @@ export function activeCount(sql: SqlStorage): number {
   return sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM revocations").one().n;
 }
 
+/** Active entries that tokens' holders made for themselves: all of them, or one subject's. */
+export function selfServiceCount(sql: SqlStorage, selfSubject?: string): number {
+  return selfSubject === undefined
+    ? sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM revocations WHERE self_subject IS NOT NULL").one().n
+    : sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM revocations WHERE self_subject = ?", selfSubject).one().n;
+}
+
 export interface Recorded {
   event: RevocationEvent;
   /** True when the same thing was already revoked and nothing changed. */
   duplicate: boolean;
   /** True when a new key was added (not a duplicate, not a sub/sid moved forward). */
   added: boolean;
+  /** Self-service entries: +1 for one added, -1 for one a move replaced with another's, else 0. */
+  selfServiceDelta: number;
 }
 
 /**
@@ -57,7 +73,7 @@ export interface Recorded {
  * that tokens issued between the two revocations are denied too. With `mayAdd` false, a revocation
  * that would add a new key is refused (null); duplicates and moves are still answered.
  */
-export function record(sql: SqlStorage, r: Revocation, nowSec: number, mayAdd = true): Recorded | null {
+export function record(sql: SqlStorage, r: Revocation, nowSec: number, mayAdd = true, selfSubject: string | null = null): Recorded | null {
   const iss = r.iss ?? "";
   const existing = sql.exec<Row>("SELECT * FROM revocations WHERE kind = ? AND iss = ? AND value = ?", r.kind, iss, r.value).toArray()[0];
   if (existing) {
@@ -67,7 +83,7 @@ export function record(sql: SqlStorage, r: Revocation, nowSec: number, mayAdd = 
         sql.exec("UPDATE revocations SET expires_at = ? WHERE seq = ?", r.expiresAt, existing.seq);
         existing.expires_at = r.expiresAt;
       }
-      return { event: toEvent(existing), duplicate: true, added: false };
+      return { event: toEvent(existing), duplicate: true, added: false, selfServiceDelta: 0 };
     }
     sql.exec("DELETE FROM revocations WHERE seq = ?", existing.seq);
   } else if (!mayAdd) {
@@ -75,12 +91,13 @@ export function record(sql: SqlStorage, r: Revocation, nowSec: number, mayAdd = 
   }
   const row = sql
     .exec<Row>(
-      "INSERT INTO revocations (kind, iss, value, at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
-      r.kind, iss, r.value, r.at, r.expiresAt, nowSec,
+      "INSERT INTO revocations (kind, iss, value, at, expires_at, revoked_at, self_subject) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+      r.kind, iss, r.value, r.at, r.expiresAt, nowSec, selfSubject,
     )
     .one();
   sql.exec("INSERT INTO outbox (seq) VALUES (?)", row.seq);
-  return { event: toEvent(row), duplicate: false, added: existing === undefined };
+  const selfServiceDelta = (selfSubject === null ? 0 : 1) - (existing?.self_subject == null ? 0 : 1);
+  return { event: toEvent(row), duplicate: false, added: existing === undefined, selfServiceDelta };
 }
 
 /** The highest seq ever handed out (superseded and pruned entries included), 0 when none. */

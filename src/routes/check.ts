@@ -12,7 +12,9 @@ import { authorize } from "../authorize";
 import { AuthError } from "../errors";
 import { identityHeaders } from "../identity";
 import { RESERVED } from "../policy";
-import { rawPathOf } from "../path";
+import { isOverrideHeader } from "../method";
+import { isReroutingHeader } from "../proxy";
+import { rawPathOf, rawQueryOf } from "../path";
 import { denial, depsOf, type AppContext } from "./context";
 
 const PREFIX = "/.auth/check";
@@ -28,15 +30,19 @@ function agreed(values: (string | null)[], what: string): string | null {
   return found;
 }
 
-function forwardedPath(uri: string): string {
+/** A forwarded URI's path and query ("?" included, or ""). */
+function forwardedTarget(uri: string): { path: string; query: string } {
+  // Two headers of one name arrive joined with ", ", which no URI holds (it has no spaces): judging
+  // the joined string would judge neither.
+  if (uri.includes(", ")) throw new AuthError("path_ambiguous", "The request carries more than one forwarded URI.");
   if (!uri.startsWith("/") && !/^https?:\/\/[^/?#]+(?:[/?#]|$)/i.test(uri)) {
     throw new AuthError("path_invalid", "The forwarded URI is neither a path nor an http(s) URL.");
   }
   const path = uri.startsWith("/") ? uri : rawPathOf(uri);
-  return path.split(/[?#]/, 1)[0] || "/";
+  return { path: path.split(/[?#]/, 1)[0] || "/", query: rawQueryOf(uri) };
 }
 
-export function checkedTarget(request: Request): { method: string; rawPath: string } {
+export function checkedTarget(request: Request): { method: string; rawPath: string; rawQuery: string } {
   const headers = request.headers;
   const own = rawPathOf(request.url).slice(PREFIX.length);
   // Envoy's mode: the path after the prefix is a description too. The check's own method is not
@@ -44,18 +50,29 @@ export function checkedTarget(request: Request): { method: string; rawPath: stri
   // that one in a header; Envoy keeps the method and sends no such header (see the README).
   const ownPath = own === "" || own === "/" ? null : own;
   const uris = [headers.get("X-Forwarded-Uri"), headers.get("X-Original-URI")];
-  const paths = uris.map((u) => (u === null ? null : forwardedPath(u)));
-  const rawPath = agreed([...paths, ownPath], "request's path") ?? (own || "/");
+  const targets = uris.map((u) => (u === null ? null : forwardedTarget(u)));
+  const rawPath = agreed([...targets.map((t) => t?.path ?? null), ownPath], "request's path") ?? (own || "/");
+  // Every description's query, since the origin may read an override from any of them.
+  const rawQuery = [...targets.map((t) => t?.query ?? ""), rawQueryOf(request.url)].filter((q) => q !== "").join("&");
   const method = agreed([headers.get("X-Forwarded-Method"), headers.get("X-Original-Method")], "request's method") ?? request.method;
-  return { method, rawPath };
+  // The proxy passes the client's headers on to the origin, so those the gateway would remove are
+  // refused here instead: a re-routing header, an override spelled with "_".
+  for (const name of headers.keys()) {
+    const as = name.replaceAll("_", "-");
+    if (isReroutingHeader(as)) throw new AuthError("path_ambiguous", "The request carries a header that re-routes it at some origins (X-Original-URL, X-Rewrite-URL).");
+    if (name !== as && isOverrideHeader(as)) {
+      throw new AuthError("method_override", "A method override header spelled with \"_\" is refused: a CGI-style origin would read it.");
+    }
+  }
+  return { method, rawPath, rawQuery };
 }
 
 export async function check(c: AppContext): Promise<Response> {
   const config = c.get("config");
   try {
-    const { method, rawPath } = checkedTarget(c.req.raw); // throws for a bogus or disputed description
+    const { method, rawPath, rawQuery } = checkedTarget(c.req.raw); // throws for a bogus or disputed description
     if (!/^[A-Za-z]{1,16}$/.test(method)) throw new AuthError("path_invalid", "The forwarded method is not an HTTP method.");
-    const approval = await authorize({ method, rawPath, headers: c.req.raw.headers }, config, depsOf(c));
+    const approval = await authorize({ method, rawPath, rawQuery, headers: c.req.raw.headers }, config, depsOf(c));
     if (approval === RESERVED) throw new AuthError("not_found", "The authorizer's own routes cannot be checked.");
     const headers = new Headers({ "Cache-Control": "no-store" });
     for (const [name, value] of identityHeaders(approval.verified, approval.client, config.claimHeaders)) headers.set(name, value);

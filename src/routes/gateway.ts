@@ -9,7 +9,7 @@ import { AuthError } from "../errors";
 import { identityHeaders } from "../identity";
 import { logDecision, logged, type Trace } from "../log";
 import { RESERVED } from "../policy";
-import { rawPathOf } from "../path";
+import { rawPathOf, rawQueryOf } from "../path";
 import { forward, forwardHeaders, targetUrl } from "../proxy";
 import { depsFor, errorResponseFor } from "./context";
 
@@ -24,7 +24,8 @@ export async function gateway(request: Request, env: Env, ctx: ExecutionContext 
     config = loaded;
     const rawPath = rawPathOf(url);
     const waitUntil = ctx ? (p: Promise<unknown>) => ctx.waitUntil(p) : undefined;
-    const approval = await authorize({ method: request.method, rawPath, headers: request.headers }, config, depsFor(env, waitUntil, config, trace));
+    const target = { method: request.method, rawPath, rawQuery: rawQueryOf(url), headers: request.headers };
+    const approval = await authorize(target, config, depsFor(env, waitUntil, config, trace));
     if (approval === RESERVED) throw new AuthError("not_found", "No such authorizer route.");
     const identity = identityHeaders(approval.verified, approval.client, config.claimHeaders);
     const headers = forwardHeaders(request.headers, config, identity);

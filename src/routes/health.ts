@@ -1,6 +1,7 @@
 // GET /.auth/health: liveness and a summary of the configuration, never a secret. With an invalid
 // configuration it answers the same 500 problem as every other request, naming the bad vars.
 import { z } from "zod";
+import { isAdmin } from "../admin";
 import { loadConfig } from "../config";
 import { AuthError } from "../errors";
 import { problemResponse, realmOf } from "../problem";
@@ -27,7 +28,7 @@ export const HealthSchema = z
     ),
     policy: z.object({ routes: count }),
     clients: z.array(z.string()).describe("Client ids only; never a key."),
-    originUrl: z.string().nullable(),
+    originUrl: z.string().nullable().optional().describe("Only with an admin token: where the origin is is not for anyone to read."),
     forwardAuthorization: z.boolean(),
     clockToleranceSeconds: count,
     maxTokenLifetimeSeconds: count,
@@ -56,7 +57,7 @@ export function health(c: AppContext): Response {
     })),
     policy: { routes: config.rules.length },
     clients: config.clients.map((cl) => cl.id),
-    originUrl: config.originUrl,
+    originUrl: isAdmin(c.req.raw.headers, config) ? config.originUrl : undefined,
     forwardAuthorization: config.forwardAuthorization,
     clockToleranceSeconds: config.clockToleranceSeconds,
     maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds,

@@ -4,13 +4,17 @@
 import { z } from "zod";
 import { requireAdmin } from "../admin";
 import { readJson } from "../body";
-import { FEED_DEFAULT_LIMIT, FEED_MAX_LIMIT, LEDGER_TIMEOUT_MS, MAX_ADMIN_BODY_BYTES } from "../constants";
+import {
+  FEED_DEFAULT_LIMIT, FEED_MAX_LIMIT, LEDGER_TIMEOUT_MS, MAX_ACTIVE_REVOCATIONS, MAX_ADMIN_BODY_BYTES, MAX_SELF_SERVICE_PER_SUBJECT, SUBJECT_REVOCATION_RESERVE,
+} from "../constants";
 import { AuthError } from "../errors";
 import { withTimeout } from "../revocation/check";
 import { factsOf, logoutRevocation, revocationOf } from "../revocation/facts";
 import { fingerprintOf } from "../revocation/idempotency";
-import { ledgerOf, type KeyedRevoke } from "../revocation/ledger";
+import { ledgerOf, type KeyedRevoke, type Refusal } from "../revocation/ledger";
+import type { Recorded } from "../revocation/store";
 import { IdempotencyKeySchema, RevocationEventSchema, RevocationSchema, RevokeBodySchema, type RevocationEvent } from "../revocation/model";
+import { checkRequire } from "../policy";
 import { extractBearer } from "../token/extract";
 import { verifyToken } from "../token/verify";
 import { denial, depsOf, type AppContext } from "./context";
@@ -28,9 +32,20 @@ export const FeedResponseSchema = z
 
 const nowSec = () => Math.floor(Date.now() / 1000);
 
-function full<T>(recorded: T | null): T {
-  if (recorded === null) throw new AuthError("revocations_full", "The ledger holds the most active revocations it accepts; revoke by sub or sid instead of per token.");
-  return recorded;
+/** The ledger's record, or the refusal as the client's answer. */
+function recordedOrThrow(result: Recorded | Refusal): Recorded {
+  switch (result) {
+    case "full":
+      throw new AuthError("revocations_full", `The ledger holds the most active revocations it accepts (${MAX_ACTIVE_REVOCATIONS}); sub and sid revocations are still taken, into a reserve of ${SUBJECT_REVOCATION_RESERVE}.`);
+    case "self_service_full":
+      throw new AuthError("revocations_full", "The ledger's room for self-service logouts is full; the rest is kept for the admin and the identity provider.");
+    case "subject_limit":
+      throw new AuthError("logout_limited", `This subject already has ${MAX_SELF_SERVICE_PER_SUBJECT} active logouts; end every session with ?scope=all instead.`);
+    case "token_revoked":
+      throw new AuthError("token_revoked", "The token has been revoked.");
+    default:
+      return result;
+  }
 }
 
 /** The request's Idempotency-Key, null without one; a malformed one is a 400, never ignored. */
@@ -46,7 +61,7 @@ function keyedAnswer(keyed: KeyedRevoke): RevocationEvent {
   if (keyed.outcome === "key_reused") {
     throw new AuthError("idempotency_key_reused", "This Idempotency-Key was already used for a different revoke request; a new request needs a new key.");
   }
-  return full(keyed.outcome === "full" ? null : keyed.event);
+  return keyed.outcome === "full" ? recordedOrThrow("full").event : keyed.event;
 }
 
 export async function revoke(c: AppContext): Promise<Response> {
@@ -59,7 +74,7 @@ export async function revoke(c: AppContext): Promise<Response> {
     const ledger = ledgerOf(c.env);
     const event =
       key === null
-        ? full(await withTimeout(ledger.revoke(revocation), LEDGER_TIMEOUT_MS)).event
+        ? recordedOrThrow((await withTimeout(ledger.revoke(revocation), LEDGER_TIMEOUT_MS)) ?? "full").event
         : // "admin:" keeps these keys apart from the jti keys of logout and security event tokens.
           keyedAnswer(await withTimeout<KeyedRevoke>(ledger.revokeOnce(revocation, { key: `admin:${key}`, fingerprint: await fingerprintOf(body) }), LEDGER_TIMEOUT_MS));
     const answer: z.output<typeof RevokeResponseSchema> = { seq: event.seq, revocation: event.revocation };
@@ -76,12 +91,20 @@ export async function logout(c: AppContext): Promise<Response> {
   try {
     const query = LogoutQuerySchema.safeParse({ scope: c.req.query("scope") });
     if (!query.success) throw new AuthError("body_invalid", 'scope must be "session", "all" or absent.');
+    const scope = query.data.scope;
     const token = extractBearer(c.req.raw.headers);
     if (token === null) throw new AuthError("token_missing", "Logging out needs the token to end.");
     const verified = await verifyToken(token, config, depsOf(c).keyFor, Date.now());
-    const facts = await factsOf(verified, token);
-    const revocation = logoutRevocation(verified, facts, query.data.scope, config, nowSec());
-    full(await withTimeout(ledgerOf(c.env).revoke(revocation), LEDGER_TIMEOUT_MS));
+    if (scope !== "token") {
+      const require = config.logout[scope];
+      if (require === false) throw new AuthError("insufficient_scope", `Logging out with ?scope=${scope} is turned off here (LOGOUT.${scope}).`);
+      checkRequire({ require }, verified.claims);
+    }
+    const facts = await factsOf(verified, token, config.clockToleranceSeconds);
+    const revocation = logoutRevocation(verified, facts, scope, config, nowSec());
+    // The ledger refuses it when the caller's token is revoked already, in the same step as the insert.
+    const subject = `${verified.issuer.issuer}\n${verified.claims.sub ?? ""}`;
+    recordedOrThrow(await withTimeout<Recorded | Refusal>(ledgerOf(c.env).logout(revocation, { subject, facts }), LEDGER_TIMEOUT_MS));
     return c.body(null, 204, { "Cache-Control": "no-store" });
   } catch (e) {
     return denial(c, e);

@@ -36,10 +36,8 @@ function checkShape(token: string): void {
 /**
  * The token with its signature segment re-encoded from its bytes, or null when that segment is not
  * base64url. Base64url leaves spare bits in the last character (4 of 6 for a 64-byte ES256
- * signature), which decoders ignore: a token with them set verifies exactly as the issued one but
- * is another string, so another SHA-256, and a revocation of a jti-less token (keyed by that hash)
- * would not catch it. The header and payload need no such care: the signature covers their
- * characters, not their decoded bytes.
+ * signature), which decoders ignore: a token with them set verifies exactly as the issued one. Such
+ * spellings are refused outright; revocation does not rely on it (see signingInput).
  */
 export function canonicalToken(token: string): string | null {
   const dot = token.lastIndexOf(".");
@@ -48,6 +46,18 @@ export function canonicalToken(token: string): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * What the issuer signed: the header and payload segments, as sent (`header.payload`). A token's
+ * identity, for a revocation of a token without jti, is this and never the signature: ECDSA
+ * signatures are malleable (`s` and `n - s` both verify), RSA-PSS and ECDSA ones differ on every
+ * signing, and base64url spare bits give one signature several spellings, so a hash over the whole
+ * token would let a copy with another valid signature pass a revocation. The signature covers these
+ * characters exactly, so no other spelling of them verifies.
+ */
+export function signingInput(token: string): string {
+  return token.slice(0, token.lastIndexOf("."));
 }
 
 /**
@@ -110,6 +120,10 @@ async function verifyFor(
     if (typeof result.protectedHeader.typ === "string" && NOT_ACCESS_TOKEN_TYPES.has(result.protectedHeader.typ.toLowerCase())) {
       throw new AuthError("token_claims_invalid", "The token is not an access token.");
     }
+    // Whatever its typ: a logout token or a Security Event Token carries `events` (OIDC Back-Channel
+    // Logout 2.4, RFC 8417), and one addressed to an audience the access tokens share (a misconfigured
+    // logoutAudiences) would otherwise pass as a bearer token.
+    if (result.payload.events !== undefined) throw new AuthError("token_claims_invalid", "The token is a logout or security event token, not an access token.");
     claims = result.payload;
   } catch (e) {
     throw toAuthError(e);
@@ -159,5 +173,7 @@ export function toAuthError(e: unknown): AuthError {
       : new AuthError("algorithm_not_allowed", "The token's algorithm is not supported.");
   }
   if (e instanceof errors.JWTInvalid) return new AuthError("token_claims_invalid", "The token's claims are invalid.");
+  // jose refuses RSA keys under 2048 bits (a TypeError naming modulusLength): the issuer's key, not the token, is at fault.
+  if (e instanceof TypeError && /modulusLength|2048/.test(e.message)) return new AuthError("key_too_weak", "The issuer's key is too weak to verify with (RSA keys need 2048 bits or more).");
   return new AuthError("token_malformed", "The token is malformed.");
 }

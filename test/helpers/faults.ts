@@ -116,7 +116,7 @@ export class FlakyLedger {
         if (this.mode === "hang") return new Promise(() => {});
         return real().then(async (v) => (await sleep(LEDGER_TIMEOUT_MS + 500), v));
       };
-    const stub = Object.fromEntries(["check", "revoke", "revokeOnce", "feed", "fetch"].map((n) => [n, call(n)]));
+    const stub = Object.fromEntries(["check", "revoke", "revokeOnce", "logout", "feed", "fetch"].map((n) => [n, call(n)]));
     return { idFromName: (n: string) => env.REVOCATION_LEDGER.idFromName(n), get: () => stub } as unknown as DurableObjectNamespace<RevocationLedger>;
   }
 }

@@ -191,6 +191,8 @@ export function originSegments(raw: string, r: OriginReading): string[] {
     if (p === "" && r.merge) continue;
     if (r.dots && p === ".") continue;
     if (r.dots && p === "..") {
+      // Above the root: an origin under a base path keeps it, so the authorizer refuses (CLIMBS).
+      if (out.length === 0) return CLIMBS;
       out.pop();
       continue;
     }
@@ -200,19 +202,51 @@ export function originSegments(raw: string, r: OriginReading): string[] {
   return out;
 }
 
+/** What originSegments answers for a ".." above the root. */
+export const CLIMBS: string[] = Object.freeze(["..", "(above the root)"]) as string[];
+
 /** What the test policy (/public/* public, /admin/* admin scope, the rest a token) makes of segments. */
 export type Area = "public" | "admin" | "orders" | "reserved" | "other";
 export const areaOf = (segments: string[]): Area =>
   segments[0] === "public" ? "public" : segments[0] === "admin" ? "admin" : segments[0] === "orders" ? "orders" : segments[0] === ".auth" ? "reserved" : "other";
 
-/** The areas a path falls in under these readings, and whether any reading holds a control character. */
-export function readPath(raw: string, readings: OriginReading[]): { areas: Set<Area>; control: boolean } {
+/**
+ * The area under an origin that routes case-insensitively (Express, ASP.NET) and/or ignores a ".ext"
+ * on the last segment (Spring's suffix patterns, Rails): the policy's patterns are one literal each.
+ */
+function areaAs(segments: string[], fold: boolean, suffix: boolean): Area {
+  const first = segments[0];
+  if (first === undefined) return "other";
+  const name = fold ? first.toUpperCase().toLowerCase() : first;
+  if (name === ".auth") return "reserved";
+  for (const area of ["public", "admin", "orders"] as const) {
+    if (name === area || (suffix && segments.length === 1 && name.startsWith(`${area}.`))) return area;
+  }
+  return "other";
+}
+
+/**
+ * The areas a path falls in under these readings (each also case-folded and suffix-stripped, the
+ * default POLICY.readings), whether any reading holds a control character, and whether any climbs
+ * above the root.
+ */
+export function readPath(raw: string, readings: OriginReading[]): { areas: Set<Area>; control: boolean; climbs: boolean } {
   const areas = new Set<Area>();
   let control = false;
+  let climbs = false;
   for (const r of readings) {
     const segments = originSegments(raw, r);
-    areas.add(areaOf(segments));
+    if (segments === CLIMBS) {
+      climbs = true;
+      continue;
+    }
+    for (const fold of [false, true]) for (const suffix of [false, true]) areas.add(areaAs(segments, fold, suffix));
     if (!control && segments.some((s) => /[\x00-\x1f\x7f]/.test(s))) control = true;
   }
-  return { areas, control };
+  return { areas, control, climbs };
+}
+
+/** Within the path limits: 8 KiB, and 2 KiB for a path that can be read more than one way. */
+export function withinPathLimits(raw: string): boolean {
+  return raw.length <= 8192 && (raw.length <= 2048 || !/[%\\;]|\/\/|\/\.\.?(?:\/|$)/.test(raw));
 }
