@@ -96,7 +96,7 @@ export const authRoutes: RouteConfig[] = [
     responses: {
       200: { description: "Recorded durably; repeated revocations answer the entry they already made", content: { "application/json": { schema: RevokeResponseSchema } } },
       ...problems({
-        400: "Malformed body or Idempotency-Key",
+        400: "Malformed body or Idempotency-Key, or an issuer that is not configured (issuer_not_configured, with `issuers`)",
         401: "No valid admin token",
         413: "Body over 16 KiB",
         422: "The Idempotency-Key was used for a different body",
@@ -114,7 +114,15 @@ export const authRoutes: RouteConfig[] = [
     request: { query: LogoutQuerySchema },
     responses: {
       204: { description: "Revoked" },
-      ...problems({ 400: "Unknown scope", 401: "No valid token", 503: "Keys or the ledger unavailable", 507: "Too many active revocations", ...common }),
+      ...problems({
+        400: "Unknown scope, or no sid / sub to end",
+        401: "No valid token, or a revoked one",
+        403: "The token may not end this scope (LOGOUT)",
+        429: "This subject holds the most self-service logouts it may (logout_limited); ?scope=all still works",
+        503: "Keys or the ledger unavailable",
+        507: "Too many active revocations, or self-service logouts",
+        ...common,
+      }),
     },
   }),
   createRoute({

@@ -23,7 +23,7 @@ export type RevocationKind = Revocation["kind"];
 
 export const RevocationEventSchema = z
   .object({
-    seq: z.number().int().positive().describe("The ledger's order: strictly increasing, no gaps."),
+    seq: z.number().int().positive().describe("The ledger's order: strictly increasing; a seq of a pruned or superseded entry leaves a gap."),
     revocation: RevocationSchema,
     at: z.number().int().describe("When the ledger recorded it (Unix seconds)."),
   })

@@ -113,6 +113,9 @@ const PATH_ATOMS = [
   "public", "admin", "orders", "x", ".auth", "", ".", "..", "%2e", "%2E%2e", ".%2e", "%2e.", "..;", ";", ";x=1", "%3B", "%3b",
   "%2F", "%2f", "%5C", "%5c", "\\", "%00", "%0a", "%09", "%7f", "%FF", "%C0%AE", "%25", "%252F", "%252e%252e", "%61dmin", "adm%69n",
   "é", "%E2%80%AE", "%20", " ", "~", "@", ":", "admin;x", "public;", "%2e%2e%2f", "..%2F", "..%5C", "..%3B", "ADMIN", "*",
+  // case and suffix readings (Express, ASP.NET; Spring, Rails), and escapes that are not escapes
+  "Admin", "PUBLIC", "Orders", "%41dmin", "admın", ".json", "admin.json", "public.xml", "ADMIN.JSON", "%zz", "%zz%", "%", "%e",
+  "%EF%BB%BF",
 ];
 
 const pathAtom = fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...PATH_ATOMS) }, { weight: 1, arbitrary: fc.string({ maxLength: 6 }) });
@@ -124,6 +127,13 @@ export const rawPathArb: fc.Arbitrary<string> = fc.oneof(
   { weight: 8, arbitrary: fc.array(fc.tuple(separator, pathSegment), { minLength: 1, maxLength: 6 }).map((parts) => "/" + parts.map(([s, p], i) => (i === 0 ? p : s + p)).join("")) },
   { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 30 }).map((s) => "/" + s) },
   { weight: 1, arbitrary: fc.constantFrom("/", "//", "/admin", "/public", "/public/", "/public/../admin", "/public/..;/admin", "/public/..%3B/admin", "/admin%3Bx") },
+  // long hostile paths, around the 2 KiB cap on paths with escapes and the 8 KiB one on plain paths
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(fc.constantFrom("/orders/", "/public/", "/admin/", "/"), fc.constantFrom("%zz%", "%2e%2e%2f", "a;%3b\\/", "%2F", "Ab.", "x"), fc.integer({ min: 400, max: 2200 }))
+      .map(([head, unit, n]) => (head + unit.repeat(Math.ceil(n / unit.length))).slice(0, unit === "x" || unit === "Ab." ? n * 4 : n)),
+  },
 );
 
 /** Lenient percent-decoding (valid escapes to bytes, bytes as UTF-8, U+FFFD for invalid UTF-8). */
