@@ -47,6 +47,13 @@ export const MAX_PATH_BYTES = 8 * 1024;
  * of escapes. Plain paths keep MAX_PATH_BYTES.
  */
 export const MAX_READ_PATH_BYTES = 2 * 1024;
+/**
+ * Segments in a request path at most, and in one that can be read more than one way: each reading
+ * is a pass over them, and matching a rule a pass over those it names (npm run bench:paths). An API
+ * path with more is no request to serve.
+ */
+export const MAX_PATH_SEGMENTS = 256;
+export const MAX_READ_PATH_SEGMENTS = 64;
 
 /** Bounds on the configuration, so that one bad deploy cannot make every request slow. */
 export const MAX_ISSUERS = 20;

@@ -6,7 +6,7 @@
 // than guessed, and otherwise the raw path is forwarded untouched. Most paths have nothing to
 // read differently and take a fast path with one reading.
 import { AuthError } from "./errors";
-import { MAX_PATH_BYTES, MAX_READ_PATH_BYTES } from "./constants";
+import { MAX_PATH_BYTES, MAX_PATH_SEGMENTS, MAX_READ_PATH_BYTES, MAX_READ_PATH_SEGMENTS } from "./constants";
 
 export type PathPattern =
   | { ok: true; segments: string[]; rest: boolean; /** The segments case-folded (see foldCase). */ folded: string[] }
@@ -127,16 +127,7 @@ function percentDecode(segment: string): string {
   return utf8.decode(out.subarray(0, n));
 }
 
-interface Reading {
-  decodeSlashes: boolean;
-  backslashIsSlash: boolean;
-  resolveDots: boolean;
-  mergeSlashes: boolean;
-  /** Drop ";params" before %-decoding (a servlet container), after it (a decoding proxy in front of one), or never. */
-  params: "keep" | "strip" | "stripDecoded";
-}
-
-/** Which of a reading's choices can change anything for this path; the others are read one way only. */
+/** Which of the readings' choices can change anything for this path; the others are read one way only. */
 interface Relevant {
   slashes: boolean;
   backslashes: boolean;
@@ -156,39 +147,22 @@ function relevantTo(raw: string): Relevant {
   };
 }
 
-/** The readings worth computing for a path: at most 48, one when nothing in it can be read two ways. */
-function readingsFor(raw: string): Reading[] {
-  const r = relevantTo(raw);
-  const both = (on: boolean) => (on ? [true, false] : [false]);
-  const out: Reading[] = [];
-  for (const decodeSlashes of both(r.slashes))
-    for (const backslashIsSlash of both(r.backslashes))
-      for (const resolveDots of both(r.dots))
-        for (const mergeSlashes of both(r.empty))
-          for (const params of r.params ? (["strip", "stripDecoded", "keep"] as const) : (["keep"] as const))
-            out.push({ decodeSlashes, backslashIsSlash, resolveDots, mergeSlashes, params });
-  return out;
-}
+const both = (on: boolean) => (on ? [true, false] : [false]);
+const withoutParams = (segment: string) => {
+  const semicolon = segment.indexOf(";");
+  return semicolon < 0 ? segment : segment.slice(0, semicolon);
+};
 
-/** Segments of the path under one reading. Throws path_invalid for a ".." that climbs above the root. */
-function read(raw: string, r: Reading, decoded: Map<string, string>): string[] {
-  let s = raw;
-  if (r.decodeSlashes) s = s.replace(/%2f/gi, "/").replace(/%5c/gi, "\\");
-  if (r.backslashIsSlash) s = s.replace(/\\/g, "/");
-  let parts = s.slice(1).split("/");
-  if (r.params === "strip") parts = parts.map((p) => p.split(";", 1)[0]!);
-  // Each distinct segment is decoded once per path, whichever readings share it.
-  parts = parts.map((p) => {
-    let d = decoded.get(p);
-    if (d === undefined) decoded.set(p, (d = percentDecode(p)));
-    return d;
-  });
-  if (r.params === "stripDecoded") parts = parts.map((p) => p.split(";", 1)[0]!);
+/**
+ * The segments after dot segments and empty ones are resolved as one reading says. Throws
+ * path_invalid for a ".." that climbs above the root.
+ */
+function resolve(parts: readonly string[], resolveDots: boolean, mergeSlashes: boolean): string[] {
   const out: string[] = [];
   for (const part of parts) {
-    if (part === "" && r.mergeSlashes) continue;
-    if (r.resolveDots && part === ".") continue;
-    if (r.resolveDots && part === "..") {
+    if (part === "" && mergeSlashes) continue;
+    if (resolveDots && part === ".") continue;
+    if (resolveDots && part === "..") {
       // Dropped at the root by a browser, but an origin under a base path (ORIGIN_URL=.../api) may
       // resolve it against that path instead and leave it: /..%2Finternal reaching /internal.
       if (out.length === 0) throw new AuthError("path_invalid", "The request path climbs above the root with a \"..\" segment.");
@@ -202,36 +176,96 @@ function read(raw: string, r: Reading, decoded: Map<string, string>): string[] {
   return out;
 }
 
+/**
+ * Every segment list the readings give, each computed from the stage before it, never from the raw
+ * path again: the separators (%2F and %5C decoded or not, "\\" a separator or not, at most 4
+ * strings, split once each), then ";params" (dropped before decoding, after it, or kept: 3 lists,
+ * each distinct segment decoded once), then dot and empty segments (4 resolutions). At most 48
+ * lists, each a pass over at most MAX_READ_PATH_SEGMENTS segments.
+ */
+function* segmentLists(raw: string): Generator<string[]> {
+  const r = relevantTo(raw);
+  const decoded = new Map<string, string>();
+  const decode = (p: string) => {
+    let d = decoded.get(p);
+    if (d === undefined) decoded.set(p, (d = percentDecode(p)));
+    return d;
+  };
+  const strings = new Set<string>();
+  for (const decodeSlashes of both(r.slashes)) {
+    for (const backslashIsSlash of both(r.backslashes)) {
+      let s = raw;
+      if (decodeSlashes) s = s.replace(/%2f/gi, "/").replace(/%5c/gi, "\\");
+      if (backslashIsSlash) s = s.replace(/\\/g, "/");
+      if (strings.has(s)) continue;
+      strings.add(s);
+      const parts = s.slice(1).split("/");
+      const kept = parts.map(decode);
+      const lists = r.params ? [kept, parts.map(withoutParams).map(decode), kept.map(withoutParams)] : [kept];
+      for (const list of lists) for (const dots of both(r.dots)) for (const merge of both(r.empty)) yield resolve(list, dots, merge);
+    }
+  }
+}
+
 /** Paths with no escapes, backslashes, ";", "//" or dot segments read the same way everywhere. */
 const NEEDS_READINGS = /[%\\;]|\/\/|\/\.\.?(?:\/|$)/;
+/** Every separator any reading may split at. */
+const SEPARATORS = /[/\\]|%2f|%5c/gi;
+
+/** Whether `raw` holds more than `limit` matches of the (global) pattern; stops at the one past it. */
+function moreThan(raw: string, pattern: RegExp, limit: number): boolean {
+  pattern.lastIndex = 0;
+  for (let n = 0; pattern.exec(raw) !== null; ) {
+    if (++n > limit) return true;
+  }
+  return false;
+}
+const SLASHES = /\//g;
 
 /**
  * The segments to match rules against, or every distinct reading when the path could be read in
- * more than one way. Throws path_invalid for control characters or an oversized path.
+ * more than one way. Throws path_invalid for control characters or a path past the limits, which
+ * keep the work linear and small: each reading is a pass over the path's segments.
  */
 export function readingsOf(rawPath: string): string[][] {
   if (rawPath.length > MAX_PATH_BYTES) throw new AuthError("path_invalid", "The request path is too long.");
   if (!rawPath.startsWith("/")) throw new AuthError("path_invalid", "The request path must start with /.");
   if (!NEEDS_READINGS.test(rawPath)) {
+    // Counted before splitting: a path of 4 000 one-letter segments is refused without making them.
+    if (moreThan(rawPath, SLASHES, MAX_PATH_SEGMENTS + 1)) throw tooManySegments(MAX_PATH_SEGMENTS);
     const segments = rawPath.slice(1).split("/");
     if (segments[segments.length - 1] === "") segments.pop();
+    if (segments.length > MAX_PATH_SEGMENTS) throw tooManySegments(MAX_PATH_SEGMENTS);
     return [segments];
   }
   if (rawPath.length > MAX_READ_PATH_BYTES) {
     throw new AuthError("path_invalid", `A request path with escapes, backslashes, ";" or dot segments may be at most ${MAX_READ_PATH_BYTES} bytes.`);
   }
+  if (moreThan(rawPath, SEPARATORS, MAX_READ_PATH_SEGMENTS)) throw tooManySegments(MAX_READ_PATH_SEGMENTS);
+  // Readings are told apart by the ids of their segments, not by joining them: the segments are the
+  // same strings in many readings (decoded once each), so each is hashed and checked once.
+  const ids = new Map<string, number>();
+  const idOf = (segment: string) => {
+    let id = ids.get(segment);
+    if (id === undefined) {
+      // U+FEFF too: a decoder that drops a leading byte order mark (WHATWG's TextDecoder does) reads
+      // "%EF%BB%BFadmin" as "admin", one that keeps it does not.
+      if (/[\x00-\x1f\x7f\uFEFF]/.test(segment)) throw new AuthError("path_invalid", "The request path holds control characters or a byte order mark.");
+      ids.set(segment, (id = ids.size));
+    }
+    return id;
+  };
   const seen = new Set<string>();
   const readings: string[][] = [];
-  const decoded = new Map<string, string>();
-  for (const r of readingsFor(rawPath)) {
-    const segments = read(rawPath, r, decoded);
-    const key = segments.join("\u0000/");
+  for (const segments of segmentLists(rawPath)) {
+    const key = segments.map(idOf).join(",");
     if (seen.has(key)) continue;
-    if (segments.some((s) => /[\x00-\x1f\x7f]/.test(s))) {
-      throw new AuthError("path_invalid", "The request path holds control characters.");
-    }
     seen.add(key);
     readings.push(segments);
   }
   return readings;
+}
+
+function tooManySegments(limit: number): AuthError {
+  return new AuthError("path_invalid", `The request path has more than ${limit} segments${limit === MAX_READ_PATH_SEGMENTS ? " (with escapes, backslashes, \";\" or dot segments)" : ""}.`);
 }

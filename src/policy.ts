@@ -46,17 +46,66 @@ function ambiguous(): AuthError {
 export function selectRule(rules: readonly Rule[], method: string, rawPath: string, match: MatchReadings = ALL_READINGS): Rule | typeof RESERVED {
   const readings = readingsOf(rawPath);
   const chosen = ruleFor(rules, method, readings[0]!);
+  if (readings.length === 1) {
+    judge(rules, method, readings[0]!, chosen, match, foldCase);
+    return chosen;
+  }
+  // Readings share most of their segments (the same strings): each is folded once, and a reading
+  // that agrees with one judged already on all a rule can look at is not judged again.
+  const folds = new Map<string, string>();
+  const fold = (segment: string) => {
+    let f = folds.get(segment);
+    if (f === undefined) folds.set(segment, (f = foldCase(segment)));
+    return f;
+  };
+  const ids = new Map<string, number>();
+  const idOf = (segment: string) => {
+    let id = ids.get(segment);
+    if (id === undefined) ids.set(segment, (id = ids.size));
+    return id;
+  };
+  const { depth, exact } = shapeOf(rules);
+  const judged = new Set<string>();
   for (const segments of readings) {
-    if (segments !== readings[0] && ruleFor(rules, method, segments) !== chosen) throw ambiguous();
-    const suffix = match.suffixes && segments.length > 0 && segments[segments.length - 1]!.includes(".");
-    if (suffix && ruleFor(rules, method, segments, false, true) !== chosen) throw ambiguous();
-    if (!match.caseInsensitive) continue;
-    const folded = segments.map(foldCase);
-    if (folded.every((f, i) => f === segments[i])) continue;
-    if (ruleFor(rules, method, folded, true) !== chosen) throw ambiguous();
-    if (suffix && ruleFor(rules, method, folded, true, true) !== chosen) throw ambiguous();
+    // What matching can see: the first `depth` segments, the count (only up to depth + 1 when every
+    // pattern ends in /*), and the last segment (the suffix reading).
+    const count = exact ? segments.length : Math.min(segments.length, depth + 1);
+    const seen = `${count}:${segments.slice(0, depth).map(idOf).join(",")}:${segments.length === 0 ? "" : idOf(segments[segments.length - 1]!)}`;
+    if (judged.has(seen)) continue;
+    judged.add(seen);
+    judge(rules, method, segments, chosen, match, fold);
   }
   return chosen;
+}
+
+/** Throws path_ambiguous unless the segments fall under `chosen` as read, case-folded and without a suffix. */
+function judge(rules: readonly Rule[], method: string, segments: string[], chosen: Rule | typeof RESERVED, match: MatchReadings, fold: (s: string) => string): void {
+  if (ruleFor(rules, method, segments) !== chosen) throw ambiguous();
+  const suffix = match.suffixes && segments.length > 0 && segments[segments.length - 1]!.includes(".");
+  if (suffix && ruleFor(rules, method, segments, false, true) !== chosen) throw ambiguous();
+  if (!match.caseInsensitive) return;
+  const folded = segments.map(fold);
+  if (folded.every((f, i) => f === segments[i])) return;
+  if (ruleFor(rules, method, folded, true) !== chosen) throw ambiguous();
+  if (suffix && ruleFor(rules, method, folded, true, true) !== chosen) throw ambiguous();
+}
+
+// How deep the rules of one list look (the most segments a pattern names, at least the first, for
+// /.auth) and whether any pattern is exact (so the count matters beyond that): one entry per list.
+const shapes = new WeakMap<readonly Rule[], { depth: number; exact: boolean }>();
+
+function shapeOf(rules: readonly Rule[]): { depth: number; exact: boolean } {
+  let shape = shapes.get(rules);
+  if (!shape) {
+    shape = { depth: 1, exact: false };
+    for (const { pattern } of rules) {
+      if (!pattern.ok) continue;
+      shape.depth = Math.max(shape.depth, pattern.segments.length);
+      if (!pattern.rest) shape.exact = true;
+    }
+    shapes.set(rules, shape);
+  }
+  return shape;
 }
 
 // Rule choices per rule list (one per Config), for method + path pairs seen before: selectRule is a

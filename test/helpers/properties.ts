@@ -157,7 +157,7 @@ export function percentDecodeLenient(s: string): string {
       i += ch.length;
     }
   }
-  return new TextDecoder().decode(new Uint8Array(bytes));
+  return new TextDecoder("utf-8", { fatal: false, ignoreBOM: true }).decode(new Uint8Array(bytes)); // a BOM kept, as decodeURIComponent keeps it
 }
 
 export interface OriginReading {
@@ -251,12 +251,16 @@ export function readPath(raw: string, readings: OriginReading[]): { areas: Set<A
       continue;
     }
     for (const fold of [false, true]) for (const suffix of [false, true]) areas.add(areaAs(segments, fold, suffix));
-    if (!control && segments.some((s) => /[\x00-\x1f\x7f]/.test(s))) control = true;
+    if (!control && segments.some((s) => /[\x00-\x1f\x7f\uFEFF]/.test(s))) control = true;
   }
   return { areas, control, climbs };
 }
 
-/** Within the path limits: 8 KiB, and 2 KiB for a path that can be read more than one way. */
+/**
+ * Within the path limits: 8 KiB and 256 segments, and for a path that can be read more than one way
+ * 2 KiB and 64 separators ("/", "\\", %2F, %5C).
+ */
 export function withinPathLimits(raw: string): boolean {
-  return raw.length <= 8192 && (raw.length <= 2048 || !/[%\\;]|\/\/|\/\.\.?(?:\/|$)/.test(raw));
+  if (/[%\\;]|\/\/|\/\.\.?(?:\/|$)/.test(raw)) return raw.length <= 2048 && (raw.match(/[/\\]|%2f|%5c/gi)?.length ?? 0) <= 64;
+  return raw.length <= 8192 && raw.replace(/\/$/, "").split("/").length - 1 <= 256;
 }
