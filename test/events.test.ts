@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { sha256Hex } from "../src/crypto";
 import { ledgerOf } from "../src/revocation/ledger";
 import { BACKCHANNEL_LOGOUT_EVENT } from "../src/token/event-token";
+import { signingInput } from "../src/token/verify";
 import { CAEP_SESSION_REVOKED, RISC_ACCOUNT_DISABLED, RISC_CREDENTIAL_COMPROMISE } from "../src/revocation/security-events";
 import { bearer, freezeClock, makeEnv, send, world, type World } from "./helpers/app";
 
@@ -224,7 +225,7 @@ describe("POST /.auth/events", () => {
     // As if an earlier delivery recorded the first event, then the ledger timed out before the second.
     const now = Math.floor(Date.now() / 1000);
     const first = { kind: "sid" as const, value: "s-1", iss: w.idp.issuer, at: now, expiresAt: now + 86400 };
-    const fingerprint = await sha256Hex(token);
+    const fingerprint = await sha256Hex(signingInput(token)); // what the route fingerprints a delivery by
     expect((await ledgerOf(w.env).revokeOnce(first, { key: `secevent:${w.idp.issuer} ${jti}`, fingerprint })).outcome).toBe("answered");
     expect((await postSet(w.env, token)).status).toBe(202);
     expect((await feed(w.env)).map((r) => `${r.kind}:${r.value}`)).toEqual(["sid:s-1", "sub:ivy"]);

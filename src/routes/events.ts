@@ -14,6 +14,7 @@ import { ledgerOf, type KeyedRevoke } from "../revocation/ledger";
 import type { Revocation } from "../revocation/model";
 import { logoutTokenRevocation, securityEventRevocations } from "../revocation/security-events";
 import { verifyEventToken, type EventTokenKind } from "../token/event-token";
+import { signingInput } from "../token/verify";
 import { depsOf, type AppContext } from "./context";
 
 export const EventCountsSchema = z.object({
@@ -38,10 +39,11 @@ const mediaTypeOf = (c: AppContext) => c.req.header("Content-Type")?.split(";")[
 
 /**
  * Records `revocation` under `key` (from the token's jti): "new", "repeat" when this very token
- * recorded it before (a retry), "conflict" when another token with the same jti did.
+ * recorded it before (a retry; any valid signature of what the issuer signed is this token, see
+ * signingInput), "conflict" when another token with the same jti did.
  */
 async function recordOnce(c: AppContext, revocation: Revocation, key: string, token: string): Promise<"new" | "repeat" | "conflict"> {
-  const keyed = await withTimeout<KeyedRevoke>(ledgerOf(c.env).revokeOnce(revocation, { key, fingerprint: await sha256Hex(token) }), LEDGER_TIMEOUT_MS);
+  const keyed = await withTimeout<KeyedRevoke>(ledgerOf(c.env).revokeOnce(revocation, { key, fingerprint: await sha256Hex(signingInput(token)) }), LEDGER_TIMEOUT_MS);
   if (keyed.outcome === "full") throw new AuthError("revocations_full", "The ledger holds the most active revocations it accepts.");
   if (keyed.outcome === "key_reused") return "conflict";
   return keyed.replayed ? "repeat" : "new";
