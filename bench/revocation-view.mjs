@@ -1,8 +1,11 @@
-// Measures the edge's revocation view (src/revocation/view.ts, bundled as it ships) in Node's V8:
-// heap per entry, the time of a cold load of N entries from a snapshot, the time of an incremental
-// refresh (one head with a full tail), and the time of a "nothing changed" check. The KV here is an
-// in-memory map holding the exact layout the ledger writes, so the figures are the view's own CPU
-// and memory, not KV's network latency. Run: npm run bench:revocations (bounded: a few seconds).
+// Measures the edge's revocation view in Node's V8, before and after the compact index, in one run:
+// heap per entry, a cold load of N entries from a snapshot, an incremental refresh (one head with a
+// full tail), a "nothing changed" check, and the per-request check. "before" is src/revocation/view.ts
+// as of BEFORE_REV (JSON snapshot chunks parsed into Maps), bundled from git; "after" is the working
+// tree (sorted 12-byte records read as one ArrayBuffer and searched in place, hashed-index.ts). The KV
+// here is an in-memory map holding the exact layout each version's ledger writes, so the figures are
+// the view's own CPU and memory, not KV's network latency. Each (version, size) runs in a process of
+// its own, so no heap is shared. Run: npm run bench:revocations (bounded: about a minute).
 import { execFileSync } from "node:child_process";
 import { build } from "esbuild";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -10,22 +13,34 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
-// Each size runs in a process of its own, so that no heap is shared between measurements.
-const only = process.argv.indexOf("--count") > 0 ? Number(process.argv[process.argv.indexOf("--count") + 1]) : null;
+/** The last commit whose view parsed JSON snapshots into Maps. */
+const BEFORE_REV = "5118b72";
+const SIZES = [0, 100_000, 1_000_000];
+
+const arg = (name) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : null);
+const only = arg("--count");
 if (only === null) {
-  const rows = [10_000, 100_000, 300_000].map((count) =>
-    JSON.parse(execFileSync(process.execPath, ["--expose-gc", process.argv[1], "--count", String(count)], { encoding: "utf8", timeout: 120_000 })),
-  );
-  console.log(`\nRevocation view (Node ${process.version}, in-memory KV; one run, one process per size)\n`);
-  console.log("| active entries | heap | bytes / entry | cold load | refresh with 256 new | refresh, nothing new | check per request |");
-  console.log("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  const rows = [];
+  for (const version of ["before", "after"]) {
+    for (const count of SIZES) {
+      const out = execFileSync(process.execPath, ["--expose-gc", "--max-old-space-size=4096", process.argv[1], "--count", String(count), "--version", version], {
+        encoding: "utf8",
+        timeout: 300_000,
+      });
+      rows.push(JSON.parse(out));
+    }
+  }
+  console.log(`\nRevocation view (Node ${process.version}, in-memory KV; one run, one process per row; before = ${BEFORE_REV})\n`);
+  console.log("| version | active entries | heap + buffers | bytes / entry | cold load | cold load - none | refresh with 256 new | refresh, nothing new | check per request |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const r of rows) {
+    const none = rows.find((x) => x.version === r.version && x.count === 0);
     console.log(
-      `| ${r.count.toLocaleString("en")} | ${r.heapMb.toFixed(1)} MB | ${Math.round(r.bytesPerEntry)} | ${r.coldMs.toFixed(0)} ms | ${r.incrementalMs.toFixed(2)} ms | ${r.unchangedUs.toFixed(1)} µs | ${r.checkNs.toFixed(0)} ns |`,
+      `| ${r.version} | ${r.count.toLocaleString("en")} | ${r.heapMb.toFixed(1)} MB | ${r.count === 0 ? "—" : Math.round(r.bytesPerEntry)} | ${r.coldMs.toFixed(1)} ms | ${r.count === 0 ? "—" : `+${(r.coldMs - none.coldMs).toFixed(1)} ms`} | ${r.incrementalMs.toFixed(2)} ms | ${r.unchangedUs.toFixed(1)} µs | ${r.checkNs.toFixed(0)} ns |`,
     );
   }
   mkdirSync(join("bench", "results"), { recursive: true });
-  writeFileSync(join("bench", "results", "revocation-view.json"), JSON.stringify({ node: process.version, at: new Date().toISOString(), rows }, null, 2));
+  writeFileSync(join("bench", "results", "revocation-view.json"), JSON.stringify({ node: process.version, at: new Date().toISOString(), before: BEFORE_REV, rows }, null, 2));
   process.exit(0);
 }
 
@@ -34,86 +49,116 @@ if (typeof globalThis.gc !== "function") {
   process.exit(1);
 }
 const gc = /** @type {() => void} */ (globalThis.gc);
+const version = arg("--version");
+const count = Number(only);
 const dir = mkdtempSync(join(tmpdir(), "revocation-bench-"));
-const out = join(dir, "view.mjs");
-await build({ entryPoints: ["src/revocation/view.ts", "src/revocation/kv-layout.ts"], bundle: true, format: "esm", platform: "neutral", outdir: dir, logLevel: "error" });
-const viewModule = await import(pathToFileURL(join(dir, "view.js")).href);
-const layout = await import(pathToFileURL(join(dir, "kv-layout.js")).href);
-void out;
+let src = "src";
+if (version === "before") {
+  // The old modules, as they were at BEFORE_REV, side by side in a scratch folder.
+  src = join(dir, "src");
+  mkdirSync(join(src, "revocation"), { recursive: true });
+  for (const file of ["revocation/view.ts", "revocation/kv-layout.ts", "revocation/model.ts", "constants.ts"]) {
+    writeFileSync(join(src, file), execFileSync("git", ["show", `${BEFORE_REV}:src/${file}`], { encoding: "utf8" }));
+  }
+}
+const entryPoints = [join(src, "revocation/view.ts"), join(src, "revocation/kv-layout.ts"), ...(version === "after" ? [join(src, "revocation/hashed-index.ts")] : [])];
+await build({ entryPoints, bundle: true, format: "esm", platform: "neutral", outdir: join(dir, "out"), logLevel: "error", nodePaths: [join(process.cwd(), "node_modules")] });
+const viewModule = await import(pathToFileURL(join(dir, "out", "view.js")).href);
+const layout = await import(pathToFileURL(join(dir, "out", "kv-layout.js")).href);
+const hashed = version === "after" ? await import(pathToFileURL(join(dir, "out", "hashed-index.js")).href) : null;
 
-/** An in-memory KV with the binding's `get(key, "json")` shape. */
+/** An in-memory KV with the binding's `get(key, type)` shape. */
 function memoryKv() {
   const store = new Map();
   return {
     store,
     async get(key, type) {
       const v = store.get(key);
-      return v === undefined ? null : type === "json" ? JSON.parse(v) : v;
+      if (v === undefined) return null;
+      if (type === "json") return JSON.parse(v);
+      if (type === "arrayBuffer") return v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength);
+      return v;
     },
   };
 }
 
 const now = Math.floor(Date.now() / 1000);
-function entries(from, count) {
+const ISS = "https://idp.example.com/";
+function entries(from, n) {
   const list = [];
-  for (let i = 0; i < count; i++) {
-    const seq = from + i;
+  for (let i = 0; i < n; i++) {
     // A realistic mix: most are jti (UUIDs), some sub/sid.
     const kind = i % 10 === 0 ? "sub" : i % 10 === 1 ? "sid" : "jti";
-    list.push([seq, kind, "https://idp.example.com/", `${crypto.randomUUID()}`, now, now + 86400]);
+    list.push([from + i, kind, ISS, crypto.randomUUID(), now, now + 86400]);
   }
   return list;
 }
 
-function writeSnapshot(kv, count) {
-  const all = entries(1, count);
-  const chunks = Math.ceil(count / layout.SNAPSHOT_CHUNK_ENTRIES);
-  for (let i = 0; i < chunks; i++) {
-    kv.store.set(layout.snapshotKey(count, i), JSON.stringify(all.slice(i * layout.SNAPSHOT_CHUNK_ENTRIES, (i + 1) * layout.SNAPSHOT_CHUNK_ENTRIES)));
+/** The snapshot as this version's ledger writes it: JSON chunks (before), sorted records (after). */
+async function writeSnapshot(kv, n) {
+  const all = entries(1, n);
+  let snapshot;
+  if (version === "before") {
+    const per = layout.SNAPSHOT_CHUNK_ENTRIES;
+    const chunks = Math.ceil(n / per);
+    for (let i = 0; i < chunks; i++) kv.store.set(layout.snapshotKey(n, i), JSON.stringify(all.slice(i * per, (i + 1) * per)));
+    snapshot = { seq: n, chunks };
+  } else {
+    const rows = [];
+    for (const [, kind, iss, value, at] of all) rows.push({ h: await hashed.entryHash(kind, iss, value), at });
+    rows.sort((a, b) => (a.h < b.h ? -1 : a.h > b.h ? 1 : 0));
+    const bytes = hashed.encodeRecords(rows, rows.length);
+    const per = Math.floor(layout.MAX_VALUE_BYTES / hashed.RECORD_BYTES) * hashed.RECORD_BYTES;
+    let chunks = 0;
+    for (let o = 0; o < bytes.byteLength; o += per) kv.store.set(layout.recordsKey(n, chunks++), bytes.slice(o, o + per));
+    snapshot = { seq: n, chunks, records: true };
   }
-  kv.store.set(layout.HEAD_KEY, JSON.stringify({ seq: count, snapshot: { seq: count, chunks }, segments: [], tail: [] }));
-  kv.store.set(layout.VERSION_KEY, String(count));
-  return all;
+  kv.store.set(layout.HEAD_KEY, JSON.stringify({ seq: n, snapshot: n === 0 ? null : snapshot, segments: [], tail: [] }));
+  kv.store.set(layout.VERSION_KEY, String(n));
 }
 
-{
-  const count = only;
-  gc();
-  const heapBefore = process.memoryUsage().heapUsed;
-  const kv = memoryKv();
-  writeSnapshot(kv, count);
-  const view = new viewModule.RevocationView(kv);
-  let t = performance.now();
-  await view.ensureFresh(5000, Date.now());
-  const coldMs = performance.now() - t;
-  kv.store.clear(); // drop the KV copy so only the view remains on the heap
-  gc();
-  const heapAfter = process.memoryUsage().heapUsed;
-  const bytesPerEntry = (heapAfter - heapBefore) / count;
+/** The JS heap and the ArrayBuffers outside it (where the records live), together. */
+const memory = () => {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+};
+gc();
+const heapBefore = memory();
+const kv = memoryKv();
+await writeSnapshot(kv, count);
+const view = new viewModule.RevocationView(kv);
+let t = performance.now();
+await view.ensureFresh(5000, Date.now());
+const coldMs = performance.now() - t;
+kv.store.clear(); // drop the KV copy, so only the view's share remains
+gc();
+const heapAfter = memory();
+const bytesPerEntry = count === 0 ? 0 : (heapAfter - heapBefore) / count;
 
-  // An incremental refresh: a head whose tail holds TAIL_MAX_ENTRIES new entries.
-  const tail = entries(count + 1, layout.TAIL_MAX_ENTRIES);
-  kv.store.set(layout.HEAD_KEY, JSON.stringify({ seq: count + tail.length, snapshot: { seq: count, chunks: 0 }, segments: [], tail }));
-  kv.store.set(layout.VERSION_KEY, String(count + tail.length));
-  t = performance.now();
-  await view.ensureFresh(5000, Date.now() + 10_000);
-  const incrementalMs = performance.now() - t;
+// An incremental refresh: a head whose tail holds TAIL_MAX_ENTRIES new entries (hashes included after).
+const tail = entries(count + 1, layout.TAIL_MAX_ENTRIES);
+if (version === "after") for (const e of tail) e.push(await hashed.entryHash(e[1], e[2], e[3]));
+kv.store.set(layout.HEAD_KEY, JSON.stringify({ seq: count + tail.length, snapshot: null, segments: [], tail }));
+kv.store.set(layout.VERSION_KEY, String(count + tail.length));
+t = performance.now();
+await view.ensureFresh(5000, Date.now() + 10_000);
+const incrementalMs = performance.now() - t;
 
-  // Nothing changed: one version read.
-  t = performance.now();
-  const rounds = 1000;
-  for (let i = 0; i < rounds; i++) await view.ensureFresh(5000, Date.now() + 20_000 + i * 10_000);
-  const unchangedUs = ((performance.now() - t) / rounds) * 1000;
+// Nothing changed: one version read.
+t = performance.now();
+const rounds = 1000;
+for (let i = 0; i < rounds; i++) await view.ensureFresh(5000, Date.now() + 20_000 + i * 10_000);
+const unchangedUs = ((performance.now() - t) / rounds) * 1000;
 
-  // The per-request check (no KV): lookups for a token that is not revoked.
-  const facts = { iss: "https://idp.example.com/", jti: crypto.randomUUID(), sub: "someone", sid: "session", iat: now };
-  t = performance.now();
-  const checks = 200_000;
-  for (let i = 0; i < checks; i++) view.revokedBy(facts);
-  const checkNs = ((performance.now() - t) / checks) * 1e6;
+// The per-request check (no KV) for a token that is not revoked; after: its probe is computed once per
+// verification (src/revocation/facts.ts), so it is made once here too.
+const facts = { iss: ISS, jti: crypto.randomUUID(), sub: "someone", sid: "session", iat: now };
+const asked = version === "after" ? await hashed.probeOf(facts) : facts;
+t = performance.now();
+const checks = 200_000;
+for (let i = 0; i < checks; i++) view.revokedBy(asked);
+const checkNs = ((performance.now() - t) / checks) * 1e6;
 
-  if (view.status(Date.now()).entries < count) throw new Error("view did not load every entry");
-  rmSync(dir, { recursive: true, force: true });
-  process.stdout.write(JSON.stringify({ count, bytesPerEntry, heapMb: (heapAfter - heapBefore) / 2 ** 20, coldMs, incrementalMs, unchangedUs, checkNs }));
-}
-
+if (view.status(Date.now()).entries < count) throw new Error("view did not load every entry");
+rmSync(dir, { recursive: true, force: true });
+process.stdout.write(JSON.stringify({ version, count, bytesPerEntry, heapMb: (heapAfter - heapBefore) / 2 ** 20, coldMs, incrementalMs, unchangedUs, checkNs }));

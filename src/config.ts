@@ -42,6 +42,8 @@ export const DEFAULT_FOREIGN_IDENTITY_HEADERS = [
   "X-Credential-Identifier", "X-Anonymous-Consumer", "X-Userinfo", "X-Amzn-Oidc-Data", "X-Amzn-Oidc-Identity", "X-Amzn-Oidc-Accesstoken",
   "X-Goog-Authenticated-User-Email", "X-Goog-Authenticated-User-Id", "X-MS-Client-Principal", "X-MS-Client-Principal-Id",
   "X-MS-Client-Principal-Name", "X-MS-Client-Principal-Idp", "Cf-Access-Authenticated-User-Email", "X-Forwarded-Client-Cert",
+  // prefixes: Kubernetes' X-Remote-Extra-<key>, Pomerium's claim headers, authentik's
+  "X-Remote-Extra-*", "X-Pomerium-Claim-*", "X-authentik-*",
 ];
 
 /** Headers no strip list may name: without them the request cannot be forwarded as it was sent. */
@@ -152,7 +154,7 @@ const VAR_SCHEMAS = {
   LOG_DECISIONS: z.enum(["all", "denials", "errors"]).default("all"),
   LOGOUT: LogoutSchema.default({ session: {}, all: { scopes: ["openid"] } }),
   FOREIGN_IDENTITY_HEADERS: z
-    .array(headerName)
+    .array(z.union([headerName, z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,127}\*$/, "must be a header name, or a prefix ending in *")]))
     .max(200)
     .refine((hs) => hs.every((h) => !FRAMING_HEADERS.has(h.toLowerCase())), `a header may not be one of: ${[...FRAMING_HEADERS].join(", ")}`)
     .default(DEFAULT_FOREIGN_IDENTITY_HEADERS),
@@ -187,6 +189,8 @@ export interface Config {
   logout: z.output<typeof LogoutSchema>;
   /** Lowercased names the client may never send on: X-Api-Key, every CLAIM_HEADERS and FOREIGN_IDENTITY_HEADERS header. */
   strippedHeaders: Set<string>;
+  /** Lowercased prefixes of names the client may never send on (FOREIGN_IDENTITY_HEADERS entries ending in *). */
+  strippedPrefixes: string[];
 }
 
 export interface ConfigIssue {
@@ -271,7 +275,8 @@ export function parseConfig(env: Record<string, unknown>): { config: Config } | 
       maxTokenLifetimeSeconds: p.MAX_TOKEN_LIFETIME_SECONDS,
       clients: p.CLIENTS,
       adminTokens: adminTokens ?? [],
-      strippedHeaders: new Set(["x-api-key", ...[...Object.values(p.CLAIM_HEADERS), ...p.FOREIGN_IDENTITY_HEADERS].map((h) => h.toLowerCase())]),
+      strippedHeaders: new Set(["x-api-key", ...[...Object.values(p.CLAIM_HEADERS), ...p.FOREIGN_IDENTITY_HEADERS.filter((h) => !h.endsWith("*"))].map((h) => h.toLowerCase())]),
+      strippedPrefixes: p.FOREIGN_IDENTITY_HEADERS.filter((h) => h.endsWith("*")).map((h) => h.slice(0, -1).toLowerCase()),
     },
   };
 }

@@ -72,7 +72,8 @@ function tokenHeaders(verified: VerifiedToken, claimHeaders: Record<string, stri
   add("X-Auth-Token-Id", c.jti);
   add("X-Auth-Session", c.sid);
   add("X-Auth-Scopes", scopesHeader(c));
-  add("X-Auth-Roles", c.roles);
+  // A string is one role (rolesOf), so its commas are escaped as an element's would be.
+  add("X-Auth-Roles", typeof c.roles === "string" ? [c.roles] : c.roles);
   add("X-Auth-Expires", c.exp);
   // Base64url, so always a valid header value; bounded by the token's own 8 KiB limit, not the
   // per-claim one, so that X-Auth-Claims really does carry what the other headers leave out.

@@ -17,6 +17,14 @@ export function isOverrideHeader(nameWithDashes: string): boolean {
   return OVERRIDE_NAMES.has(nameWithDashes);
 }
 
+/**
+ * `_method` as the frameworks read a parameter's name: decoded (URLSearchParams does), any case, and
+ * with PHP's mangling of ".", " " and "[" into "_" (Laravel and Symfony read `.method` as `_method`).
+ */
+function isMethodParameter(name: string): boolean {
+  return name.length === 7 && name.toLowerCase().replace(/^[ .[]/, "_") === "_method";
+}
+
 function refused(detail: string): AuthError {
   return new AuthError("method_override", detail);
 }
@@ -38,9 +46,9 @@ export function methodOverrideOf(method: string, headers: Headers, rawQuery: str
     const value = headers.get(name);
     if (value !== null) add(value);
   }
-  // Cheap test first: nearly every query has no "method" in it at all.
-  if (rawQuery.length > 1 && /method/i.test(rawQuery)) {
-    for (const [key, value] of new URLSearchParams(rawQuery.replace(/^\?/, ""))) if (key.toLowerCase() === "_method") add(value);
+  // Cheap test first: nearly every query has neither "method" nor an escape that could spell it.
+  if (rawQuery.length > 1 && /method|%/i.test(rawQuery)) {
+    for (const [key, value] of new URLSearchParams(rawQuery)) if (isMethodParameter(key)) add(value);
   }
   return asked === null || asked === method ? null : asked;
 }

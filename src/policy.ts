@@ -85,23 +85,32 @@ function judge(rules: readonly Rule[], method: string, segments: string[], chose
   if (suffix && ruleFor(rules, method, segments, false, true) !== chosen) throw ambiguous();
   if (!match.caseInsensitive) return;
   const folded = segments.map(fold);
-  if (folded.every((f, i) => f === segments[i])) return;
+  // Unchanged by folding, they meet the same rules, unless a rule is written with capitals: its
+  // folded pattern is what a case-insensitive origin matches /admin/users against for /Admin/*.
+  if (!shapeOf(rules).capitals && folded.every((f, i) => f === segments[i])) return;
   if (ruleFor(rules, method, folded, true) !== chosen) throw ambiguous();
   if (suffix && ruleFor(rules, method, folded, true, true) !== chosen) throw ambiguous();
 }
 
 // How deep the rules of one list look (the most segments a pattern names, at least the first, for
-// /.auth) and whether any pattern is exact (so the count matters beyond that): one entry per list.
-const shapes = new WeakMap<readonly Rule[], { depth: number; exact: boolean }>();
+// /.auth), whether any pattern is exact (so the count matters beyond that), and whether any is
+// written with letters that fold: one entry per list.
+interface Shape {
+  depth: number;
+  exact: boolean;
+  capitals: boolean;
+}
+const shapes = new WeakMap<readonly Rule[], Shape>();
 
-function shapeOf(rules: readonly Rule[]): { depth: number; exact: boolean } {
+function shapeOf(rules: readonly Rule[]): Shape {
   let shape = shapes.get(rules);
   if (!shape) {
-    shape = { depth: 1, exact: false };
+    shape = { depth: 1, exact: false, capitals: false };
     for (const { pattern } of rules) {
       if (!pattern.ok) continue;
       shape.depth = Math.max(shape.depth, pattern.segments.length);
       if (!pattern.rest) shape.exact = true;
+      if (pattern.folded.some((f, i) => f !== pattern.segments[i])) shape.capitals = true;
     }
     shapes.set(rules, shape);
   }

@@ -23,10 +23,13 @@ export function isReroutingHeader(nameWithDashes: string): boolean {
 }
 
 /** Whether a client's header (its name read with "_" as "-") is removed before forwarding. */
-function removed(name: string, as: string, config: Config, listed: Set<string> | null): boolean {
+function removed(name: string, as: string, config: Config, listed: Set<string> | null, incoming: Headers): boolean {
   if (as.startsWith(IDENTITY_HEADER_PREFIX) || config.strippedHeaders.has(as) || REROUTING.has(as)) return true;
-  // Upgrade stays although "Connection: Upgrade" names it: the runtime's fetch makes the handshake.
-  if (HOP_BY_HOP.has(name) || (listed?.has(name) && name !== "upgrade")) return true;
+  for (const prefix of config.strippedPrefixes) if (as.startsWith(prefix)) return true;
+  // Upgrade stays for a WebSocket although "Connection: Upgrade" names it: the runtime's fetch makes
+  // the handshake. Any other protocol (h2c, the start of request smuggling) is removed.
+  if (name === "upgrade") return incoming.get("upgrade")?.toLowerCase() !== "websocket";
+  if (HOP_BY_HOP.has(name) || listed?.has(name)) return true;
   if (name === "authorization" && !config.forwardAuthorization) return true;
   // An override spelled with "_" is one a CGI-style origin reads but the policy did not judge.
   return name !== as && isOverrideHeader(as);
@@ -43,7 +46,7 @@ export function forwardHeaders(incoming: Headers, config: Config, identity: read
     // Read with "_" as "-", as CGI-style origins do: X_Auth_Subject or X_User_Email would pass there
     // for the identity or claim header the client may not send.
     const as = name.includes("_") ? name.replaceAll("_", "-") : name;
-    if (removed(name, as, config, listed)) out.delete(name);
+    if (removed(name, as, config, listed, incoming)) out.delete(name);
   }
   for (const [name, value] of identity) out.set(name, value);
   return out;

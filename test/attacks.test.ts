@@ -263,7 +263,7 @@ describe("self-service logouts cannot crowd out the admin", () => {
     await runInDurableObject(ledger(), (_: RevocationLedger, state) => {
       state.storage.sql.exec(
         `WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?)
-         INSERT INTO revocations (kind, iss, value, at, expires_at, revoked_at, self_subject) SELECT 'jti', '', 'self-' || x, 0, 4000000000, 0, coalesce(?, 'someone-' || x) FROM n`,
+         INSERT INTO revocations (kind, iss, value, at, expires_at, revoked_at, self_subject, h) SELECT 'jti', '', 'self-' || x, 0, 4000000000, 0, coalesce(?, 'someone-' || x), printf('%016x', x) FROM n`,
         count,
         subject,
       );
@@ -281,7 +281,7 @@ describe("self-service logouts cannot crowd out the admin", () => {
     expect((await send(e, "/.auth/logout?scope=all", { method: "POST", ...bearer(await idp.sign({ sub: "spammer", scope: "openid" })) })).status).toBe(204);
   });
 
-  it(`stops self-service logouts at ${MAX_SELF_SERVICE_REVOCATIONS} entries (507) while the admin still revokes every kind`, async () => {
+  it(`stops self-service logouts at ${MAX_SELF_SERVICE_REVOCATIONS} entries (507) while the admin still revokes every kind`, { timeout: 60_000 }, async () => {
     const { idp, env: e } = await coldWorld();
     await fillSelfService(MAX_SELF_SERVICE_REVOCATIONS, null);
     const full = await send(e, "/.auth/logout", { method: "POST", ...bearer(await idp.sign({ sub: "late" })) });
@@ -296,7 +296,7 @@ describe("self-service logouts cannot crowd out the admin", () => {
     await runInDurableObject(ledger(), (_: RevocationLedger, state) => {
       state.storage.sql.exec(
         `WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?)
-         INSERT INTO revocations (kind, iss, value, at, expires_at, revoked_at) SELECT 'jti', '', 'bulk-' || x, 0, 4000000000, 0 FROM n`,
+         INSERT INTO revocations (kind, iss, value, at, expires_at, revoked_at, h) SELECT 'jti', '', 'bulk-' || x, 0, 4000000000, 0, printf('%016x', x) FROM n`,
         MAX_ACTIVE_REVOCATIONS,
       );
     });
@@ -380,5 +380,42 @@ describe("smaller ones", () => {
     const input = `${json({ alg: "RS256", kid: "weak" })}.${json({ iss: idp.issuer, aud: "api", sub: "a", iat: now, exp: now + 60 })}`;
     const token = `${input}.${base64url.encode(new Uint8Array(await crypto.subtle.sign(algorithm, privateKey, new TextEncoder().encode(input))))}`;
     expect(await codeOf(await send(env2, "/x", bearer(token)))).toBe("key_too_weak");
+  });
+});
+
+describe("what a review of the fixes found", () => {
+  it("judges /admin/users under a rule written /Admin/* (an ASP.NET origin routes it there), and /admin.json too", async () => {
+    const { net, env: e } = await world({ POLICY: { routes: [{ path: "/Admin/*", require: { roles: ["admin"] } }, { path: "/*", auth: "none" }] } });
+    for (const path of ["/admin/users", "/admin.json", "/ADMIN/users"]) expect((await send(e, path, { method: "DELETE" })).status, path).toBe(400);
+    expect((await send(e, "/Admin/users")).status).toBe(401);
+    expect(net.originRequests).toHaveLength(0);
+  });
+
+  it("reads _method however its name is spelled: escaped, or as PHP mangles '.', ' ' and '['", async () => {
+    const { idp, env: e } = await world({ POLICY: { routes: [{ path: "/orders/*", methods: ["DELETE"], require: { roles: ["admin"] } }] } });
+    const buyer = await idp.sign({ roles: ["buyer"] });
+    for (const q of ["?_%6Dethod=DELETE", "?.method=DELETE", "?%20method=DELETE", "?%5Fmethod=DELETE", "?_METHOD=delete"]) {
+      expect(await codeOf(await send(e, `/orders/1${q}`, { method: "POST", ...bearer(buyer) })), q).toBe("method_override");
+    }
+  });
+
+  it("reads the override in every forwarded URI's query in forward-auth mode", async () => {
+    const { idp, env: e } = await world({ POLICY: { routes: [{ path: "/orders/*", methods: ["DELETE"], require: { roles: ["admin"] } }] } });
+    const headers = { Authorization: `Bearer ${await idp.sign({ roles: ["buyer"] })}`, "X-Original-URI": "/orders/1?_method=DELETE", "X-Forwarded-Uri": "/orders/1?z", "X-Original-Method": "POST" };
+    expect(await codeOf(await send(e, "/.auth/check", { headers }))).toBe("method_override");
+  });
+
+  it("escapes a roles claim that is one string like an element, and forwards Upgrade only for a WebSocket", async () => {
+    const { net, idp, env: e } = await world();
+    await send(e, "/x", bearer(await idp.sign({ roles: "x,admin" }), { Connection: "Upgrade", Upgrade: "h2c" }));
+    const got = net.originRequests[0]!.headers;
+    expect(got["x-auth-roles"]).toBe("x%2Cadmin");
+    expect(got.upgrade).toBeUndefined();
+  });
+
+  it("strips foreign identity headers named by a prefix (Kubernetes' X-Remote-Extra-*)", async () => {
+    const { net, env: e } = await world({ POLICY: { routes: [{ path: "/*", auth: "none" }] } });
+    await send(e, "/x", { headers: { "X-Remote-Extra-Scopes": "admin", "X-Pomerium-Claim-Email": "ceo@x.test", "X-Kept": "1" } });
+    expect(Object.keys(net.originRequests[0]!.headers).filter((h) => h.startsWith("x-remote") || h.startsWith("x-pomerium"))).toEqual([]);
   });
 });

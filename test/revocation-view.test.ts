@@ -8,6 +8,7 @@ import { ledgerOf, type RevocationLedger } from "../src/revocation/ledger";
 import type { Revocation } from "../src/revocation/model";
 import { publish } from "../src/revocation/publisher";
 import { record } from "../src/revocation/store";
+import { probeOf } from "../src/revocation/hashed-index";
 import { KV_PROPAGATION_MS, RevocationView, REFRESH_RETRY_MS } from "../src/revocation/view";
 import { FlakyKv } from "./helpers/kv";
 
@@ -29,7 +30,7 @@ describe("RevocationView", () => {
     const reads = kv.reads;
     for (let i = 0; i < 1000; i++) {
       await view.ensureFresh(STALE_MS, t0 + 4_999);
-      expect(view.revokedBy({ iss: ISS, jti: `j${i}` })).toBeNull();
+      expect(view.revokedBy(await probeOf({ iss: ISS, jti: `j${i}` }))).toBeNull();
     }
     expect(kv.reads).toBe(reads);
   });
@@ -41,9 +42,9 @@ describe("RevocationView", () => {
     await view.ensureFresh(STALE_MS, t0);
     await ledgerOf(env).revoke(jti("late"));
     await view.ensureFresh(STALE_MS, t0 + 4_000);
-    expect(view.revokedBy({ iss: ISS, jti: "late" })).toBeNull(); // within the bound: the old view
+    expect(view.revokedBy(await probeOf({ iss: ISS, jti: "late" }))).toBeNull(); // within the bound: the old view
     await view.ensureFresh(STALE_MS, t0 + 5_000);
-    expect(view.revokedBy({ iss: ISS, jti: "late" })).toBe("jti");
+    expect(view.revokedBy(await probeOf({ iss: ISS, jti: "late" }))).toBe("jti");
   });
 
   it("reads only the tiny version key when nothing changed", async () => {
@@ -67,9 +68,9 @@ describe("RevocationView", () => {
     const reads = kv.reads;
     await Promise.all(Array.from({ length: 50 }, () => view.ensureFresh(STALE_MS, t0 + 4_000, (p) => background.push(p))));
     expect(background).toHaveLength(1);
-    expect(view.revokedBy({ iss: ISS, jti: "ahead" })).toBeNull(); // answered from the view, no wait
+    expect(view.revokedBy(await probeOf({ iss: ISS, jti: "ahead" }))).toBeNull(); // answered from the view, no wait
     await Promise.all(background);
-    expect(view.revokedBy({ iss: ISS, jti: "ahead" })).toBe("jti");
+    expect(view.revokedBy(await probeOf({ iss: ISS, jti: "ahead" }))).toBe("jti");
     expect(kv.reads - reads).toBe(2); // version + head, once
     // Refreshed at t0 + 4 s: fresh until t0 + 9 s, with no read on the way.
     await view.ensureFresh(STALE_MS, t0 + 5_500, (p) => background.push(p));
@@ -98,11 +99,11 @@ describe("RevocationView", () => {
     while (!stalled) await new Promise((r) => setTimeout(r, 5));
     await ledgerOf(env).revoke(jti("second"));
     await view.ensureFresh(STALE_MS, Date.now());
-    expect(view.revokedBy({ iss: ISS, jti: "second" })).toBe("jti");
+    expect(view.revokedBy(await probeOf({ iss: ISS, jti: "second" }))).toBe("jti");
     release();
     await first;
-    expect(view.revokedBy({ iss: ISS, jti: "second" })).toBe("jti");
-    expect(view.revokedBy({ iss: ISS, jti: "first" })).toBe("jti");
+    expect(view.revokedBy(await probeOf({ iss: ISS, jti: "second" }))).toBe("jti");
+    expect(view.revokedBy(await probeOf({ iss: ISS, jti: "first" }))).toBe("jti");
     expect(view.status(Date.now()).seq).toBe(2);
   });
 
@@ -115,7 +116,7 @@ describe("RevocationView", () => {
     kv.failReads = true;
     expect(await view.ensureFresh(STALE_MS, t0 + 4_999)).toBe(true); // within the window: no read
     expect(await view.ensureFresh(STALE_MS, t0 + 6_000)).toBe(false); // past it, and KV failed
-    expect(view.revokedBy({ iss: ISS, jti: "kept" })).toBe("jti");
+    expect(view.revokedBy(await probeOf({ iss: ISS, jti: "kept" }))).toBe("jti");
     expect(view.status(t0 + 6_000).lastError).toBe("KV read failed");
     const reads = kv.reads;
     expect(await view.ensureFresh(STALE_MS, t0 + 6_000 + REFRESH_RETRY_MS - 1)).toBe(false);
@@ -123,7 +124,7 @@ describe("RevocationView", () => {
     kv.failReads = false;
     await ledgerOf(env).revoke(jti("after"));
     expect(await view.ensureFresh(STALE_MS, t0 + 6_000 + REFRESH_RETRY_MS)).toBe(true);
-    expect(view.revokedBy({ iss: ISS, jti: "after" })).toBe("jti");
+    expect(view.revokedBy(await probeOf({ iss: ISS, jti: "after" }))).toBe("jti");
   });
 
   it("keeps vouching through KV's propagation (a key its head names not visible yet), but not beyond", async () => {
@@ -136,11 +137,11 @@ describe("RevocationView", () => {
     kv.hidden = (key) => key === HEAD_KEY; // the new version is visible here, its head not yet
     expect(await view.ensureFresh(STALE_MS, t0 + 6_000)).toBe(true);
     expect(view.status(t0 + 6_000).lastError).toBe("a key named by the head is not visible yet");
-    expect(view.revokedBy({ iss: ISS, jti: "late" })).toBeNull(); // within the bound on Cloudflare
+    expect(view.revokedBy(await probeOf({ iss: ISS, jti: "late" }))).toBeNull(); // within the bound on Cloudflare
     expect(await view.ensureFresh(STALE_MS, t0 + STALE_MS + KV_PROPAGATION_MS)).toBe(false);
     kv.hidden = () => false;
     expect(await view.ensureFresh(STALE_MS, t0 + STALE_MS + KV_PROPAGATION_MS + REFRESH_RETRY_MS)).toBe(true);
-    expect(view.revokedBy({ iss: ISS, jti: "late" })).toBe("jti");
+    expect(view.revokedBy(await probeOf({ iss: ISS, jti: "late" }))).toBe("jti");
   });
 
   it("refuses to vouch for tokens when it has never loaded and KV fails", async () => {
@@ -172,9 +173,9 @@ describe("RevocationView", () => {
     await cold.ensureFresh(STALE_MS, Date.now());
     const total = 1 + batches * (TAIL_MAX_ENTRIES + 1) + 1;
     expect(cold.status(Date.now()).entries).toBe(total);
-    expect(cold.revokedBy({ iss: ISS, jti: "first" })).toBe("jti");
-    expect(cold.revokedBy({ iss: ISS, jti: `b${batches - 1}-${TAIL_MAX_ENTRIES}` })).toBe("jti");
-    expect(cold.revokedBy({ iss: ISS, sub: "zed", iat: zedAt })).toBe("sub");
+    expect(cold.revokedBy(await probeOf({ iss: ISS, jti: "first" }))).toBe("jti");
+    expect(cold.revokedBy(await probeOf({ iss: ISS, jti: `b${batches - 1}-${TAIL_MAX_ENTRIES}` }))).toBe("jti");
+    expect(cold.revokedBy(await probeOf({ iss: ISS, sub: "zed", iat: zedAt }))).toBe("sub");
     await lagging.ensureFresh(STALE_MS, Date.now() + 10_000);
     expect(lagging.status(Date.now()).entries).toBe(total);
   });
@@ -186,7 +187,10 @@ describe("RevocationView", () => {
     const long = (i: number): Revocation => ({ ...jti(`${i}-${"v".repeat(1000)}`), iss: `https://${"i".repeat(2000)}.test` });
     const sizes: number[] = [];
     const kv = new FlakyKv();
-    const recording = { ...kv.binding(), put: (key: string, value: string) => (sizes.push(new TextEncoder().encode(value).length), env.REVOCATIONS.put(key, value)) } as KVNamespace;
+    const recording = {
+      ...kv.binding(),
+      put: (key: string, value: string | Uint8Array) => (sizes.push(typeof value === "string" ? new TextEncoder().encode(value).length : value.byteLength), env.REVOCATIONS.put(key, value)),
+    } as KVNamespace;
     const limit = 64 * 1024;
     await runInDurableObject(stub, async (_: RevocationLedger, state) => {
       // A backlog of 300 (over the 256 kept inline), published at once: several segments.
@@ -199,20 +203,38 @@ describe("RevocationView", () => {
       const fromSegments = new RevocationView(env.REVOCATIONS);
       expect(await fromSegments.ensureFresh(STALE_MS, Date.now())).toBe(true);
       expect(fromSegments.status(Date.now()).entries).toBe(300);
-      for (const i of [0, 150, 299]) expect(fromSegments.revokedBy({ iss: long(i).iss!, jti: long(i).value }), `entry ${i}`).toBe("jti");
+      for (const i of [0, 150, 299]) expect(fromSegments.revokedBy(await probeOf({ iss: long(i).iss!, jti: long(i).value })), `entry ${i}`).toBe("jti");
       // A backlog needing more segments than a head lists before compacting: straight to a snapshot.
       for (let i = 300; i < 300 + 64 * 25; i++) record(state.storage.sql, long(i), nowSec());
       await publish(state.storage.sql, recording, limit);
       head = (await env.REVOCATIONS.get<Head>(HEAD_KEY, "json"))!;
-      expect(head.snapshot!.chunks).toBeGreaterThan(1);
+      // A snapshot record is 12 bytes whatever the entry's length: 1 900 of them fit one chunk.
+      expect(head.snapshot).toMatchObject({ records: true, chunks: 1 });
       expect(head.segments).toEqual([]);
     });
     expect(Math.max(...sizes)).toBeLessThanOrEqual(limit);
     const cold = new RevocationView(env.REVOCATIONS);
     expect(await cold.ensureFresh(STALE_MS, Date.now())).toBe(true);
     expect(cold.status(Date.now()).entries).toBe(300 + 64 * 25);
-    expect(cold.revokedBy({ iss: long(0).iss!, jti: long(0).value })).toBe("jti");
-    expect(cold.revokedBy({ iss: long(1899).iss!, jti: long(1899).value })).toBe("jti");
+    expect(cold.revokedBy(await probeOf({ iss: long(0).iss!, jti: long(0).value }))).toBe("jti");
+    expect(cold.revokedBy(await probeOf({ iss: long(1899).iss!, jti: long(1899).value }))).toBe("jti");
+  });
+
+  it("splits the snapshot's records into chunks of at most the value bound, and a cold view searches them all", async () => {
+    const stub = ledgerOf(env);
+    await runInDurableObject(stub, async (_: RevocationLedger, state) => {
+      // Each entry's JSON is over the 1 200-byte bound: 300 one-entry segments, more than a head
+      // lists, so straight to a snapshot, whose records (100 per 1 200 bytes) take 3 chunks.
+      for (let i = 0; i < 300; i++) record(state.storage.sql, { ...jti(`${i}-${"v".repeat(1200)}`) }, nowSec());
+      await publish(state.storage.sql, env.REVOCATIONS, 1200);
+    });
+    const head = (await env.REVOCATIONS.get<Head>(HEAD_KEY, "json"))!;
+    expect(head.snapshot).toMatchObject({ records: true, chunks: 3 });
+    const cold = new RevocationView(env.REVOCATIONS);
+    expect(await cold.ensureFresh(STALE_MS, Date.now())).toBe(true);
+    expect(cold.status(Date.now()).entries).toBe(300);
+    for (const i of [0, 99, 100, 199, 200, 299]) expect(cold.revokedBy(await probeOf({ iss: ISS, jti: `${i}-${"v".repeat(1200)}` })), `entry ${i}`).toBe("jti");
+    expect(cold.revokedBy(await probeOf({ iss: ISS, jti: "never-revoked" }))).toBeNull();
   });
 
   it("matches sub and sid by iat, per issuer, and a wildcard issuer everywhere", async () => {
@@ -223,12 +245,12 @@ describe("RevocationView", () => {
     await stub.revoke({ kind: "token", value: "a".repeat(64), iss: ISS, at: t, expiresAt: t + 600 });
     const view = new RevocationView(env.REVOCATIONS);
     await view.ensureFresh(STALE_MS, Date.now());
-    expect(view.revokedBy({ iss: ISS, jti: "j", sub: "alice", iat: t })).toBe("sub");
-    expect(view.revokedBy({ iss: ISS, jti: "j", sub: "alice", iat: t + 1 })).toBeNull();
-    expect(view.revokedBy({ iss: ISS, jti: "j", sub: "alice" })).toBe("sub");
-    expect(view.revokedBy({ iss: "https://other.test", jti: "j", sub: "alice", iat: t })).toBeNull();
-    expect(view.revokedBy({ iss: "https://other.test", jti: "j", sid: "s1", iat: t - 5 })).toBe("sid");
-    expect(view.revokedBy({ iss: ISS, jti: "j", sid: "s2", iat: t - 5 })).toBeNull();
-    expect(view.revokedBy({ iss: ISS, tokenSha256: "a".repeat(64) })).toBe("token");
+    expect(view.revokedBy(await probeOf({ iss: ISS, jti: "j", sub: "alice", iat: t }))).toBe("sub");
+    expect(view.revokedBy(await probeOf({ iss: ISS, jti: "j", sub: "alice", iat: t + 1 }))).toBeNull();
+    expect(view.revokedBy(await probeOf({ iss: ISS, jti: "j", sub: "alice" }))).toBe("sub");
+    expect(view.revokedBy(await probeOf({ iss: "https://other.test", jti: "j", sub: "alice", iat: t }))).toBeNull();
+    expect(view.revokedBy(await probeOf({ iss: "https://other.test", jti: "j", sid: "s1", iat: t - 5 }))).toBe("sid");
+    expect(view.revokedBy(await probeOf({ iss: ISS, jti: "j", sid: "s2", iat: t - 5 }))).toBeNull();
+    expect(view.revokedBy(await probeOf({ iss: ISS, tokenSha256: "a".repeat(64) }))).toBe("token");
   });
 });

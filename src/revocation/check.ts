@@ -11,7 +11,7 @@ import type { Config, Rule } from "../config";
 import { LEDGER_TIMEOUT_MS } from "../constants";
 import { AuthError } from "../errors";
 import type { VerifiedToken } from "../token/verify";
-import { factsOf } from "./facts";
+import { factsOf, probeFor } from "./facts";
 import { ledgerOf } from "./ledger";
 import { viewOf } from "./view";
 
@@ -33,7 +33,7 @@ export async function checkRevocation(
     const stalenessMs = config.revocationMaxStalenessSeconds * 1000;
     const view = viewOf(env.REVOCATIONS);
     if (await view.ensureFresh(stalenessMs, nowMs, waitUntil)) {
-      kind = view.revokedBy(facts);
+      kind = view.revokedBy(await probeFor(verified, token, config.clockToleranceSeconds));
     } else {
       const kept = ledgerAnswers.get(verified);
       if (kept !== undefined && nowMs < kept.untilMs) {

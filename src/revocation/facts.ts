@@ -4,20 +4,29 @@ import type { Config } from "../config";
 import { sha256Hex } from "../crypto";
 import { AuthError } from "../errors";
 import { signingInput, type VerifiedToken } from "../token/verify";
+import { probeOf, type Probe } from "./hashed-index";
 import type { Revocation, RevokeBody, TokenFacts } from "./model";
 
-// Facts per verification, so a token answered from the verified-token cache is not hashed again;
-// weak, so an entry goes with its verification.
-const known = new WeakMap<VerifiedToken, TokenFacts>();
+// Facts and their probe per verification, so a token answered from the verified-token cache is not
+// hashed again; weak, so an entry goes with its verification.
+const known = new WeakMap<VerifiedToken, { facts: TokenFacts; probe?: Probe }>();
 
 /**
  * Facts of a token for the check; the hash of its signing input is computed only when it has no jti.
  * Its iat is read on the ledger's clock (see TokenFacts.iat): moved back by the clock tolerance.
  */
 export async function factsOf(verified: VerifiedToken, token: string, clockToleranceSeconds: number): Promise<TokenFacts> {
-  let facts = known.get(verified);
-  if (!facts) known.set(verified, (facts = await computeFacts(verified, token, clockToleranceSeconds)));
-  return facts;
+  let kept = known.get(verified);
+  if (!kept) known.set(verified, (kept = { facts: await computeFacts(verified, token, clockToleranceSeconds) }));
+  return kept.facts;
+}
+
+/** The token's probe of the edge's index (hashed-index.ts), computed once per verification. */
+export async function probeFor(verified: VerifiedToken, token: string, clockToleranceSeconds: number): Promise<Probe> {
+  const facts = await factsOf(verified, token, clockToleranceSeconds);
+  const kept = known.get(verified)!;
+  kept.probe ??= await probeOf(facts);
+  return kept.probe;
 }
 
 async function computeFacts(verified: VerifiedToken, token: string, clockToleranceSeconds: number): Promise<TokenFacts> {
@@ -32,9 +41,13 @@ async function computeFacts(verified: VerifiedToken, token: string, clockToleran
   };
 }
 
-/** A sub or sid revocation is kept until no token issued before it can still be valid. */
+/**
+ * A sub or sid revocation is kept until no token it denies can still be valid: such a token has an
+ * iat up to the tolerance after it (TokenFacts.iat), lives at most the lifetime cap, and is accepted
+ * up to the tolerance past its exp.
+ */
 export function untilNoTokenLeft(config: Config, nowSec: number): number {
-  return nowSec + config.maxTokenLifetimeSeconds + config.clockToleranceSeconds;
+  return nowSec + config.maxTokenLifetimeSeconds + 2 * config.clockToleranceSeconds;
 }
 
 /**

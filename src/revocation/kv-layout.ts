@@ -5,7 +5,9 @@
 //   revocations/head             { seq, snapshot, segments, tail }: the newest entries inline (tail),
 //                                the sealed segments since the snapshot, and which snapshot to start from
 //   revocations/segment/<a>-<b>  entries with seq in [a, b], immutable once written
-//   revocations/snapshot/<s>/<i> chunk i of every active entry as of seq s, immutable once written
+//   revocations/records/<s>/<i>  chunk i of every active entry as of seq s, as sorted 12-byte records
+//                                (hashed-index.ts), immutable once written; revocations/snapshot/<s>/<i>
+//                                the same as JSON entries, from before the records existed
 //
 // Immutable keys are written before the head that names them, and the head before the version, so a
 // reader that sees a version can find everything it needs (or, under KV's eventual consistency, finds
@@ -16,6 +18,7 @@ export const VERSION_KEY = "revocations/version";
 export const HEAD_KEY = "revocations/head";
 export const segmentKey = (from: number, to: number) => `revocations/segment/${from}-${to}`;
 export const snapshotKey = (seq: number, chunk: number) => `revocations/snapshot/${seq}/${chunk}`;
+export const recordsKey = (seq: number, chunk: number) => `revocations/records/${seq}/${chunk}`;
 
 /** Entries kept inline in the head before they are sealed into a segment. */
 export const TAIL_MAX_ENTRIES = 256;
@@ -31,20 +34,26 @@ export const SNAPSHOT_CHUNK_ENTRIES = 20_000;
  */
 export const MAX_VALUE_BYTES = 8 * 1024 * 1024;
 
-/** One entry on the wire: [seq, kind, iss ("" for any), value, at, expiresAt]. */
-export type WireEntry = [number, RevocationKind, string, string, number, number];
+/**
+ * One entry on the wire: [seq, kind, iss ("" for any), value, at, expiresAt, hash]. The hash (see
+ * hashed-index.ts) is absent from entries written before it existed; a reader computes it then.
+ */
+export type WireEntry = [number, RevocationKind, string, string, number, number, string?];
 
 export interface Head {
   seq: number;
-  snapshot: { seq: number; chunks: number } | null;
+  /** `records`: the chunks are records under recordsKey; without it, JSON entries under snapshotKey. */
+  snapshot: { seq: number; chunks: number; records?: true } | null;
   /** Sealed segments after the snapshot, oldest first. */
   segments: { from: number; to: number }[];
   /** Entries after the last segment. */
   tail: WireEntry[];
 }
 
-export function toWire(seq: number, r: Revocation): WireEntry {
-  return [seq, r.kind, r.iss ?? "", r.value, r.at, r.expiresAt];
+export function toWire(seq: number, r: Revocation, h?: string | null): WireEntry {
+  const entry: WireEntry = [seq, r.kind, r.iss ?? "", r.value, r.at, r.expiresAt];
+  if (h) entry.push(h);
+  return entry;
 }
 
 /** Consecutive runs of entries, each at most `maxEntries` long and `maxBytes` as a JSON array. */

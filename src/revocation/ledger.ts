@@ -5,6 +5,7 @@
 // A revoke may carry an Idempotency-Key (idempotency.ts): its first answer is replayed to repeats.
 import { DurableObject } from "cloudflare:workers";
 import { MAX_ACTIVE_REVOCATIONS, MAX_SELF_SERVICE_PER_SUBJECT, MAX_SELF_SERVICE_REVOCATIONS, SUBJECT_REVOCATION_RESERVE } from "../constants";
+import { entryHash } from "./hashed-index";
 import * as idempotency from "./idempotency";
 import type { Revocation, RevocationEvent, TokenFacts } from "./model";
 import { publish } from "./publisher";
@@ -43,6 +44,7 @@ export type KeyedRevoke =
   | { outcome: "key_reused" };
 
 const nowSec = () => Math.floor(Date.now() / 1000);
+const hashOf = (r: Revocation) => entryHash(r.kind, r.iss ?? "", r.value);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class RevocationLedger extends DurableObject<Env> {
@@ -70,7 +72,7 @@ export class RevocationLedger extends DurableObject<Env> {
    * tries to publish it to KV. Null when it does not fit (see room()), even after pruning.
    */
   async revoke(revocation: Revocation): Promise<store.Recorded | null> {
-    const recorded = this.recordNow(revocation);
+    const recorded = this.recordNow(revocation, await hashOf(revocation));
     if (typeof recorded === "string") return null;
     await this.afterRecord(recorded);
     return recorded;
@@ -82,8 +84,9 @@ export class RevocationLedger extends DurableObject<Env> {
    * as the insert.
    */
   async logout(revocation: Revocation, selfService: SelfService): Promise<store.Recorded | Refusal> {
+    const h = await hashOf(revocation); // before the check: no await may come between it and the insert
     if (store.revokedBy(this.ctx.storage.sql, selfService.facts, nowSec()) !== null) return "token_revoked";
-    const recorded = this.recordNow(revocation, undefined, selfService.subject);
+    const recorded = this.recordNow(revocation, h, undefined, selfService.subject);
     if (typeof recorded !== "string") await this.afterRecord(recorded);
     return recorded;
   }
@@ -95,12 +98,13 @@ export class RevocationLedger extends DurableObject<Env> {
    * in between, so two concurrent requests with one key cannot both record.
    */
   async revokeOnce(revocation: Revocation, claim: idempotency.IdempotencyClaim): Promise<KeyedRevoke> {
+    const h = await hashOf(revocation); // before the lookup, for the same reason
     const seen = idempotency.lookup(this.ctx.storage.sql, claim.key, nowSec());
     if (seen !== null) {
       if (seen.fingerprint !== claim.fingerprint) return { outcome: "key_reused" };
       return { outcome: "answered", event: idempotency.replay(seen, revocation), replayed: true };
     }
-    const recorded = this.recordNow(revocation, claim);
+    const recorded = this.recordNow(revocation, h, claim);
     if (typeof recorded === "string") return { outcome: "full" };
     await this.afterRecord(recorded);
     return { outcome: "answered", event: recorded.event, replayed: false };
@@ -161,9 +165,11 @@ export class RevocationLedger extends DurableObject<Env> {
     const reserve = kind === "sub" || kind === "sid" ? SUBJECT_REVOCATION_RESERVE : 0;
     if (selfSubject === undefined) return this.active < MAX_ACTIVE_REVOCATIONS + reserve ? null : "full";
     if (this.active >= MAX_ACTIVE_REVOCATIONS) return "full";
+    // A subject's one sub entry is exempt from the self-service quotas: it replaces that subject's
+    // per-token ones, and a victim must still be able to end every session when the share is full.
+    if (kind === "sub") return null;
     if (this.selfService >= MAX_SELF_SERVICE_REVOCATIONS) return "self_service_full";
-    // A subject's one sub entry is exempt: it replaces that subject's per-token ones.
-    if (kind !== "sub" && store.selfServiceCount(this.ctx.storage.sql, selfSubject) >= MAX_SELF_SERVICE_PER_SUBJECT) return "subject_limit";
+    if (store.selfServiceCount(this.ctx.storage.sql, selfSubject) >= MAX_SELF_SERVICE_PER_SUBJECT) return "subject_limit";
     return null;
   }
 
@@ -171,14 +177,14 @@ export class RevocationLedger extends DurableObject<Env> {
    * Stores a revocation (and the key's row, when there is one) in one transaction, or says why it
    * does not fit even after pruning. Duplicates and moves of a sub/sid always do.
    */
-  private recordNow(revocation: Revocation, claim?: idempotency.IdempotencyClaim, selfSubject?: string): store.Recorded | Refusal {
+  private recordNow(revocation: Revocation, h: string, claim?: idempotency.IdempotencyClaim, selfSubject?: string): store.Recorded | Refusal {
     const sql = this.ctx.storage.sql;
     let refusal: Refusal | null = null;
     const attempt = () =>
       this.ctx.storage.transactionSync(() => {
         const now = nowSec();
         refusal = this.room(revocation.kind, selfSubject);
-        const recorded = store.record(sql, revocation, now, refusal === null, selfSubject ?? null);
+        const recorded = store.record(sql, revocation, now, refusal === null, selfSubject ?? null, h);
         if (recorded !== null && claim !== undefined) idempotency.remember(sql, claim, recorded.event, now);
         return recorded;
       });

@@ -25,6 +25,10 @@ export function migrate(sql: SqlStorage): void {
   const columns = sql.exec<{ name: string }>("PRAGMA table_info(revocations)").toArray();
   if (!columns.some((c) => c.name === "self_subject")) sql.exec("ALTER TABLE revocations ADD COLUMN self_subject TEXT");
   sql.exec("CREATE INDEX IF NOT EXISTS revocations_by_self_subject ON revocations (self_subject) WHERE self_subject IS NOT NULL");
+  // The entry's hash as the edge looks it up (hashed-index.ts), so a snapshot is a sorted read.
+  // Null on rows from before it existed, until the publisher fills them in (missingHashes).
+  if (!columns.some((c) => c.name === "h")) sql.exec("ALTER TABLE revocations ADD COLUMN h TEXT");
+  sql.exec("CREATE INDEX IF NOT EXISTS revocations_by_h ON revocations (h)");
 }
 
 interface Row extends Record<string, SqlStorageValue> {
@@ -36,6 +40,7 @@ interface Row extends Record<string, SqlStorageValue> {
   expires_at: number;
   revoked_at: number;
   self_subject: string | null;
+  h: string | null;
 }
 
 function toEvent(row: Row): RevocationEvent {
@@ -73,7 +78,7 @@ export interface Recorded {
  * that tokens issued between the two revocations are denied too. With `mayAdd` false, a revocation
  * that would add a new key is refused (null); duplicates and moves are still answered.
  */
-export function record(sql: SqlStorage, r: Revocation, nowSec: number, mayAdd = true, selfSubject: string | null = null): Recorded | null {
+export function record(sql: SqlStorage, r: Revocation, nowSec: number, mayAdd = true, selfSubject: string | null = null, h: string | null = null): Recorded | null {
   const iss = r.iss ?? "";
   const existing = sql.exec<Row>("SELECT * FROM revocations WHERE kind = ? AND iss = ? AND value = ?", r.kind, iss, r.value).toArray()[0];
   if (existing) {
@@ -91,8 +96,8 @@ export function record(sql: SqlStorage, r: Revocation, nowSec: number, mayAdd = 
   }
   const row = sql
     .exec<Row>(
-      "INSERT INTO revocations (kind, iss, value, at, expires_at, revoked_at, self_subject) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
-      r.kind, iss, r.value, r.at, r.expiresAt, nowSec, selfSubject,
+      "INSERT INTO revocations (kind, iss, value, at, expires_at, revoked_at, self_subject, h) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+      r.kind, iss, r.value, r.at, r.expiresAt, nowSec, selfSubject, h,
     )
     .one();
   sql.exec("INSERT INTO outbox (seq) VALUES (?)", row.seq);
@@ -115,7 +120,25 @@ export function wireEntries(sql: SqlStorage, after: number, upTo: number): WireE
   return sql
     .exec<Row>("SELECT * FROM revocations WHERE seq > ? AND seq <= ? ORDER BY seq", after, upTo)
     .toArray()
-    .map((row) => toWire(row.seq, toEvent(row).revocation));
+    .map((row) => toWire(row.seq, toEvent(row).revocation, row.h));
+}
+
+/** Rows whose hash is not filled in yet (written before the column existed), at most `limit`. */
+export function missingHashes(sql: SqlStorage, limit: number): { seq: number; kind: Revocation["kind"]; iss: string; value: string }[] {
+  return sql
+    .exec<Row>("SELECT seq, kind, iss, value FROM revocations WHERE h IS NULL LIMIT ?", limit)
+    .toArray()
+    .map((r) => ({ seq: r.seq, kind: r.kind as Revocation["kind"], iss: r.iss, value: r.value }));
+}
+
+export function setHash(sql: SqlStorage, seq: number, h: string): void {
+  sql.exec("UPDATE revocations SET h = ? WHERE seq = ?", h, seq);
+}
+
+/** Every active entry's (hash, at), sorted by hash, one row at a time (a million fit no array). */
+export function hashesByHash(sql: SqlStorage, upTo: number): { count: number; rows: Iterable<{ h: string; at: number }> } {
+  const count = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM revocations WHERE seq <= ?", upTo).one().n;
+  return { count, rows: sql.exec<{ h: string; at: number }>("SELECT h, at FROM revocations WHERE seq <= ? ORDER BY h", upTo) };
 }
 
 export function pendingOutbox(sql: SqlStorage): number[] {

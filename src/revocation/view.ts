@@ -1,5 +1,6 @@
-// An isolate's in-memory view of the active revocations, so that checking a token costs Map lookups
-// and no KV read. It re-reads KV about once per staleness window (one tiny `version` read when
+// An isolate's in-memory view of the active revocations, so that checking a token costs a few
+// lookups in a compact index (hashed-index.ts: the snapshot's records searched in place, newer
+// entries in a Map) and no KV read. It re-reads KV about once per staleness window (one tiny `version` read when
 // nothing changed): late in the window one request refreshes it in the background (waitUntil) while
 // every request keeps answering from it; a request that still finds it past the window reads KV
 // itself. No request ever awaits a read another request started: workerd ties I/O to the request
@@ -16,8 +17,9 @@
 // expired (jti/token) or past MAX_TOKEN_LIFETIME_SECONDS (sub/sid), so keeping it is harmless, and
 // every snapshot the ledger writes (one per SEGMENTS_BEFORE_SNAPSHOT x TAIL_MAX_ENTRIES revocations)
 // rebuilds the view from the active entries only.
-import { HEAD_KEY, segmentKey, snapshotKey, VERSION_KEY, type Head, type WireEntry } from "./kv-layout";
-import { denies, type RevocationKind, type TokenFacts } from "./model";
+import { entryHash, RevocationIndex, type Probe } from "./hashed-index";
+import { HEAD_KEY, recordsKey, segmentKey, snapshotKey, VERSION_KEY, type Head, type WireEntry } from "./kv-layout";
+import type { RevocationKind } from "./model";
 
 /** After a failed refresh, how long requests keep using the last view before one tries again. */
 export const REFRESH_RETRY_MS = 1_000;
@@ -29,10 +31,6 @@ export const REFRESH_RETRY_MS = 1_000;
 export const KV_PROPAGATION_MS = 60_000;
 /** From this share of the staleness window on, a request starts the next refresh in the background. */
 export const REFRESH_AHEAD_SHARE = 0.8;
-
-/** kind -> issuer ("" for any issuer) -> value -> at. Nested so a lookup builds no key string. */
-type Index = Record<RevocationKind, Map<string, Map<string, number>>>;
-const emptyIndex = (): Index => ({ jti: new Map(), token: new Map(), sub: new Map(), sid: new Map() });
 
 export interface ViewStatus {
   seq: number;
@@ -46,7 +44,7 @@ export interface ViewStatus {
 class MissingKey extends Error {}
 
 export class RevocationView {
-  private index = emptyIndex();
+  private index = new RevocationIndex();
   private seq = 0;
   private loaded = false;
   private checkedAtMs = -Infinity;
@@ -93,33 +91,15 @@ export class RevocationView {
     }
   }
 
-  /** Which kind of revocation denies the token, if any. */
-  revokedBy(facts: TokenFacts): RevocationKind | null {
-    const { iss } = facts;
-    const hit = (kind: RevocationKind, value: string | undefined) => {
-      if (value === undefined) return undefined;
-      const byIssuer = this.index[kind];
-      if (byIssuer.size === 0) return undefined;
-      const a = byIssuer.get(iss)?.get(value);
-      const b = byIssuer.get("")?.get(value);
-      return a === undefined ? b : b === undefined ? a : Math.max(a, b);
-    };
-    if (facts.jti !== undefined ? hit("jti", facts.jti) !== undefined : hit("token", facts.tokenSha256) !== undefined) {
-      return facts.jti !== undefined ? "jti" : "token";
-    }
-    for (const kind of ["sub", "sid"] as const) {
-      const at = hit(kind, facts[kind]);
-      if (at !== undefined && denies(kind, at, facts.iat)) return kind;
-    }
-    return null;
+  /** Which kind of revocation denies the token (by its probe, hashed-index.ts), if any. */
+  revokedBy(probe: Probe): RevocationKind | null {
+    return this.index.revokedBy(probe);
   }
 
   status(nowMs: number): ViewStatus {
-    let entries = 0;
-    for (const byIssuer of Object.values(this.index)) for (const m of byIssuer.values()) entries += m.size;
     return {
       seq: this.seq,
-      entries,
+      entries: this.index.size,
       ageSeconds: this.loaded ? Math.round((nowMs - this.checkedAtMs) / 1000) : null,
       kvReads: this.kvReads,
       lastError: this.lastError,
@@ -129,6 +109,11 @@ export class RevocationView {
   private async get<T>(key: string): Promise<T | null> {
     this.kvReads++;
     return this.kv.get<T>(key, "json");
+  }
+
+  private async getBytes(key: string): Promise<ArrayBuffer | null> {
+    this.kvReads++;
+    return this.kv.get(key, "arrayBuffer");
   }
 
   /** One read of KV into the view. Several may run at once (one per request): each only moves it forward. */
@@ -145,26 +130,37 @@ export class RevocationView {
     if (!this.loaded || (head.snapshot && from < head.snapshot.seq)) {
       // Too far behind (or cold): rebuild from the snapshot, off to the side, then swap, unless a
       // refresh that read a newer head has landed meanwhile.
-      const index = emptyIndex();
+      let index = new RevocationIndex();
       let after = 0;
-      if (head.snapshot) {
+      if (head.snapshot?.records) {
+        // Kept as read: no parse, no copy. A cold isolate's whole cost is these reads.
+        const chunks: ArrayBuffer[] = [];
+        for (let i = 0; i < head.snapshot.chunks; i++) {
+          const chunk = await this.getBytes(recordsKey(head.snapshot.seq, i));
+          if (!chunk) throw new MissingKey();
+          chunks.push(chunk);
+        }
+        index = new RevocationIndex(chunks);
+        after = head.snapshot.seq;
+      } else if (head.snapshot) {
+        // A snapshot of JSON entries, written before the records existed (until the next one).
         for (let i = 0; i < head.snapshot.chunks; i++) {
           const chunk = await this.get<WireEntry[]>(snapshotKey(head.snapshot.seq, i));
           if (!chunk) throw new MissingKey();
-          apply(index, chunk, 0);
+          await apply(index, chunk, 0);
         }
         after = head.snapshot.seq;
       }
       const rest = await this.segmentsAfter(head, after);
       if (head.seq < this.seq) return this.checked(startedAtMs);
-      for (const entries of rest) apply(index, entries, after);
-      apply(index, head.tail, after);
+      for (const entries of rest) await apply(index, entries, after);
+      await apply(index, head.tail, after);
       this.index = index;
     } else {
       // Entries apply in place and in any order (an entry only ever raises a value's time).
       const rest = await this.segmentsAfter(head, from);
-      for (const entries of rest) apply(this.index, entries, from);
-      apply(this.index, head.tail, from);
+      for (const entries of rest) await apply(this.index, entries, from);
+      await apply(this.index, head.tail, from);
     }
     this.seq = Math.max(head.seq, this.seq);
     this.loaded = true;
@@ -187,13 +183,11 @@ export class RevocationView {
   }
 }
 
-function apply(index: Index, entries: readonly WireEntry[], after: number): void {
-  for (const [seq, kind, iss, value, at] of entries) {
+/** Adds the entries after `after`, hashing those written before entries carried their hash. */
+async function apply(index: RevocationIndex, entries: readonly WireEntry[], after: number): Promise<void> {
+  for (const [seq, kind, iss, value, at, , h] of entries) {
     if (seq <= after) continue;
-    let map = index[kind].get(iss);
-    if (!map) index[kind].set(iss, (map = new Map()));
-    const previous = map.get(value);
-    map.set(value, previous === undefined ? at : Math.max(previous, at));
+    index.add(h ?? (await entryHash(kind, iss, value)), at);
   }
 }
 

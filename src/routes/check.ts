@@ -53,7 +53,7 @@ export function checkedTarget(request: Request): { method: string; rawPath: stri
   const targets = uris.map((u) => (u === null ? null : forwardedTarget(u)));
   const rawPath = agreed([...targets.map((t) => t?.path ?? null), ownPath], "request's path") ?? (own || "/");
   // Every description's query, since the origin may read an override from any of them.
-  const rawQuery = [...targets.map((t) => t?.query ?? ""), rawQueryOf(request.url)].filter((q) => q !== "").join("&");
+  const rawQuery = [...targets.map((t) => t?.query ?? ""), rawQueryOf(request.url)].map((q) => q.replace(/^\?/, "")).filter((q) => q !== "").join("&");
   const method = agreed([headers.get("X-Forwarded-Method"), headers.get("X-Original-Method")], "request's method") ?? request.method;
   // The proxy passes the client's headers on to the origin, so those the gateway would remove are
   // refused here instead: a re-routing header, an override spelled with "_".

@@ -103,7 +103,9 @@ export async function logout(c: AppContext): Promise<Response> {
     const facts = await factsOf(verified, token, config.clockToleranceSeconds);
     const revocation = logoutRevocation(verified, facts, scope, config, nowSec());
     // The ledger refuses it when the caller's token is revoked already, in the same step as the insert.
-    const subject = `${verified.issuer.issuer}\n${verified.claims.sub ?? ""}`;
+    // The quota's key: the subject, or for a token without one its session, so such tokens do not share one quota.
+    const sid = typeof verified.claims.sid === "string" ? verified.claims.sid : "";
+    const subject = `${verified.issuer.issuer}\n${verified.claims.sub ?? `(no sub) ${sid}`}`;
     recordedOrThrow(await withTimeout<Recorded | Refusal>(ledgerOf(c.env).logout(revocation, { subject, facts }), LEDGER_TIMEOUT_MS));
     return c.body(null, 204, { "Cache-Control": "no-store" });
   } catch (e) {
