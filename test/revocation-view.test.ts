@@ -3,7 +3,7 @@
 // and cold loads from snapshots.
 import { env, reset, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
-import { SEGMENTS_BEFORE_SNAPSHOT, TAIL_MAX_ENTRIES, HEAD_KEY, type Head } from "../src/revocation/kv-layout";
+import { SEGMENTS_BEFORE_SNAPSHOT, TAIL_MAX_ENTRIES, HEAD_KEY, snapshotKey, type Head } from "../src/revocation/kv-layout";
 import { ledgerOf, type RevocationLedger } from "../src/revocation/ledger";
 import type { Revocation } from "../src/revocation/model";
 import { publish } from "../src/revocation/publisher";
@@ -235,6 +235,20 @@ describe("RevocationView", () => {
     expect(cold.status(Date.now()).entries).toBe(300);
     for (const i of [0, 99, 100, 199, 200, 299]) expect(cold.revokedBy(await probeOf({ iss: ISS, jti: `${i}-${"v".repeat(1200)}` })), `entry ${i}`).toBe("jti");
     expect(cold.revokedBy(await probeOf({ iss: ISS, jti: "never-revoked" }))).toBeNull();
+  });
+
+  it("still reads a snapshot of JSON entries written before the records existed, hashing them itself", async () => {
+    const t = nowSec();
+    const legacy = [[1, "jti", ISS, "old-jti", t, t + 600], [2, "sub", "", "old-sub", t, t + 86400]];
+    await env.REVOCATIONS.put(snapshotKey(2, 0), JSON.stringify(legacy));
+    await env.REVOCATIONS.put(HEAD_KEY, JSON.stringify({ seq: 3, snapshot: { seq: 2, chunks: 1 }, segments: [], tail: [[3, "sid", ISS, "new-sid", t, t + 86400]] }));
+    await env.REVOCATIONS.put("revocations/version", "3");
+    const cold = new RevocationView(env.REVOCATIONS);
+    expect(await cold.ensureFresh(STALE_MS, Date.now())).toBe(true);
+    expect(cold.revokedBy(await probeOf({ iss: ISS, jti: "old-jti" }))).toBe("jti");
+    expect(cold.revokedBy(await probeOf({ iss: "https://any.test", sub: "old-sub", iat: t }))).toBe("sub");
+    expect(cold.revokedBy(await probeOf({ iss: ISS, sid: "new-sid", iat: t }))).toBe("sid");
+    expect(cold.status(Date.now()).entries).toBe(3);
   });
 
   it("matches sub and sid by iat, per issuer, and a wildcard issuer everywhere", async () => {

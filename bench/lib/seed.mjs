@@ -1,7 +1,8 @@
 // Seeds a project target's REVOCATIONS KV with N active revocations in exactly the layout the ledger
-// writes (src/revocation/kv-layout.ts, docs/revocation-storage.md): the snapshot chunks first, then
-// the head naming them, then the version. The layout module is bundled from src as it ships, so the
-// key names and chunk size are the project's own. Writing KV directly takes a second or two; revoking
+// writes (src/revocation/kv-layout.ts, docs/revocation-storage.md): the snapshot's records first (each
+// entry hashed as src/revocation/hashed-index.ts does, sorted), then the head naming them, then the
+// version. The modules are bundled from src as they ship, so key names, hashes and records are the
+// project's own. Writing KV directly takes a second or two; revoking
 // 100 000 times through the admin route would take minutes and measure the ledger, not the edge.
 import { build } from "esbuild";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -10,12 +11,13 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ROOT } from "./workers.mjs";
 
-/** @returns {Promise<any>} src/revocation/kv-layout.ts, bundled */
+/** @returns {Promise<any>} src/revocation/kv-layout.ts and hashed-index.ts, bundled */
 async function loadLayout() {
   const dir = mkdtempSync(join(tmpdir(), "bench-layout-"));
   try {
-    await build({ entryPoints: [join(ROOT, "src/revocation/kv-layout.ts")], bundle: true, format: "esm", platform: "neutral", outdir: dir, logLevel: "error" });
-    return await import(pathToFileURL(join(dir, "kv-layout.js")).href);
+    const entryPoints = [join(ROOT, "src/revocation/kv-layout.ts"), join(ROOT, "src/revocation/hashed-index.ts")];
+    await build({ entryPoints, bundle: true, format: "esm", platform: "neutral", outdir: dir, logLevel: "error" });
+    return { ...(await import(pathToFileURL(join(dir, "kv-layout.js")).href)), ...(await import(pathToFileURL(join(dir, "hashed-index.js")).href)) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -50,16 +52,18 @@ function entries(count, iss, revokedJti) {
  */
 export async function seedRevocations(target, { count, iss, revokedJti, binding = "REVOCATIONS" }) {
   const layout = await loadLayout();
-  const kv = /** @type {{ put: (key: string, value: string) => Promise<void> }} */ (
+  const kv = /** @type {{ put: (key: string, value: string | Uint8Array) => Promise<void> }} */ (
     /** @type {unknown} */ (await target.mf.getKVNamespace(binding)) // the instance runs one Worker
   );
   const all = entries(count, iss, revokedJti);
-  const chunks = Math.ceil(count / layout.SNAPSHOT_CHUNK_ENTRIES);
-  for (let i = 0; i < chunks; i++) {
-    const chunk = all.slice(i * layout.SNAPSHOT_CHUNK_ENTRIES, (i + 1) * layout.SNAPSHOT_CHUNK_ENTRIES);
-    await kv.put(layout.snapshotKey(count, i), JSON.stringify(chunk));
-  }
-  await kv.put(layout.HEAD_KEY, JSON.stringify({ seq: count, snapshot: { seq: count, chunks }, segments: [], tail: [] }));
+  const rows = [];
+  for (const [, kind, entryIss, value, at] of all) rows.push({ h: await layout.entryHash(kind, entryIss, value), at });
+  rows.sort((a, b) => (a.h < b.h ? -1 : a.h > b.h ? 1 : 0));
+  const bytes = layout.encodeRecords(rows, rows.length);
+  const per = Math.floor(layout.MAX_VALUE_BYTES / layout.RECORD_BYTES) * layout.RECORD_BYTES;
+  let chunks = 0;
+  for (let o = 0; o < bytes.byteLength; o += per) await kv.put(layout.recordsKey(count, chunks++), bytes.slice(o, o + per));
+  await kv.put(layout.HEAD_KEY, JSON.stringify({ seq: count, snapshot: { seq: count, chunks, records: true }, segments: [], tail: [] }));
   await kv.put(layout.VERSION_KEY, String(count));
 }
 

@@ -24,13 +24,11 @@ export const recordsKey = (seq: number, chunk: number) => `revocations/records/$
 export const TAIL_MAX_ENTRIES = 256;
 /** Segments listed in the head before the writer compacts everything into a new snapshot. */
 export const SEGMENTS_BEFORE_SNAPSHOT = 64;
-/** Entries per snapshot chunk (about 2 MB of JSON at a typical 100 bytes per entry). */
-export const SNAPSHOT_CHUNK_ENTRIES = 20_000;
 /**
- * The most a segment or a snapshot chunk holds, in bytes of JSON. A KV value may hold 25 MiB, but
- * entries may be 30 times the typical size (2 KiB issuers, 1 KiB values): counted in entries alone,
- * a chunk of long ones, or the segment that seals a long KV outage's backlog, would not fit, and
- * every retry would fail the same way.
+ * The most a segment (JSON) or a snapshot chunk (records) holds, in bytes. A KV value may hold 25 MiB,
+ * but entries may be 30 times the typical size (2 KiB issuers, 1 KiB values): counted in entries
+ * alone, the segment that seals a long KV outage's backlog would not fit, and every retry would fail
+ * the same way. A chunk of records holds 699 050 entries.
  */
 export const MAX_VALUE_BYTES = 8 * 1024 * 1024;
 
