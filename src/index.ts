@@ -12,6 +12,7 @@ import { health } from "./routes/health";
 import { logout, revocationFeed, revocationStream, revoke } from "./routes/revocations";
 
 export { RevocationLedger } from "./revocation/ledger";
+export { RevocationHead } from "./revocation/fresh-head";
 
 const app = new Hono<AppEnv>();
 

@@ -12,6 +12,7 @@ import { LEDGER_TIMEOUT_MS } from "../constants";
 import { AuthError } from "../errors";
 import type { VerifiedToken } from "../token/verify";
 import { factsOf, probeFor } from "./facts";
+import type { FetchHead } from "./fresh-head";
 import { ledgerOf } from "./ledger";
 import { viewOf } from "./view";
 
@@ -23,6 +24,7 @@ export async function checkRevocation(
   config: Config,
   nowMs: number,
   waitUntil?: (p: Promise<unknown>) => void,
+  fetchHead?: FetchHead,
 ): Promise<void> {
   if (rule.revocation === "skip") return;
   const facts = await factsOf(verified, token, config.clockToleranceSeconds);
@@ -32,7 +34,7 @@ export async function checkRevocation(
   } else {
     const stalenessMs = config.revocationMaxStalenessSeconds * 1000;
     const view = viewOf(env.REVOCATIONS);
-    if (await view.ensureFresh(stalenessMs, nowMs, waitUntil)) {
+    if (await view.ensureFresh(stalenessMs, nowMs, waitUntil, fetchHead)) {
       kind = view.revokedBy(await probeFor(verified, token, config.clockToleranceSeconds));
     } else {
       const kept = ledgerAnswers.get(verified);

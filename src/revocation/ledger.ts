@@ -5,6 +5,7 @@
 // A revoke may carry an Idempotency-Key (idempotency.ts): its first answer is replayed to repeats.
 import { DurableObject } from "cloudflare:workers";
 import { MAX_ACTIVE_REVOCATIONS, MAX_SELF_SERVICE_PER_SUBJECT, MAX_SELF_SERVICE_REVOCATIONS, SUBJECT_REVOCATION_RESERVE } from "../constants";
+import { FRESH_MAX_ENTRIES, FRESH_WINDOW_SECONDS, type FreshHead } from "./fresh-head";
 import { entryHash } from "./hashed-index";
 import * as idempotency from "./idempotency";
 import type { Revocation, RevocationEvent, TokenFacts } from "./model";
@@ -116,6 +117,13 @@ export class RevocationLedger extends DurableObject<Env> {
 
   async check(facts: TokenFacts): Promise<Revocation["kind"] | null> {
     return store.revokedBy(this.ctx.storage.sql, facts, nowSec());
+  }
+
+  /** The fresh head (fresh-head.ts): every entry of the last FRESH_WINDOW_SECONDS, hashes included. */
+  async freshHead(): Promise<FreshHead> {
+    const sql = this.ctx.storage.sql;
+    const published = store.getMeta<{ snapshot: { seq: number } | null }>(sql, "published");
+    return { ...store.newest(sql, nowSec() - FRESH_WINDOW_SECONDS, FRESH_MAX_ENTRIES), seq: store.lastSeq(sql), snapshotSeq: published?.snapshot?.seq ?? 0 };
   }
 
   async lastSeq(): Promise<number> {

@@ -141,6 +141,21 @@ export function hashesByHash(sql: SqlStorage, upTo: number): { count: number; ro
   return { count, rows: sql.exec<{ h: string; at: number }>("SELECT h, at FROM revocations WHERE seq <= ? ORDER BY h", upTo) };
 }
 
+/**
+ * The entries recorded since `sinceSec` (at most `max`, the newest), and `from`: every active entry
+ * with a seq above it is among them. Seqs grow with time (a sub/sid moved forward gets a new one), so
+ * the newest entries by seq are the recent ones.
+ */
+export function newest(sql: SqlStorage, sinceSec: number, max: number): { from: number; entries: WireEntry[] } {
+  const rows = sql.exec<Row>("SELECT * FROM revocations WHERE revoked_at >= ? ORDER BY seq DESC LIMIT ?", sinceSec, max + 1).toArray();
+  const kept = rows.slice(0, max).reverse();
+  const from =
+    rows.length > max
+      ? kept[0]!.seq - 1 // capped: what is older than the oldest kept is left to KV
+      : (sql.exec<{ s: number | null }>("SELECT MAX(seq) AS s FROM revocations WHERE revoked_at < ?", sinceSec).one().s ?? 0);
+  return { from, entries: kept.map((row) => toWire(row.seq, toEvent(row).revocation, row.h)) };
+}
+
 export function pendingOutbox(sql: SqlStorage): number[] {
   return sql.exec<{ seq: number }>("SELECT seq FROM outbox ORDER BY seq").toArray().map((r) => r.seq);
 }

@@ -17,6 +17,7 @@
 // expired (jti/token) or past MAX_TOKEN_LIFETIME_SECONDS (sub/sid), so keeping it is harmless, and
 // every snapshot the ledger writes (one per SEGMENTS_BEFORE_SNAPSHOT x TAIL_MAX_ENTRIES revocations)
 // rebuilds the view from the active entries only.
+import { FRESH_TIMEOUT_MS, type FetchHead, type FreshHead } from "./fresh-head";
 import { entryHash, RevocationIndex, type Probe } from "./hashed-index";
 import { HEAD_KEY, recordsKey, segmentKey, snapshotKey, VERSION_KEY, type Head, type WireEntry } from "./kv-layout";
 import type { RevocationKind } from "./model";
@@ -31,6 +32,13 @@ export const REFRESH_RETRY_MS = 1_000;
 export const KV_PROPAGATION_MS = 60_000;
 /** From this share of the staleness window on, a request starts the next refresh in the background. */
 export const REFRESH_AHEAD_SHARE = 0.8;
+/**
+ * After the fresh head fails, the view uses KV alone and asks the head again after this, doubling
+ * per failure up to FRESH_RETRY_MAX_MS, each time at a random 50-100 % of it: isolates that failed
+ * together do not come back together (no retry storm on the ledger).
+ */
+export const FRESH_RETRY_BASE_MS = 5_000;
+export const FRESH_RETRY_MAX_MS = 60_000;
 
 export interface ViewStatus {
   seq: number;
@@ -39,6 +47,10 @@ export interface ViewStatus {
   ageSeconds: number | null;
   kvReads: number;
   lastError: string | null;
+  /** How the last refresh brought the view up to date: the fresh head, or KV alone (the wider bound). */
+  path: "fresh" | "kv" | null;
+  /** Fresh-head reads failed in a row; while non-zero the view is on KV alone. */
+  freshFailures: number;
 }
 
 class MissingKey extends Error {}
@@ -53,6 +65,11 @@ export class RevocationView {
   /** The last refresh failed only because a key was not visible yet (KV's propagation). */
   private lagging = false;
   private aheadStartedMs = -Infinity;
+  /** The KV snapshot the index was built on (0: none); a newer one rebuilds it, dropping what expired. */
+  private snapshotSeq = 0;
+  private path: ViewStatus["path"] = null;
+  private freshFailures = 0;
+  private freshRetryAtMs = -Infinity;
   /** KV reads made by this view, for /.auth/health and the tests that show none per request. */
   kvReads = 0;
 
@@ -64,25 +81,25 @@ export class RevocationView {
    * False when KV could not be read and the view is older than that (or was never loaded): it
    * cannot vouch for a token then. A key not visible yet allows KV_PROPAGATION_MS more.
    */
-  async ensureFresh(stalenessMs: number, nowMs: number, waitUntil?: (p: Promise<unknown>) => void): Promise<boolean> {
+  async ensureFresh(stalenessMs: number, nowMs: number, waitUntil?: (p: Promise<unknown>) => void, fetchHead?: FetchHead): Promise<boolean> {
     const age = nowMs - this.checkedAtMs;
     if (age < stalenessMs) {
       const ahead = stalenessMs * REFRESH_AHEAD_SHARE;
       if (waitUntil && this.loaded && age >= ahead && nowMs - this.aheadStartedMs >= stalenessMs - ahead) {
         this.aheadStartedMs = nowMs;
-        waitUntil(this.refreshOnce(nowMs));
+        waitUntil(this.refreshOnce(nowMs, fetchHead));
       }
       return true;
     }
-    if (!this.lastError || nowMs - this.lastAttemptMs >= REFRESH_RETRY_MS) await this.refreshOnce(nowMs);
+    if (!this.lastError || nowMs - this.lastAttemptMs >= REFRESH_RETRY_MS) await this.refreshOnce(nowMs, fetchHead);
     const ageNow = nowMs - this.checkedAtMs;
     return this.loaded && (ageNow < stalenessMs || (this.lagging && ageNow < stalenessMs + KV_PROPAGATION_MS));
   }
 
-  private async refreshOnce(nowMs: number): Promise<void> {
+  private async refreshOnce(nowMs: number, fetchHead?: FetchHead): Promise<void> {
     this.lastAttemptMs = nowMs;
     try {
-      await this.refresh(nowMs);
+      await this.refresh(nowMs, fetchHead);
       this.lastError = null;
       this.lagging = false;
     } catch (e) {
@@ -103,6 +120,8 @@ export class RevocationView {
       ageSeconds: this.loaded ? Math.round((nowMs - this.checkedAtMs) / 1000) : null,
       kvReads: this.kvReads,
       lastError: this.lastError,
+      path: this.path,
+      freshFailures: this.freshFailures,
     };
   }
 
@@ -116,55 +135,105 @@ export class RevocationView {
     return this.kv.get(key, "arrayBuffer");
   }
 
-  /** One read of KV into the view. Several may run at once (one per request): each only moves it forward. */
-  private async refresh(startedAtMs: number): Promise<void> {
+  /**
+   * One refresh. With the fresh head at hand and covering everything after this view (and naming no
+   * newer KV snapshot to rebuild on), it is all that is read; otherwise KV is read as well, and the
+   * head applied after it when it then covers the rest. Several may run at once (one per request):
+   * each only moves the view forward.
+   */
+  private async refresh(startedAtMs: number, fetchHead?: FetchHead): Promise<void> {
+    const fresh = fetchHead ? await this.readFresh(fetchHead, startedAtMs) : null;
+    if (fresh && this.loaded && fresh.from <= this.seq && fresh.snapshotSeq <= this.snapshotSeq) {
+      await this.applyFresh(fresh);
+      return this.checked(startedAtMs);
+    }
+    await this.refreshFromKv(fresh);
+    const covered = fresh !== null && fresh.from <= this.seq;
+    if (covered) await this.applyFresh(fresh);
+    this.path = covered ? "fresh" : "kv";
+    this.checked(startedAtMs);
+  }
+
+  /** The head, or null when it cannot be had in time; failures back off (FRESH_RETRY_BASE_MS). */
+  private async readFresh(fetchHead: FetchHead, nowMs: number): Promise<FreshHead | null> {
+    if (nowMs < this.freshRetryAtMs) return null;
+    try {
+      const head = await Promise.race([
+        fetchHead(),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), FRESH_TIMEOUT_MS)),
+      ]);
+      this.freshFailures = 0;
+      return head;
+    } catch {
+      this.freshFailures++;
+      const backoff = Math.min(FRESH_RETRY_MAX_MS, FRESH_RETRY_BASE_MS * 2 ** (this.freshFailures - 1));
+      this.freshRetryAtMs = nowMs + backoff * (0.5 + Math.random() / 2);
+      this.path = "kv";
+      return null;
+    }
+  }
+
+  private async applyFresh(head: FreshHead): Promise<void> {
+    await apply(this.index, head.entries, this.seq);
+    this.seq = Math.max(this.seq, head.seq);
+    this.path = "fresh";
+  }
+
+  /**
+   * One read of KV into the view: the version, then (when it moved, or a newer snapshot is named)
+   * the head and what it names. A newer snapshot rebuilds the index off to the side; it is swapped in
+   * unless it would lose entries this view already has that `fresh` does not bring back.
+   */
+  private async refreshFromKv(fresh: FreshHead | null): Promise<void> {
     const version = (await this.get<number>(VERSION_KEY)) ?? 0;
-    if (version <= this.seq && this.loaded) return this.checked(startedAtMs);
+    if (this.loaded && version <= this.seq && (fresh?.snapshotSeq ?? 0) <= this.snapshotSeq) return;
     const head = version === 0 ? null : await this.get<Head>(HEAD_KEY);
     if (!head) {
       if (version !== 0) throw new MissingKey();
       this.loaded = true;
-      return this.checked(startedAtMs);
+      return;
     }
-    const from = this.seq;
-    if (!this.loaded || (head.snapshot && from < head.snapshot.seq)) {
-      // Too far behind (or cold): rebuild from the snapshot, off to the side, then swap, unless a
-      // refresh that read a newer head has landed meanwhile.
-      let index = new RevocationIndex();
-      let after = 0;
-      if (head.snapshot?.records) {
-        // Kept as read: no parse, no copy. A cold isolate's whole cost is these reads.
-        const chunks: ArrayBuffer[] = [];
-        for (let i = 0; i < head.snapshot.chunks; i++) {
-          const chunk = await this.getBytes(recordsKey(head.snapshot.seq, i));
-          if (!chunk) throw new MissingKey();
-          chunks.push(chunk);
-        }
-        index = new RevocationIndex(chunks);
-        after = head.snapshot.seq;
-      } else if (head.snapshot) {
-        // A snapshot of JSON entries, written before the records existed (until the next one).
-        for (let i = 0; i < head.snapshot.chunks; i++) {
-          const chunk = await this.get<WireEntry[]>(snapshotKey(head.snapshot.seq, i));
-          if (!chunk) throw new MissingKey();
-          await apply(index, chunk, 0);
-        }
-        after = head.snapshot.seq;
-      }
+    if (!this.loaded || (head.snapshot && head.snapshot.seq > this.snapshotSeq)) {
+      const { index, after } = await this.fromSnapshot(head);
       const rest = await this.segmentsAfter(head, after);
-      if (head.seq < this.seq) return this.checked(startedAtMs);
+      if (head.seq < this.seq && !(fresh && fresh.from <= head.seq)) return;
       for (const entries of rest) await apply(index, entries, after);
       await apply(index, head.tail, after);
       this.index = index;
-    } else {
+      this.snapshotSeq = head.snapshot?.seq ?? 0;
+      this.seq = head.seq;
+    } else if (head.seq > this.seq) {
       // Entries apply in place and in any order (an entry only ever raises a value's time).
+      const from = this.seq;
       const rest = await this.segmentsAfter(head, from);
       for (const entries of rest) await apply(this.index, entries, from);
       await apply(this.index, head.tail, from);
+      this.seq = Math.max(head.seq, this.seq);
     }
-    this.seq = Math.max(head.seq, this.seq);
     this.loaded = true;
-    this.checked(startedAtMs);
+  }
+
+  /** A new index from the head's snapshot, and the seq it holds everything up to. */
+  private async fromSnapshot(head: Head): Promise<{ index: RevocationIndex; after: number }> {
+    if (!head.snapshot) return { index: new RevocationIndex(), after: 0 };
+    if (head.snapshot.records) {
+      // Kept as read: no parse, no copy. A cold isolate's whole cost is these reads.
+      const chunks: ArrayBuffer[] = [];
+      for (let i = 0; i < head.snapshot.chunks; i++) {
+        const chunk = await this.getBytes(recordsKey(head.snapshot.seq, i));
+        if (!chunk) throw new MissingKey();
+        chunks.push(chunk);
+      }
+      return { index: new RevocationIndex(chunks), after: head.snapshot.seq };
+    }
+    // A snapshot of JSON entries, written before the records existed (until the next one).
+    const index = new RevocationIndex();
+    for (let i = 0; i < head.snapshot.chunks; i++) {
+      const chunk = await this.get<WireEntry[]>(snapshotKey(head.snapshot.seq, i));
+      if (!chunk) throw new MissingKey();
+      await apply(index, chunk, 0);
+    }
+    return { index, after: head.snapshot.seq };
   }
 
   private async segmentsAfter(head: Head, after: number): Promise<WireEntry[][]> {

@@ -6,6 +6,7 @@ import { loadConfig, type Config } from "../config";
 import { AuthError } from "../errors";
 import { problemResponse, realmOf, unexpectedErrorResponse } from "../problem";
 import { checkRevocation } from "../revocation/check";
+import { headFetcher } from "../revocation/fresh-head";
 import { keysOf } from "../token/jwks";
 import type { Trace } from "../log";
 
@@ -26,28 +27,35 @@ export const withConfig: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 export type WaitUntil = ((p: Promise<unknown>) => void) | undefined;
 
-function waitUntilOf(c: AppContext): WaitUntil {
+/** What a decision needs of the request's execution context (Hono's and the runtime's types differ). */
+export interface RequestCtx {
+  waitUntil(promise: Promise<unknown>): void;
+  exports?: unknown;
+}
+
+function executionCtxOf(c: AppContext): RequestCtx | undefined {
   try {
-    const ctx = c.executionCtx;
-    return (p) => ctx.waitUntil(p);
+    return c.executionCtx as RequestCtx;
   } catch {
     return undefined; // no execution context (e.g. app.request() in a test)
   }
 }
 
 /** The runtime's side of a decision, outside Hono too (the gateway runs without it). */
-export function depsFor(env: Env, waitUntil: WaitUntil, config: Config, trace: Trace): Deps {
+export function depsFor(env: Env, ctx: RequestCtx | undefined, config: Config, trace: Trace): Deps {
+  const waitUntil: WaitUntil = ctx ? (p) => ctx.waitUntil(p) : undefined;
+  const fetchHead = headFetcher(ctx);
   const nowMs = Date.now();
   return {
     keyFor: (issuer, header, beforeNetwork) => keysOf(issuer).keyFor(header, waitUntil, beforeNetwork),
     keyHeld: (verified) => keysOf(verified.issuer).holds(verified.key, waitUntil),
     nowMs,
-    checkRevocation: (rule, verified, token) => checkRevocation(rule, verified, token, env, config, nowMs, waitUntil),
+    checkRevocation: (rule, verified, token) => checkRevocation(rule, verified, token, env, config, nowMs, waitUntil, fetchHead),
     trace,
   };
 }
 
-export const depsOf = (c: AppContext): Deps => depsFor(c.env, waitUntilOf(c), c.get("config"), c.get("trace"));
+export const depsOf = (c: AppContext): Deps => depsFor(c.env, executionCtxOf(c), c.get("config"), c.get("trace"));
 
 /** Any error a handler let through: a denial's problem, else a 500 that names nothing internal. */
 export function errorResponseFor(error: unknown, request: Request, trace: Trace): Response {

@@ -23,9 +23,8 @@ export async function gateway(request: Request, env: Env, ctx: ExecutionContext 
     if (loaded instanceof AuthError) throw loaded;
     config = loaded;
     const rawPath = rawPathOf(url);
-    const waitUntil = ctx ? (p: Promise<unknown>) => ctx.waitUntil(p) : undefined;
     const target = { method: request.method, rawPath, rawQuery: rawQueryOf(url), headers: request.headers };
-    const approval = await authorize(target, config, depsFor(env, waitUntil, config, trace));
+    const approval = await authorize(target, config, depsFor(env, ctx, config, trace));
     if (approval === RESERVED) throw new AuthError("not_found", "No such authorizer route.");
     const identity = identityHeaders(approval.verified, approval.client, config.claimHeaders);
     const headers = forwardHeaders(request.headers, config, identity);

@@ -35,8 +35,16 @@ export const HealthSchema = z
     revocation: z.object({
       maxStalenessSeconds: count,
       view: z
-        .object({ seq: count, entries: count, ageSeconds: seconds, kvReads: count, lastError: z.string().nullable() })
-        .describe("This isolate's view: the last seq it holds and how long since it matched KV."),
+        .object({
+          seq: count,
+          entries: count,
+          ageSeconds: seconds,
+          kvReads: count,
+          lastError: z.string().nullable(),
+          path: z.enum(["fresh", "kv"]).nullable().describe("fresh: up to date through the ledger's fresh head (the bound: staleness + about 1 s); kv: through KV alone (plus KV's propagation)."),
+          freshFailures: count.describe("Failed reads of the fresh head in a row; the isolate asks again after a jittered backoff."),
+        })
+        .describe("This isolate's view: the last seq it holds, how long since it was brought up to date, and through which path."),
     }),
     events: EventCountsSchema.describe("This isolate's back-channel logouts and security events, since it started."),
     adminTokens: count.describe("How many admin tokens are configured; never the tokens."),

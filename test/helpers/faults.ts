@@ -23,11 +23,17 @@ export interface Timed {
   code?: string;
 }
 
-/** One request through the Worker, timed to its response (background work is awaited after). */
+/**
+ * One request through the Worker, timed to its response (background work is awaited after). Its
+ * context has no ctx.exports, so isolates use KV alone: these are KV's and the ledger's faults (the
+ * fresh head reaches the real ledger, around the faults injected here); the fresh path's own are in
+ * fresh-head.test.ts.
+ */
 export async function timed(environment: Env, path: string, init?: RequestInit): Promise<Timed> {
   const ctx = createExecutionContext();
+  const kvOnly = { waitUntil: (p: Promise<unknown>) => ctx.waitUntil(p), passThroughOnException: () => ctx.passThroughOnException(), props: {} } as unknown as ExecutionContext;
   const started = wall();
-  const res = await worker.fetch(new Request(GATEWAY + path, init), environment, ctx);
+  const res = await worker.fetch(new Request(GATEWAY + path, init), environment, kvOnly);
   const ms = wall() - started;
   await waitOnExecutionContext(ctx);
   const type = res.headers.get("Content-Type") ?? "";

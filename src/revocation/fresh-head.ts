@@ -1,0 +1,69 @@
+// The fresh path from the ledger to every location: the ledger's newest entries (the "fresh head"),
+// served by a Worker entrypoint that Workers Cache fronts. Each data center fills it at most about
+// once a second (max-age=1), concurrent misses collapsed into one and tiered, so the ledger sees
+// requests per second in the hundreds at most, however many isolates poll it (docs/revocation-
+// storage.md, "Capacity"), and an isolate learns of a revocation within its staleness window plus
+// that second, not after KV's propagation (a minute or more). KV stays what a cold isolate loads and
+// what the edge falls back on: the head only carries the last FRESH_WINDOW_SECONDS of entries.
+import { WorkerEntrypoint } from "cloudflare:workers";
+import { LEDGER_TIMEOUT_MS } from "../constants";
+import type { WireEntry } from "./kv-layout";
+import { ledgerOf } from "./ledger";
+
+/**
+ * Entries the head carries: those recorded in the last FRESH_WINDOW_SECONDS (longer than KV takes to
+ * show a write everywhere, so a view loaded from KV meets the window), at most FRESH_MAX_ENTRIES.
+ */
+export const FRESH_WINDOW_SECONDS = 180;
+export const FRESH_MAX_ENTRIES = 2_000;
+/** How long an isolate waits for the head before it falls back to KV for this window. */
+export const FRESH_TIMEOUT_MS = 1_000;
+/**
+ * Cacheable for one second by every data center; never served stale when the ledger fails (Workers
+ * Cache would otherwise serve the last head "indefinitely" on error, and the bound would silently go).
+ */
+export const FRESH_CACHE_CONTROL = "public, max-age=1, stale-if-error=0";
+
+/** The newest entries: every active entry with a seq above `from` is in `entries` (with its hash). */
+export interface FreshHead {
+  /** The highest seq the ledger has handed out. */
+  seq: number;
+  from: number;
+  entries: WireEntry[];
+  /** The seq of the snapshot KV holds (0 without one): a view built on an older one may rebuild. */
+  snapshotSeq: number;
+}
+
+/** What an isolate calls to read the head: through ctx.exports, so Workers Cache sits in between. */
+export type FetchHead = () => Promise<FreshHead>;
+
+/** The fresh head's entrypoint. Its fetch is the only cached one of this Worker (wrangler.toml). */
+export class RevocationHead extends WorkerEntrypoint<Env> {
+  override async fetch(): Promise<Response> {
+    try {
+      const head = await Promise.race([
+        ledgerOf(this.env).freshHead(),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), LEDGER_TIMEOUT_MS)),
+      ]);
+      return Response.json(head, { headers: { "Cache-Control": FRESH_CACHE_CONTROL } });
+    } catch {
+      // Not cached (no-store): the next isolate's poll asks again, and falls back to KV meanwhile.
+      return new Response("the ledger did not answer", { status: 503, headers: { "Cache-Control": "no-store" } });
+    }
+  }
+}
+
+interface WithExports {
+  exports?: { RevocationHead?: { fetch: (input: string) => Promise<Response> } };
+}
+
+/** The head through this request's ctx.exports, or undefined where there is none (some tests). */
+export function headFetcher(ctx: { exports?: unknown } | undefined): FetchHead | undefined {
+  const entrypoint = (ctx as WithExports | undefined)?.exports?.RevocationHead;
+  if (!entrypoint) return undefined;
+  return async () => {
+    const response = await entrypoint.fetch("https://revocation-head.internal/");
+    if (!response.ok) throw new Error(`fresh head: ${response.status}`);
+    return (await response.json()) as FreshHead;
+  };
+}
