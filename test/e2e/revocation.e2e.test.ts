@@ -42,6 +42,9 @@ describe("revocation under wrangler dev", () => {
     const ms = await msUntil("/x", t, 401, (STALENESS_SECONDS + 5) * 1000);
     console.log(`revoke 200 -> first denial on an eventual route: ${Date.now() - answeredAt} ms (bound ${STALENESS_SECONDS * 1000} ms)`);
     expect(ms).toBeLessThanOrEqual(STALENESS_SECONDS * 1000 + 1000); // the bound, plus one poll and HTTP round trips
+    // Through the fresh head (ctx.exports.RevocationHead under wrangler dev too), not KV alone.
+    const health = (await (await fetch(`${stack.gateway}/.auth/health`)).json()) as { revocation: { view: { path: string } } };
+    expect(health.revocation.view.path).toBe("fresh");
   });
 
   it("logs out in its three scopes", async () => {
