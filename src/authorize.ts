@@ -5,11 +5,23 @@ import type { ClientConfig, Config, Rule } from "./config";
 import { identifyClient } from "./clients";
 import { methodOverrideOf, overrideRefused } from "./method";
 import { AuthError } from "./errors";
-import type { Trace } from "./log";
 import { checkRequire, RESERVED, selectRuleMemo } from "./policy";
 import { extractBearer } from "./token/extract";
 import { verifyCached, type KeyHeld } from "./token/verified-cache";
 import type { KeyLookup, VerifiedToken } from "./token/verify";
+
+/**
+ * What a decision learned while deciding, for the decision log (src/log.ts): filled as it goes, so a
+ * denial still says how far it got.
+ */
+export interface Trace {
+  /** The matching rule's `path`, or the /.auth/* route. */
+  rule?: string;
+  issuer?: string;
+  client?: string;
+  /** The denial's stable code. */
+  reason?: string;
+}
 
 export interface Approval {
   rule: Rule;

@@ -94,6 +94,13 @@ export const IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 3600;
  * A row is under 400 bytes (src/revocation/idempotency.ts), so the table stays under 40 MB.
  */
 export const MAX_IDEMPOTENCY_KEYS = 100_000;
+/**
+ * What the fresh head (src/revocation/fresh-head.ts) carries: the entries recorded in the last
+ * FRESH_WINDOW_SECONDS (longer than KV takes to show a write everywhere, so a view loaded from KV
+ * meets the window), at most FRESH_MAX_ENTRIES.
+ */
+export const FRESH_WINDOW_SECONDS = 180;
+export const FRESH_MAX_ENTRIES = 2_000;
 /** Feed page size: default and maximum. */
 export const FEED_DEFAULT_LIMIT = 100;
 export const FEED_MAX_LIMIT = 1_000;

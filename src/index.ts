@@ -1,11 +1,10 @@
 // The Worker: routes wired to their handlers, nothing else.
 import { Hono } from "hono";
 import { AuthError } from "./errors";
-import { decisionLog } from "./log";
 import { openApi } from "./openapi";
 import { problemResponse, realmOf } from "./problem";
 import { check } from "./routes/check";
-import { errorResponse, withConfig, type AppEnv } from "./routes/context";
+import { decisionLog, errorResponse, withConfig, type AppEnv } from "./routes/context";
 import { backchannelLogout, securityEvent } from "./routes/events";
 import { gateway } from "./routes/gateway";
 import { health } from "./routes/health";

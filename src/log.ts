@@ -6,21 +6,19 @@
 //
 // LOG_DECISIONS thins the lines of authorization decisions (the gateway and /.auth/check): a
 // console.log costs about as much CPU as authorizing a request with a cached token (bench/README.md).
-import type { MiddlewareHandler } from "hono";
-import type { Config } from "./config";
-import type { AppEnv } from "./routes/context";
+//
+// A leaf: it knows the line's fields, not who fills them (the decision's Trace, src/authorize.ts) or
+// how the routes call it (the middleware in src/routes/context.ts).
 
-/** What a handler learned while deciding; filled as it goes, so a denial still says how far it got. */
-export interface Trace {
-  /** The matching rule's `path`, or the /.auth/* route. */
+/** The fields a decision fills in; see Trace in src/authorize.ts. */
+export interface DecisionFields {
   rule?: string;
   issuer?: string;
   client?: string;
-  /** The denial's stable code. */
   reason?: string;
 }
 
-export interface DecisionLine extends Trace {
+export interface DecisionLine extends DecisionFields {
   event: "decision";
   requestId: string;
   method: string;
@@ -29,14 +27,13 @@ export interface DecisionLine extends Trace {
   latencyMs: number;
 }
 
-/** Whether a decision answered with `status` is logged under the configuration (unknown: yes). */
-export function logged(config: Config | undefined, status: number): boolean {
-  const mode = config?.logDecisions ?? "all";
-  return mode === "all" || status >= (mode === "denials" ? 400 : 500);
+/** Whether a decision answered with `status` is logged under LOG_DECISIONS (unknown: yes). */
+export function logged(mode: "all" | "denials" | "errors" | undefined, status: number): boolean {
+  return mode === undefined || mode === "all" || status >= (mode === "denials" ? 400 : 500);
 }
 
 /** Writes the decision line of a request that has been answered. */
-export function logDecision(request: Request, trace: Trace, status: number, started: number): void {
+export function logDecision(request: Request, trace: DecisionFields, status: number, started: number): void {
   const line: DecisionLine = {
     event: "decision",
     // Cloudflare's ray id ties the line to the platform's own logs; locally there is none.
@@ -49,14 +46,3 @@ export function logDecision(request: Request, trace: Trace, status: number, star
   };
   console.log(JSON.stringify(line));
 }
-
-/** The log as middleware, for the /.auth routes. */
-export const decisionLog: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const started = performance.now();
-  const trace: Trace = {};
-  c.set("trace", trace);
-  await next();
-  const status = c.res.status;
-  // Forward-auth answers decisions like the gateway; every other /.auth route is always logged.
-  if (!c.req.path.startsWith("/.auth/check") || logged(c.get("config"), status)) logDecision(c.req.raw, trace, status, started);
-};

@@ -4,7 +4,8 @@
 import { createExecutionContext, env, reset, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
-import { FRESH_CACHE_CONTROL, FRESH_MAX_ENTRIES, FRESH_WINDOW_SECONDS, headFetcher, type FetchHead, type FreshHead } from "../src/revocation/fresh-head";
+import { FRESH_MAX_ENTRIES, FRESH_WINDOW_SECONDS } from "../src/constants";
+import { FRESH_CACHE_CONTROL, headFetcher, type FetchHead, type FreshHead } from "../src/revocation/fresh-head";
 import { probeOf } from "../src/revocation/hashed-index";
 import { ledgerOf, type RevocationLedger } from "../src/revocation/ledger";
 import type { Revocation } from "../src/revocation/model";

@@ -4,18 +4,15 @@
 // requests per second in the hundreds at most, however many isolates poll it (docs/revocation-
 // storage.md, "Capacity"), and an isolate learns of a revocation within its staleness window plus
 // that second, not after KV's propagation (a minute or more). KV stays what a cold isolate loads and
-// what the edge falls back on: the head only carries the last FRESH_WINDOW_SECONDS of entries.
+// what the edge falls back on: the head only carries the last FRESH_WINDOW_SECONDS of entries
+// (src/constants.ts; its shape is in kv-layout.ts, beside KV's).
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { LEDGER_TIMEOUT_MS } from "../constants";
-import type { WireEntry } from "./kv-layout";
+import type { FreshHead } from "./kv-layout";
 import { ledgerOf } from "./ledger";
 
-/**
- * Entries the head carries: those recorded in the last FRESH_WINDOW_SECONDS (longer than KV takes to
- * show a write everywhere, so a view loaded from KV meets the window), at most FRESH_MAX_ENTRIES.
- */
-export const FRESH_WINDOW_SECONDS = 180;
-export const FRESH_MAX_ENTRIES = 2_000;
+export type { FreshHead } from "./kv-layout";
+
 /** How long an isolate waits for the head before it falls back to KV for this window. */
 export const FRESH_TIMEOUT_MS = 1_000;
 /**
@@ -23,16 +20,6 @@ export const FRESH_TIMEOUT_MS = 1_000;
  * Cache would otherwise serve the last head "indefinitely" on error, and the bound would silently go).
  */
 export const FRESH_CACHE_CONTROL = "public, max-age=1, stale-if-error=0";
-
-/** The newest entries: every active entry with a seq above `from` is in `entries` (with its hash). */
-export interface FreshHead {
-  /** The highest seq the ledger has handed out. */
-  seq: number;
-  from: number;
-  entries: WireEntry[];
-  /** The seq of the snapshot KV holds (0 without one): a view built on an older one may rebuild. */
-  snapshotSeq: number;
-}
 
 /** What an isolate calls to read the head: through ctx.exports, so Workers Cache sits in between. */
 export type FetchHead = () => Promise<FreshHead>;

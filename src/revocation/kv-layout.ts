@@ -73,3 +73,16 @@ export function piecesOf(entries: readonly WireEntry[], maxEntries: number, maxB
   if (piece.length > 0) pieces.push(piece);
   return pieces;
 }
+
+/**
+ * The fresh head (fresh-head.ts), the ledger's newest entries as an isolate reads them between KV's
+ * publications: every active entry with a seq above `from` is in `entries` (with its hash).
+ */
+export interface FreshHead {
+  /** The highest seq the ledger has handed out. */
+  seq: number;
+  from: number;
+  entries: WireEntry[];
+  /** The seq of the snapshot KV holds (0 without one): a view built on an older one may rebuild. */
+  snapshotSeq: number;
+}

@@ -4,10 +4,12 @@
 // token can match any more. One alarm serves both the KV retries (with backoff) and the pruning.
 // A revoke may carry an Idempotency-Key (idempotency.ts): its first answer is replayed to repeats.
 import { DurableObject } from "cloudflare:workers";
-import { MAX_ACTIVE_REVOCATIONS, MAX_SELF_SERVICE_PER_SUBJECT, MAX_SELF_SERVICE_REVOCATIONS, SUBJECT_REVOCATION_RESERVE } from "../constants";
-import { FRESH_MAX_ENTRIES, FRESH_WINDOW_SECONDS, type FreshHead } from "./fresh-head";
+import {
+  FRESH_MAX_ENTRIES, FRESH_WINDOW_SECONDS, MAX_ACTIVE_REVOCATIONS, MAX_SELF_SERVICE_PER_SUBJECT, MAX_SELF_SERVICE_REVOCATIONS, SUBJECT_REVOCATION_RESERVE,
+} from "../constants";
 import { entryHash } from "./hashed-index";
 import * as idempotency from "./idempotency";
+import type { FreshHead } from "./kv-layout";
 import type { Revocation, RevocationEvent, TokenFacts } from "./model";
 import { publish } from "./publisher";
 import * as store from "./store";

@@ -1,14 +1,14 @@
 // What every route handler shares: the Hono environment type, the validated Config on the
 // context, and the wiring from the Worker's runtime (clock, waitUntil) to the pure core.
 import type { Context, MiddlewareHandler } from "hono";
-import type { Deps } from "../authorize";
+import type { Deps, Trace } from "../authorize";
 import { loadConfig, type Config } from "../config";
 import { AuthError } from "../errors";
 import { problemResponse, realmOf, unexpectedErrorResponse } from "../problem";
 import { checkRevocation } from "../revocation/check";
 import { headFetcher } from "../revocation/fresh-head";
 import { keysOf } from "../token/jwks";
-import type { Trace } from "../log";
+import { logDecision, logged } from "../log";
 
 // Read variables with c.get(): c.var copies them all into a new object on every access.
 export type AppEnv = { Bindings: Env; Variables: { config: Config; trace: Trace } };
@@ -77,3 +77,14 @@ export function denial(c: AppContext, error: unknown): Response {
   }
   throw error;
 }
+
+/** The decision log as middleware, for the /.auth routes. */
+export const decisionLog: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const started = performance.now();
+  const trace: Trace = {};
+  c.set("trace", trace);
+  await next();
+  const status = c.res.status;
+  // Forward-auth answers decisions like the gateway; every other /.auth route is always logged.
+  if (!c.req.path.startsWith("/.auth/check") || logged(c.get("config")?.logDecisions, status)) logDecision(c.req.raw, trace, status, started);
+};

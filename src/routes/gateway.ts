@@ -1,13 +1,13 @@
 // Every request that is not for the authorizer itself: decide, then forward or refuse, and log the
 // decision. Plain (request, env, ctx) rather than a Hono handler: this is every API request, and
 // Hono's dispatch (router match, Context) was a tenth of a cached-token request's CPU.
-import { authorize } from "../authorize";
+import { authorize, type Trace } from "../authorize";
 import type { Config } from "../config";
 import { loadConfig } from "../config";
 import { ORIGIN_TIMEOUT_MS } from "../constants";
 import { AuthError } from "../errors";
 import { identityHeaders } from "../identity";
-import { logDecision, logged, type Trace } from "../log";
+import { logDecision, logged } from "../log";
 import { RESERVED } from "../policy";
 import { rawPathOf, rawQueryOf } from "../path";
 import { forward, forwardHeaders, targetUrl } from "../proxy";
@@ -32,6 +32,6 @@ export async function gateway(request: Request, env: Env, ctx: ExecutionContext 
   } catch (e) {
     response = errorResponseFor(e, request, trace);
   }
-  if (logged(config, response.status)) logDecision(request, trace, response.status, started);
+  if (logged(config?.logDecisions, response.status)) logDecision(request, trace, response.status, started);
   return response;
 }
