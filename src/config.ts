@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { AuthError } from "./errors";
 import { MAX_CLIENTS, MAX_ISSUERS, MAX_POLICY_ROUTES } from "./constants";
+import { IDENTITY_HEADERS } from "./identity";
 import { compilePattern, type MatchReadings, type PathPattern } from "./path";
 
 export const ALGORITHMS = [
@@ -24,8 +25,7 @@ const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, "must
 const RESERVED_HEADERS = new Set([
   "host", "authorization", "x-api-key", "cookie", "content-length", "content-type", "content-encoding",
   "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "proxy-authorization",
-  "x-auth-subject", "x-auth-issuer", "x-auth-token-id", "x-auth-session", "x-auth-scopes", "x-auth-roles",
-  "x-auth-expires", "x-auth-claims", "x-auth-client",
+  ...Object.keys(IDENTITY_HEADERS).map((h) => h.toLowerCase()),
 ]);
 
 /**

@@ -23,7 +23,6 @@ export const MAX_JWKS_KEYS = 100;
 /** Time for the origin to answer with headers; the body then streams without a deadline. */
 export const ORIGIN_TIMEOUT_MS = 30_000;
 
-/** A claim value longer than this is not put in a header (X-Auth-Claims still carries it). */
 /**
  * Verified tokens kept per isolate (src/token/verified-cache.ts): at most this many, holding at most
  * this many bytes of tokens (claims are about as large again). 10 000 covers the active users of one
@@ -31,6 +30,7 @@ export const ORIGIN_TIMEOUT_MS = 30_000;
  */
 export const MAX_VERIFIED_TOKENS = 10_000;
 export const MAX_VERIFIED_TOKEN_BYTES = 16 * 1024 * 1024;
+/** A claim value longer than this is not put in a header (X-Auth-Claims still carries it). */
 export const MAX_CLAIM_HEADER_BYTES = 4 * 1024;
 /**
  * A logout token or Security Event Token older than this (by its `iat`, plus the clock tolerance)

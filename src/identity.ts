@@ -8,6 +8,20 @@ import type { VerifiedToken } from "./token/verify";
 /** Every header the authorizer sets: clients can never send them (see IDENTITY_HEADER_PREFIX). */
 export const IDENTITY_HEADER_PREFIX = "x-auth-";
 
+/** The identity headers and what each carries: the one list (the configuration and the OpenAPI description read it). */
+export const IDENTITY_HEADERS = {
+  "X-Auth-Subject": "`sub`",
+  "X-Auth-Issuer": "`iss`",
+  "X-Auth-Token-Id": "`jti`",
+  "X-Auth-Session": "`sid`",
+  "X-Auth-Scopes": "`scope`, or `scp` joined with spaces",
+  "X-Auth-Roles": "`roles`, joined with commas",
+  "X-Auth-Expires": "`exp`",
+  "X-Auth-Claims": "the whole payload, JSON, base64url",
+  "X-Auth-Client": "the client application's id (CLIENTS)",
+} as const;
+export type IdentityHeader = keyof typeof IDENTITY_HEADERS;
+
 /**
  * An array's elements joined with `separator`, each with "%" and the separator percent-encoded, so
  * that the joined text splits back into exactly the elements: `["buyer", "x,admin"]` is
@@ -62,7 +76,7 @@ export function identityHeaders(
 
 function tokenHeaders(verified: VerifiedToken, claimHeaders: Record<string, string>): [string, string][] {
   const out: [string, string][] = [];
-  const add = (name: string, value: unknown) => {
+  const add = (name: IdentityHeader | string, value: unknown) => {
     const text = headerValue(value);
     if (text !== null) out.push([name, text]);
   };

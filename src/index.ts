@@ -47,5 +47,5 @@ export default {
   },
 } satisfies ExportedHandler<Env>;
 
-/** The /.auth routes, for tests that list them (the OpenAPI description must match them). */
-export { app as authRoutes };
+/** The /.auth routes' Hono app, for tests that list them (the OpenAPI description must match them). */
+export { app as authApp };

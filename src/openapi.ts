@@ -8,6 +8,7 @@ import { IdempotencyKeySchema, RevokeBodySchema } from "./revocation/model";
 import { HealthSchema } from "./routes/health";
 import { FeedQuerySchema, FeedResponseSchema, LogoutQuerySchema, RevokeResponseSchema } from "./routes/revocations";
 import type { AppContext } from "./routes/context";
+import { IDENTITY_HEADERS } from "./identity";
 
 type Responses = RouteConfig["responses"];
 
@@ -23,21 +24,12 @@ function problems(statuses: Record<number, string>): Responses {
 
 const common = { 500: "Invalid configuration (the body's `errors` names the bad vars) or an internal error." };
 const admin = [{ admin: [] }];
-const identityHeaders = z.object({
-  "X-Auth-Subject": z.string().optional().describe("`sub`"),
-  "X-Auth-Issuer": z.string().optional().describe("`iss`"),
-  "X-Auth-Token-Id": z.string().optional().describe("`jti`"),
-  "X-Auth-Session": z.string().optional().describe("`sid`"),
-  "X-Auth-Scopes": z.string().optional().describe("`scope`, or `scp` joined with spaces"),
-  "X-Auth-Roles": z.string().optional().describe("`roles`, joined with commas"),
-  "X-Auth-Expires": z.string().optional().describe("`exp`"),
-  "X-Auth-Claims": z.string().optional().describe("the whole payload, JSON, base64url"),
-  "X-Auth-Client": z.string().optional().describe("the client application's id (CLIENTS)"),
-});
+const identityHeaders = z.object(Object.fromEntries(Object.entries(IDENTITY_HEADERS).map(([name, what]) => [name, z.string().optional().describe(what)])));
 
 const checkMethods = ["get", "post", "put", "patch", "delete", "head", "options"] as const;
 
-export const authRoutes: RouteConfig[] = [
+/** The description of every /.auth route (the Hono app that serves them is src/index.ts's authApp). */
+export const routeDescriptions: RouteConfig[] = [
   createRoute({
     method: "get",
     path: "/.auth/health",
@@ -153,7 +145,7 @@ const oauthError = (description: string, schema: z.ZodType) => ({ description, c
 const BackchannelErrorSchema = z.object({ error: z.string(), error_description: z.string() }).meta({ id: "BackchannelLogoutError" });
 const SetErrorSchema = z.object({ err: z.string(), description: z.string() }).meta({ id: "SecurityEventError" });
 
-authRoutes.push(
+routeDescriptions.push(
   createRoute({
     method: "post",
     path: "/.auth/backchannel-logout",
@@ -195,7 +187,7 @@ function generate(): object {
     bearerFormat: "JWT",
     description: "An access token of a configured issuer.",
   });
-  for (const route of authRoutes) doc.openAPIRegistry.registerPath(route);
+  for (const route of routeDescriptions) doc.openAPIRegistry.registerPath(route);
   return doc.getOpenAPI31Document({
     openapi: "3.1.0",
     info: {

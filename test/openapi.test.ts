@@ -3,7 +3,7 @@
 import { Validator, type Schema } from "@cfworker/json-schema";
 import { reset } from "cloudflare:test";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { authRoutes as app } from "../src/index";
+import { authApp as app } from "../src/index";
 import { bearer, makeEnv, send, world } from "./helpers/app";
 
 afterEach(async () => {

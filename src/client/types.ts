@@ -1,5 +1,5 @@
 // The wire shapes of the authorizer's revocation routes, as the client sees them. They mirror
-// src/revocation/model.ts (test/client-types.test.ts keeps the two equal) without importing it, so
+// src/revocation/model.ts (test/client.test.ts keeps the two equal) without importing it, so
 // the client carries no Worker code.
 
 export type RevocationKind = "jti" | "token" | "sub" | "sid";

@@ -8,12 +8,11 @@
 // per token per window and isolate, not one per request, keeps a KV outage from piling every request
 // of every isolate onto the one Durable Object.
 import type { Config, Rule } from "../config";
-import { LEDGER_TIMEOUT_MS } from "../constants";
 import { AuthError } from "../errors";
 import type { VerifiedToken } from "../token/verify";
 import { factsOf, probeFor } from "./facts";
 import type { FetchHead } from "./fresh-head";
-import { ledgerOf } from "./ledger";
+import { askLedger } from "./ask";
 import { viewOf } from "./view";
 
 export async function checkRevocation(
@@ -30,7 +29,7 @@ export async function checkRevocation(
   const facts = await factsOf(verified, token, config.clockToleranceSeconds);
   let kind: string | null;
   if (rule.revocation === "strict") {
-    kind = await withTimeout(ledgerOf(env).check(facts), LEDGER_TIMEOUT_MS);
+    kind = await askLedger(env, (ledger) => ledger.check(facts));
   } else {
     const stalenessMs = config.revocationMaxStalenessSeconds * 1000;
     const view = viewOf(env.REVOCATIONS);
@@ -41,7 +40,7 @@ export async function checkRevocation(
       if (kept !== undefined && nowMs < kept.untilMs) {
         kind = kept.kind;
       } else {
-        kind = await withTimeout(ledgerOf(env).check(facts), LEDGER_TIMEOUT_MS);
+        kind = await askLedger(env, (ledger) => ledger.check(facts));
         ledgerAnswers.set(verified, { kind, untilMs: nowMs + stalenessMs });
       }
     }
@@ -52,19 +51,3 @@ export async function checkRevocation(
 // The ledger's answers given in place of a view past the bound, per verification (weak: they go with
 // it; see the top).
 const ledgerAnswers = new WeakMap<VerifiedToken, { kind: string | null; untilMs: number }>();
-
-/** The ledger's answer, or revocations_unavailable when it cannot be reached in time. */
-export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new AuthError("revocations_unavailable", "The revocation ledger did not answer in time.")), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } catch (e) {
-    if (e instanceof AuthError) throw e;
-    throw new AuthError("revocations_unavailable", "The revocation ledger cannot be reached.");
-  } finally {
-    if (timer !== undefined) clearTimeout(timer);
-  }
-}

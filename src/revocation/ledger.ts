@@ -4,6 +4,7 @@
 // token can match any more. One alarm serves both the KV retries (with backoff) and the pruning.
 // A revoke may carry an Idempotency-Key (idempotency.ts): its first answer is replayed to repeats.
 import { DurableObject } from "cloudflare:workers";
+import { nowSec } from "../clock";
 import {
   FRESH_MAX_ENTRIES, FRESH_WINDOW_SECONDS, MAX_ACTIVE_REVOCATIONS, MAX_SELF_SERVICE_PER_SUBJECT, MAX_SELF_SERVICE_REVOCATIONS, SUBJECT_REVOCATION_RESERVE,
 } from "../constants";
@@ -46,7 +47,6 @@ export type KeyedRevoke =
   | { outcome: "full" }
   | { outcome: "key_reused" };
 
-const nowSec = () => Math.floor(Date.now() / 1000);
 const hashOf = (r: Revocation) => entryHash(r.kind, r.iss ?? "", r.value);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 

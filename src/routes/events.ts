@@ -4,13 +4,14 @@
 // as the idempotency key, so a replay is refused by the one place that sees every delivery.
 import { z } from "zod";
 import { readLimitedText } from "../body";
+import { nowSec } from "../clock";
 import type { Config } from "../config";
-import { LEDGER_TIMEOUT_MS, MAX_ADMIN_BODY_BYTES } from "../constants";
+import { MAX_ADMIN_BODY_BYTES } from "../constants";
 import { sha256Hex } from "../crypto";
 import { AuthError } from "../errors";
 import { eventErrorResponse } from "../problem";
-import { withTimeout } from "../revocation/check";
-import { ledgerOf, type KeyedRevoke } from "../revocation/ledger";
+import { askLedger } from "../revocation/ask";
+import type { KeyedRevoke } from "../revocation/ledger";
 import type { Revocation } from "../revocation/model";
 import { logoutTokenRevocation, securityEventRevocations } from "../revocation/security-events";
 import { verifyEventToken, type EventTokenKind } from "../token/event-token";
@@ -34,7 +35,6 @@ export function eventCountsOf(config: Config): EventCounts {
   return c;
 }
 
-const nowSec = () => Math.floor(Date.now() / 1000);
 const mediaTypeOf = (c: AppContext) => c.req.header("Content-Type")?.split(";")[0]!.trim().toLowerCase();
 
 /**
@@ -43,7 +43,8 @@ const mediaTypeOf = (c: AppContext) => c.req.header("Content-Type")?.split(";")[
  * signingInput), "conflict" when another token with the same jti did.
  */
 async function recordOnce(c: AppContext, revocation: Revocation, key: string, token: string): Promise<"new" | "repeat" | "conflict"> {
-  const keyed = await withTimeout<KeyedRevoke>(ledgerOf(c.env).revokeOnce(revocation, { key, fingerprint: await sha256Hex(signingInput(token)) }), LEDGER_TIMEOUT_MS);
+  const fingerprint = await sha256Hex(signingInput(token));
+  const keyed = await askLedger<KeyedRevoke>(c.env, (ledger) => ledger.revokeOnce(revocation, { key, fingerprint }));
   if (keyed.outcome === "full") throw new AuthError("revocations_full", "The ledger holds the most active revocations it accepts.");
   if (keyed.outcome === "key_reused") return "conflict";
   return keyed.replayed ? "repeat" : "new";

@@ -5,15 +5,16 @@ import { z } from "zod";
 import { requireAdmin } from "../admin";
 import { readJson } from "../body";
 import {
-  FEED_DEFAULT_LIMIT, FEED_MAX_LIMIT, LEDGER_TIMEOUT_MS, MAX_ACTIVE_REVOCATIONS, MAX_ADMIN_BODY_BYTES, MAX_SELF_SERVICE_PER_SUBJECT, SUBJECT_REVOCATION_RESERVE,
+  FEED_DEFAULT_LIMIT, FEED_MAX_LIMIT, MAX_ACTIVE_REVOCATIONS, MAX_ADMIN_BODY_BYTES, MAX_SELF_SERVICE_PER_SUBJECT, SUBJECT_REVOCATION_RESERVE,
 } from "../constants";
 import { AuthError } from "../errors";
-import { withTimeout } from "../revocation/check";
+import { askLedger } from "../revocation/ask";
 import { factsOf, logoutRevocation, revocationOf } from "../revocation/facts";
 import { fingerprintOf } from "../revocation/idempotency";
-import { ledgerOf, type KeyedRevoke, type Refusal } from "../revocation/ledger";
+import type { KeyedRevoke, Refusal } from "../revocation/ledger";
 import type { Recorded } from "../revocation/store";
 import { IdempotencyKeySchema, RevocationEventSchema, RevocationSchema, RevokeBodySchema, type RevocationEvent } from "../revocation/model";
+import { nowSec } from "../clock";
 import { checkRequire } from "../policy";
 import { extractBearer } from "../token/extract";
 import { verifyToken } from "../token/verify";
@@ -30,7 +31,6 @@ export const FeedResponseSchema = z
   })
   .meta({ id: "Feed" });
 
-const nowSec = () => Math.floor(Date.now() / 1000);
 
 /** The ledger's record, or the refusal as the client's answer. */
 function recordedOrThrow(result: Recorded | Refusal): Recorded {
@@ -71,12 +71,12 @@ export async function revoke(c: AppContext): Promise<Response> {
     const key = idempotencyKeyOf(c.req.raw.headers);
     const body = await readJson(c.req.raw, RevokeBodySchema, MAX_ADMIN_BODY_BYTES);
     const revocation = await revocationOf(body, config, nowSec());
-    const ledger = ledgerOf(c.env);
+    // "admin:" keeps these keys apart from the jti keys of logout and security event tokens.
+    const claim = key === null ? null : { key: `admin:${key}`, fingerprint: await fingerprintOf(body) };
     const event =
-      key === null
-        ? recordedOrThrow((await withTimeout(ledger.revoke(revocation), LEDGER_TIMEOUT_MS)) ?? "full").event
-        : // "admin:" keeps these keys apart from the jti keys of logout and security event tokens.
-          keyedAnswer(await withTimeout<KeyedRevoke>(ledger.revokeOnce(revocation, { key: `admin:${key}`, fingerprint: await fingerprintOf(body) }), LEDGER_TIMEOUT_MS));
+      claim === null
+        ? recordedOrThrow((await askLedger(c.env, (ledger) => ledger.revoke(revocation))) ?? "full").event
+        : keyedAnswer(await askLedger<KeyedRevoke>(c.env, (ledger) => ledger.revokeOnce(revocation, claim)));
     const answer: z.output<typeof RevokeResponseSchema> = { seq: event.seq, revocation: event.revocation };
     return c.json(answer, 200, { "Cache-Control": "no-store" });
   } catch (e) {
@@ -106,7 +106,7 @@ export async function logout(c: AppContext): Promise<Response> {
     // The quota's key: the subject, or for a token without one its session, so such tokens do not share one quota.
     const sid = typeof verified.claims.sid === "string" ? verified.claims.sid : "";
     const subject = `${verified.issuer.issuer}\n${verified.claims.sub ?? `(no sub) ${sid}`}`;
-    recordedOrThrow(await withTimeout<Recorded | Refusal>(ledgerOf(c.env).logout(revocation, { subject, facts }), LEDGER_TIMEOUT_MS));
+    recordedOrThrow(await askLedger<Recorded | Refusal>(c.env, (ledger) => ledger.logout(revocation, { subject, facts })));
     return c.body(null, 204, { "Cache-Control": "no-store" });
   } catch (e) {
     return denial(c, e);
@@ -124,7 +124,7 @@ export async function revocationFeed(c: AppContext): Promise<Response> {
     const query = FeedQuerySchema.safeParse({ since: c.req.query("since"), limit: c.req.query("limit") });
     if (!query.success) throw new AuthError("body_invalid", `since must be a seq (0 or more), limit 1 to ${FEED_MAX_LIMIT}.`);
     const { since, limit } = query.data;
-    const events = await withTimeout(ledgerOf(c.env).feed(since, limit), LEDGER_TIMEOUT_MS);
+    const events = await askLedger(c.env, (ledger) => ledger.feed(since, limit));
     // `next` is the `since` of the following page, or null when this page reached the end.
     const next = events.length === limit ? events[events.length - 1]!.seq : null;
     const page: z.output<typeof FeedResponseSchema> = { events, next };
@@ -144,7 +144,7 @@ export async function revocationStream(c: AppContext): Promise<Response> {
     if (since !== undefined && !FeedQuerySchema.shape.since.safeParse(since).success) {
       throw new AuthError("body_invalid", "since must be a seq (0 or more).");
     }
-    return await withTimeout(ledgerOf(c.env).fetch(c.req.raw), LEDGER_TIMEOUT_MS);
+    return await askLedger(c.env, (ledger) => ledger.fetch(c.req.raw));
   } catch (e) {
     return denial(c, e);
   }
