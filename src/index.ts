@@ -2,7 +2,6 @@
 import { Hono } from "hono";
 import { AuthError } from "./errors";
 import { openApi } from "./openapi";
-import { problemResponse, realmOf } from "./problem";
 import { check } from "./routes/check";
 import { decisionLog, errorResponse, withConfig, type AppEnv } from "./routes/context";
 import { backchannelLogout, securityEvent } from "./routes/events";
@@ -33,7 +32,9 @@ app.get("/.auth/revocations", revocationFeed);
 app.get("/.auth/revocations/stream", revocationStream);
 app.post("/.auth/backchannel-logout", backchannelLogout);
 app.post("/.auth/events", securityEvent);
-app.all("/.auth/*", (c) => problemResponse(new AuthError("not_found", "No such authorizer route."), realmOf(c.req.raw)));
+app.all("/.auth/*", () => {
+  throw new AuthError("not_found", "No such authorizer route.");
+});
 app.onError(errorResponse);
 
 /** Every path under /.auth (the routes above), as Hono's router would match it: "/.auth" or "/.auth/...". */

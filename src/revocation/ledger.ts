@@ -5,6 +5,8 @@
 // A revoke may carry an Idempotency-Key (idempotency.ts): its first answer is replayed to repeats.
 import { DurableObject } from "cloudflare:workers";
 import { nowSec } from "../clock";
+import { AuthError } from "../errors";
+import { problemResponse } from "../problem";
 import {
   FRESH_MAX_ENTRIES, FRESH_WINDOW_SECONDS, MAX_ACTIVE_REVOCATIONS, MAX_SELF_SERVICE_PER_SUBJECT, MAX_SELF_SERVICE_REVOCATIONS, SUBJECT_REVOCATION_RESERVE,
 } from "../constants";
@@ -138,7 +140,9 @@ export class RevocationLedger extends DurableObject<Env> {
 
   /** GET /.auth/revocations/stream, forwarded by the Worker after the admin check. */
   override async fetch(request: Request): Promise<Response> {
-    if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") return new Response("expected a WebSocket", { status: 426 });
+    if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+      return problemResponse(new AuthError("upgrade_required", "This route is a WebSocket: send Upgrade: websocket."), "");
+    }
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
     const since = Number(new URL(request.url).searchParams.get("since") ?? "NaN");

@@ -15,7 +15,7 @@ import { RESERVED } from "../policy";
 import { isOverrideHeader } from "../method";
 import { isReroutingHeader } from "../proxy";
 import { rawPathOf, rawQueryOf } from "../path";
-import { denial, depsOf, type AppContext } from "./context";
+import { depsOf, type AppContext } from "./context";
 
 const PREFIX = "/.auth/check";
 
@@ -69,15 +69,11 @@ export function checkedTarget(request: Request): { method: string; rawPath: stri
 
 export async function check(c: AppContext): Promise<Response> {
   const config = c.get("config");
-  try {
-    const { method, rawPath, rawQuery } = checkedTarget(c.req.raw); // throws for a bogus or disputed description
-    if (!/^[A-Za-z]{1,16}$/.test(method)) throw new AuthError("path_invalid", "The forwarded method is not an HTTP method.");
-    const approval = await authorize({ method, rawPath, rawQuery, headers: c.req.raw.headers }, config, depsOf(c));
-    if (approval === RESERVED) throw new AuthError("not_found", "The authorizer's own routes cannot be checked.");
-    const headers = new Headers({ "Cache-Control": "no-store" });
-    for (const [name, value] of identityHeaders(approval.verified, approval.client, config.claimHeaders)) headers.set(name, value);
-    return new Response(null, { status: 200, headers });
-  } catch (e) {
-    return denial(c, e);
-  }
+  const { method, rawPath, rawQuery } = checkedTarget(c.req.raw); // throws for a bogus or disputed description
+  if (!/^[A-Za-z]{1,16}$/.test(method)) throw new AuthError("path_invalid", "The forwarded method is not an HTTP method.");
+  const approval = await authorize({ method, rawPath, rawQuery, headers: c.req.raw.headers }, config, depsOf(c));
+  if (approval === RESERVED) throw new AuthError("not_found", "The authorizer's own routes cannot be checked.");
+  const headers = new Headers({ "Cache-Control": "no-store" });
+  for (const [name, value] of identityHeaders(approval.verified, approval.client, config.claimHeaders)) headers.set(name, value);
+  return new Response(null, { status: 200, headers });
 }

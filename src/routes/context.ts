@@ -17,10 +17,7 @@ export type AppContext = Context<AppEnv>;
 /** Loads the isolate's Config; with an invalid one every request gets 500 naming the bad vars. */
 export const withConfig: MiddlewareHandler<AppEnv> = async (c, next) => {
   const config = loadConfig(c.env);
-  if (config instanceof AuthError) {
-    c.get("trace").reason = config.code;
-    return problemResponse(config, realmOf(c.req.raw));
-  }
+  if (config instanceof AuthError) throw config; // answered and logged by onError, as every refusal
   c.set("config", config);
   await next();
 };
@@ -57,7 +54,11 @@ export function depsFor(env: Env, ctx: RequestCtx | undefined, config: Config, t
 
 export const depsOf = (c: AppContext): Deps => depsFor(c.env, executionCtxOf(c), c.get("config"), c.get("trace"));
 
-/** Any error a handler let through: a denial's problem, else a 500 that names nothing internal. */
+/**
+ * The one exit of every refusal: a thrown AuthError becomes its problem (reason recorded for the
+ * decision log), anything else a 500 that names nothing internal. The /.auth routes throw; Hono's
+ * onError calls this. The identity provider's routes answer in their own formats (routes/events.ts).
+ */
 export function errorResponseFor(error: unknown, request: Request, trace: Trace): Response {
   if (error instanceof AuthError) {
     trace.reason = error.code;
@@ -69,14 +70,6 @@ export function errorResponseFor(error: unknown, request: Request, trace: Trace)
 }
 
 export const errorResponse = (error: unknown, c: AppContext): Response => errorResponseFor(error, c.req.raw, c.get("trace"));
-
-export function denial(c: AppContext, error: unknown): Response {
-  if (error instanceof AuthError) {
-    c.get("trace").reason = error.code;
-    return problemResponse(error, realmOf(c.req.raw));
-  }
-  throw error;
-}
 
 /** The decision log as middleware, for the /.auth routes. */
 export const decisionLog: MiddlewareHandler<AppEnv> = async (c, next) => {

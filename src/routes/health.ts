@@ -4,7 +4,6 @@ import { z } from "zod";
 import { isAdmin } from "../admin";
 import { loadConfig } from "../config";
 import { AuthError } from "../errors";
-import { problemResponse, realmOf } from "../problem";
 import { viewOf } from "../revocation/view";
 import { keysOf } from "../token/jwks";
 import type { AppContext } from "./context";
@@ -53,7 +52,7 @@ export const HealthSchema = z
 
 export function health(c: AppContext): Response {
   const config = loadConfig(c.env);
-  if (config instanceof AuthError) return problemResponse(config, realmOf(c.req.raw));
+  if (config instanceof AuthError) throw config; // onError answers it, and logs why
   const body: z.output<typeof HealthSchema> = {
     status: "ok",
     issuers: config.issuers.map((i) => ({

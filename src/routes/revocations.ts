@@ -18,7 +18,7 @@ import { nowSec } from "../clock";
 import { checkRequire } from "../policy";
 import { extractBearer } from "../token/extract";
 import { verifyToken } from "../token/verify";
-import { denial, depsOf, type AppContext } from "./context";
+import { depsOf, type AppContext } from "./context";
 
 export const RevokeResponseSchema = z
   .object({ seq: RevocationEventSchema.shape.seq, revocation: RevocationSchema })
@@ -66,51 +66,43 @@ function keyedAnswer(keyed: KeyedRevoke): RevocationEvent {
 
 export async function revoke(c: AppContext): Promise<Response> {
   const config = c.get("config");
-  try {
-    requireAdmin(c.req.raw.headers, config);
-    const key = idempotencyKeyOf(c.req.raw.headers);
-    const body = await readJson(c.req.raw, RevokeBodySchema, MAX_ADMIN_BODY_BYTES);
-    const revocation = await revocationOf(body, config, nowSec());
-    // "admin:" keeps these keys apart from the jti keys of logout and security event tokens.
-    const claim = key === null ? null : { key: `admin:${key}`, fingerprint: await fingerprintOf(body) };
-    const event =
-      claim === null
-        ? recordedOrThrow((await askLedger(c.env, (ledger) => ledger.revoke(revocation))) ?? "full").event
-        : keyedAnswer(await askLedger<KeyedRevoke>(c.env, (ledger) => ledger.revokeOnce(revocation, claim)));
-    const answer: z.output<typeof RevokeResponseSchema> = { seq: event.seq, revocation: event.revocation };
-    return c.json(answer, 200, { "Cache-Control": "no-store" });
-  } catch (e) {
-    return denial(c, e);
-  }
+  requireAdmin(c.req.raw.headers, config);
+  const key = idempotencyKeyOf(c.req.raw.headers);
+  const body = await readJson(c.req.raw, RevokeBodySchema, MAX_ADMIN_BODY_BYTES);
+  const revocation = await revocationOf(body, config, nowSec());
+  // "admin:" keeps these keys apart from the jti keys of logout and security event tokens.
+  const claim = key === null ? null : { key: `admin:${key}`, fingerprint: await fingerprintOf(body) };
+  const event =
+    claim === null
+      ? recordedOrThrow((await askLedger(c.env, (ledger) => ledger.revoke(revocation))) ?? "full").event
+      : keyedAnswer(await askLedger<KeyedRevoke>(c.env, (ledger) => ledger.revokeOnce(revocation, claim)));
+  const answer: z.output<typeof RevokeResponseSchema> = { seq: event.seq, revocation: event.revocation };
+  return c.json(answer, 200, { "Cache-Control": "no-store" });
 }
 
 export const LogoutQuerySchema = z.object({ scope: z.enum(["token", "session", "all"]).default("token") });
 
 export async function logout(c: AppContext): Promise<Response> {
   const config = c.get("config");
-  try {
-    const query = LogoutQuerySchema.safeParse({ scope: c.req.query("scope") });
-    if (!query.success) throw new AuthError("body_invalid", 'scope must be "session", "all" or absent.');
-    const scope = query.data.scope;
-    const token = extractBearer(c.req.raw.headers);
-    if (token === null) throw new AuthError("token_missing", "Logging out needs the token to end.");
-    const verified = await verifyToken(token, config, depsOf(c).keyFor, Date.now());
-    if (scope !== "token") {
-      const require = config.logout[scope];
-      if (require === false) throw new AuthError("insufficient_scope", `Logging out with ?scope=${scope} is turned off here (LOGOUT.${scope}).`);
-      checkRequire({ require }, verified.claims);
-    }
-    const facts = await factsOf(verified, token, config.clockToleranceSeconds);
-    const revocation = logoutRevocation(verified, facts, scope, config, nowSec());
-    // The ledger refuses it when the caller's token is revoked already, in the same step as the insert.
-    // The quota's key: the subject, or for a token without one its session, so such tokens do not share one quota.
-    const sid = typeof verified.claims.sid === "string" ? verified.claims.sid : "";
-    const subject = `${verified.issuer.issuer}\n${verified.claims.sub ?? `(no sub) ${sid}`}`;
-    recordedOrThrow(await askLedger<Recorded | Refusal>(c.env, (ledger) => ledger.logout(revocation, { subject, facts })));
-    return c.body(null, 204, { "Cache-Control": "no-store" });
-  } catch (e) {
-    return denial(c, e);
+  const query = LogoutQuerySchema.safeParse({ scope: c.req.query("scope") });
+  if (!query.success) throw new AuthError("body_invalid", 'scope must be "session", "all" or absent.');
+  const scope = query.data.scope;
+  const token = extractBearer(c.req.raw.headers);
+  if (token === null) throw new AuthError("token_missing", "Logging out needs the token to end.");
+  const verified = await verifyToken(token, config, depsOf(c).keyFor, Date.now());
+  if (scope !== "token") {
+    const require = config.logout[scope];
+    if (require === false) throw new AuthError("insufficient_scope", `Logging out with ?scope=${scope} is turned off here (LOGOUT.${scope}).`);
+    checkRequire({ require }, verified.claims);
   }
+  const facts = await factsOf(verified, token, config.clockToleranceSeconds);
+  const revocation = logoutRevocation(verified, facts, scope, config, nowSec());
+  // The ledger refuses it when the caller's token is revoked already, in the same step as the insert.
+  // The quota's key: the subject, or for a token without one its session, so such tokens do not share one quota.
+  const sid = typeof verified.claims.sid === "string" ? verified.claims.sid : "";
+  const subject = `${verified.issuer.issuer}\n${verified.claims.sub ?? `(no sub) ${sid}`}`;
+  recordedOrThrow(await askLedger<Recorded | Refusal>(c.env, (ledger) => ledger.logout(revocation, { subject, facts })));
+  return c.body(null, 204, { "Cache-Control": "no-store" });
 }
 
 export const FeedQuerySchema = z.object({
@@ -119,33 +111,25 @@ export const FeedQuerySchema = z.object({
 });
 
 export async function revocationFeed(c: AppContext): Promise<Response> {
-  try {
-    requireAdmin(c.req.raw.headers, c.get("config"));
-    const query = FeedQuerySchema.safeParse({ since: c.req.query("since"), limit: c.req.query("limit") });
-    if (!query.success) throw new AuthError("body_invalid", `since must be a seq (0 or more), limit 1 to ${FEED_MAX_LIMIT}.`);
-    const { since, limit } = query.data;
-    const events = await askLedger(c.env, (ledger) => ledger.feed(since, limit));
-    // `next` is the `since` of the following page, or null when this page reached the end.
-    const next = events.length === limit ? events[events.length - 1]!.seq : null;
-    const page: z.output<typeof FeedResponseSchema> = { events, next };
-    return c.json(page, 200, { "Cache-Control": "no-store" });
-  } catch (e) {
-    return denial(c, e);
-  }
+  requireAdmin(c.req.raw.headers, c.get("config"));
+  const query = FeedQuerySchema.safeParse({ since: c.req.query("since"), limit: c.req.query("limit") });
+  if (!query.success) throw new AuthError("body_invalid", `since must be a seq (0 or more), limit 1 to ${FEED_MAX_LIMIT}.`);
+  const { since, limit } = query.data;
+  const events = await askLedger(c.env, (ledger) => ledger.feed(since, limit));
+  // `next` is the `since` of the following page, or null when this page reached the end.
+  const next = events.length === limit ? events[events.length - 1]!.seq : null;
+  const page: z.output<typeof FeedResponseSchema> = { events, next };
+  return c.json(page, 200, { "Cache-Control": "no-store" });
 }
 
 export async function revocationStream(c: AppContext): Promise<Response> {
-  try {
-    requireAdmin(c.req.raw.headers, c.get("config"));
-    if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
-      throw new AuthError("upgrade_required", "This route is a WebSocket: send Upgrade: websocket.");
-    }
-    const since = c.req.query("since");
-    if (since !== undefined && !FeedQuerySchema.shape.since.safeParse(since).success) {
-      throw new AuthError("body_invalid", "since must be a seq (0 or more).");
-    }
-    return await askLedger(c.env, (ledger) => ledger.fetch(c.req.raw));
-  } catch (e) {
-    return denial(c, e);
+  requireAdmin(c.req.raw.headers, c.get("config"));
+  if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
+    throw new AuthError("upgrade_required", "This route is a WebSocket: send Upgrade: websocket.");
   }
+  const since = c.req.query("since");
+  if (since !== undefined && !FeedQuerySchema.shape.since.safeParse(since).success) {
+    throw new AuthError("body_invalid", "since must be a seq (0 or more).");
+  }
+  return await askLedger(c.env, (ledger) => ledger.fetch(c.req.raw));
 }
