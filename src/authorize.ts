@@ -7,7 +7,7 @@ import { methodOverrideOf, overrideRefused } from "./method";
 import { AuthError } from "./errors";
 import { checkRequire, RESERVED, selectRuleMemo } from "./policy";
 import { extractBearer } from "./token/extract";
-import { verifyCached, type KeyHeld } from "./token/verified-cache";
+import { memoOf, verifyCached, type KeyHeld } from "./token/verified-cache";
 import type { KeyLookup, VerifiedToken } from "./token/verify";
 
 /**
@@ -72,17 +72,14 @@ export async function authorize(target: Target, config: Config, deps: Deps): Pro
   return { rule, verified, client };
 }
 
-// The rules each verification has met. A rule and a token's claims never change, so a token answered
-// from the verified-token cache meets the same rules again: a lookup instead of splitting its scopes
-// and building sets on every request (npm run bench:decompose). Weak, so an entry goes with its
-// verification; bounded by the rules of the Config it belongs to.
-const metRules = new WeakMap<VerifiedToken, Set<Rule>>();
-
+// The rules each verification has met, in its record (verified-cache.ts). A rule and a token's claims
+// never change, so a token answered from the cache meets the same rules again: a lookup instead of
+// splitting its scopes and building sets on every request (npm run bench:decompose); bounded by the
+// rules of the Config it belongs to.
 function meetRequire(rule: Rule, verified: VerifiedToken): void {
   if (!rule.require) return;
-  const met = metRules.get(verified);
-  if (met?.has(rule)) return;
+  const memo = memoOf(verified);
+  if (memo.met?.has(rule)) return;
   checkRequire(rule, verified.claims); // throws insufficient_scope
-  if (met) met.add(rule);
-  else metRules.set(verified, new Set([rule]));
+  (memo.met ??= new Set()).add(rule);
 }

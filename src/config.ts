@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { AuthError } from "./errors";
 import { MAX_CLIENTS, MAX_ISSUERS, MAX_POLICY_ROUTES } from "./constants";
-import { IDENTITY_HEADERS } from "./identity";
+import { IDENTITY_HEADERS } from "./identity-headers";
 import { compilePattern, type MatchReadings, type PathPattern } from "./path";
 
 export const ALGORITHMS = [

@@ -3,24 +3,11 @@
 // non-ASCII, oversized) is left out rather than altered: X-Auth-Claims still carries it.
 import type { ClientConfig } from "./config";
 import { MAX_CLAIM_HEADER_BYTES } from "./constants";
+import type { IdentityHeader } from "./identity-headers";
+import { memoOf } from "./token/verified-cache";
 import type { VerifiedToken } from "./token/verify";
 
-/** Every header the authorizer sets: clients can never send them (see IDENTITY_HEADER_PREFIX). */
-export const IDENTITY_HEADER_PREFIX = "x-auth-";
-
-/** The identity headers and what each carries: the one list (the configuration and the OpenAPI description read it). */
-export const IDENTITY_HEADERS = {
-  "X-Auth-Subject": "`sub`",
-  "X-Auth-Issuer": "`iss`",
-  "X-Auth-Token-Id": "`jti`",
-  "X-Auth-Session": "`sid`",
-  "X-Auth-Scopes": "`scope`, or `scp` joined with spaces",
-  "X-Auth-Roles": "`roles`, joined with commas",
-  "X-Auth-Expires": "`exp`",
-  "X-Auth-Claims": "the whole payload, JSON, base64url",
-  "X-Auth-Client": "the client application's id (CLIENTS)",
-} as const;
-export type IdentityHeader = keyof typeof IDENTITY_HEADERS;
+export { IDENTITY_HEADER_PREFIX, IDENTITY_HEADERS } from "./identity-headers";
 
 /**
  * An array's elements joined with `separator`, each with "%" and the separator percent-encoded, so
@@ -50,11 +37,6 @@ function scopesHeader(claims: VerifiedToken["claims"]): string | null {
   return headerValue(claims.scp);
 }
 
-// The token's part per verification: a token answered from the verified-token cache gets the same
-// headers again without re-deriving them (weak, so an entry goes with its verification; claim
-// headers come from the Config that verification belongs to, so they cannot differ).
-const fromToken = new WeakMap<VerifiedToken, readonly [string, string][]>();
-
 /** The identity headers of an approval; the list is shared between requests, never to be modified. */
 export function identityHeaders(
   verified: VerifiedToken | null,
@@ -63,9 +45,11 @@ export function identityHeaders(
 ): readonly [string, string][] {
   let out: readonly [string, string][] = [];
   if (verified) {
-    let memo = fromToken.get(verified);
-    if (!memo) fromToken.set(verified, (memo = tokenHeaders(verified, claimHeaders)));
-    out = memo;
+    // Kept in the token's record (verified-cache.ts) for the claim mapping it was made with: a token
+    // answered from the cache gets the same headers again without deriving them.
+    const memo = memoOf(verified);
+    if (memo.headers?.claimHeaders !== claimHeaders) memo.headers = { claimHeaders, list: tokenHeaders(verified, claimHeaders) };
+    out = memo.headers.list;
   }
   if (client) {
     const id = headerValue(client.id);
@@ -74,7 +58,8 @@ export function identityHeaders(
   return out;
 }
 
-function tokenHeaders(verified: VerifiedToken, claimHeaders: Record<string, string>): [string, string][] {
+/** The identity headers of a verified token: a pure function of its claims and the claim mapping. */
+export function tokenHeaders(verified: VerifiedToken, claimHeaders: Record<string, string>): [string, string][] {
   const out: [string, string][] = [];
   const add = (name: IdentityHeader | string, value: unknown) => {
     const text = headerValue(value);

@@ -8,7 +8,7 @@ import { IdempotencyKeySchema, RevokeBodySchema } from "./revocation/model";
 import { HealthSchema } from "./routes/health";
 import { FeedQuerySchema, FeedResponseSchema, LogoutQuerySchema, RevokeResponseSchema } from "./routes/revocations";
 import type { AppContext } from "./routes/context";
-import { IDENTITY_HEADERS } from "./identity";
+import { IDENTITY_HEADERS } from "./identity-headers";
 
 type Responses = RouteConfig["responses"];
 

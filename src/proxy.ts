@@ -4,7 +4,7 @@
 // streamed; the origin's response back unchanged, a WebSocket handshake's 101 included.
 import type { Config } from "./config";
 import { AuthError } from "./errors";
-import { IDENTITY_HEADER_PREFIX } from "./identity";
+import { IDENTITY_HEADER_PREFIX } from "./identity-headers";
 import { isOverrideHeader } from "./method";
 
 /** RFC 9110 section 7.6.1 hop-by-hop headers. Upgrade is not one here, so that WebSockets pass. */

@@ -9,6 +9,7 @@
 // of every isolate onto the one Durable Object.
 import type { Config, Rule } from "../config";
 import { AuthError } from "../errors";
+import { memoOf } from "../token/verified-cache";
 import type { VerifiedToken } from "../token/verify";
 import { factsOf, probeFor } from "./facts";
 import type { FetchHead } from "./fresh-head";
@@ -36,18 +37,15 @@ export async function checkRevocation(
     if (await view.ensureFresh(stalenessMs, nowMs, waitUntil, fetchHead)) {
       kind = view.revokedBy(await probeFor(verified, token, config.clockToleranceSeconds));
     } else {
-      const kept = ledgerAnswers.get(verified);
-      if (kept !== undefined && nowMs < kept.untilMs) {
-        kind = kept.kind;
+      // Kept in the token's record (verified-cache.ts) for one window; see the top of this file.
+      const memo = memoOf(verified);
+      if (memo.ledgerAnswer !== undefined && nowMs < memo.ledgerAnswer.untilMs) {
+        kind = memo.ledgerAnswer.kind;
       } else {
         kind = await askLedger(env, (ledger) => ledger.check(facts));
-        ledgerAnswers.set(verified, { kind, untilMs: nowMs + stalenessMs });
+        memo.ledgerAnswer = { kind, untilMs: nowMs + stalenessMs };
       }
     }
   }
   if (kind !== null) throw new AuthError("token_revoked", "The token has been revoked.");
 }
-
-// The ledger's answers given in place of a view past the bound, per verification (weak: they go with
-// it; see the top).
-const ledgerAnswers = new WeakMap<VerifiedToken, { kind: string | null; untilMs: number }>();

@@ -3,30 +3,28 @@ import { decodeJwt } from "jose";
 import type { Config } from "../config";
 import { sha256Hex } from "../crypto";
 import { AuthError } from "../errors";
+import { memoOf } from "../token/verified-cache";
 import { signingInput, type VerifiedToken } from "../token/verify";
 import { probeOf, type Probe } from "./hashed-index";
 import type { Revocation, RevokeBody, TokenFacts } from "./model";
-
-// Facts and their probe per verification, so a token answered from the verified-token cache is not
-// hashed again; weak, so an entry goes with its verification.
-const known = new WeakMap<VerifiedToken, { facts: TokenFacts; probe?: Probe }>();
 
 /**
  * Facts of a token for the check; the hash of its signing input is computed only when it has no jti.
  * Its iat is read on the ledger's clock (see TokenFacts.iat): moved back by the clock tolerance.
  */
 export async function factsOf(verified: VerifiedToken, token: string, clockToleranceSeconds: number): Promise<TokenFacts> {
-  let kept = known.get(verified);
-  if (!kept) known.set(verified, (kept = { facts: await computeFacts(verified, token, clockToleranceSeconds) }));
-  return kept.facts;
+  // In the token's record (verified-cache.ts): a token answered from the cache is not hashed again.
+  const memo = memoOf(verified);
+  memo.facts ??= await computeFacts(verified, token, clockToleranceSeconds);
+  return memo.facts;
 }
 
 /** The token's probe of the edge's index (hashed-index.ts), computed once per verification. */
 export async function probeFor(verified: VerifiedToken, token: string, clockToleranceSeconds: number): Promise<Probe> {
   const facts = await factsOf(verified, token, clockToleranceSeconds);
-  const kept = known.get(verified)!;
-  kept.probe ??= await probeOf(facts);
-  return kept.probe;
+  const memo = memoOf(verified);
+  memo.probe ??= await probeOf(facts);
+  return memo.probe;
 }
 
 async function computeFacts(verified: VerifiedToken, token: string, clockToleranceSeconds: number): Promise<TokenFacts> {

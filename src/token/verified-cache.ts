@@ -8,9 +8,39 @@
 // the JWKS stops verifying its tokens at the next refresh, cached or not. Revocation and policy are
 // not cached: they run on every request. The cache belongs to one Config, so a new configuration
 // starts empty.
-import type { Config } from "../config";
+import type { Config, Rule } from "../config";
 import { MAX_VERIFIED_TOKEN_BYTES, MAX_VERIFIED_TOKENS } from "../constants";
+import type { Probe } from "../revocation/hashed-index";
+import type { TokenFacts } from "../revocation/model";
 import { verifyToken, type KeyLookup, type VerifiedToken } from "./verify";
+
+/**
+ * What is kept per verified token besides its verification, each part computed on first use by the
+ * module that needs it, so that a token answered from the cache costs lookups, not work: the rules it
+ * met (authorize.ts), its identity headers for the claim mapping they were made with (identity.ts),
+ * its revocation facts and probe (revocation/facts.ts), and the ledger's answer kept through a KV
+ * outage (revocation/check.ts). A token's claims never change, and everything here depends only on
+ * them and on its Config, to which the cache belongs.
+ */
+export interface TokenMemo {
+  met?: Set<Rule>;
+  headers?: { claimHeaders: Record<string, string>; list: readonly [string, string][] };
+  facts?: TokenFacts;
+  probe?: Probe;
+  ledgerAnswer?: { kind: string | null; untilMs: number };
+}
+
+// The one per-token record, kept exactly as long as its verification: the cache's entries hold the
+// verifications (its byte bound counts the record too, see sizeOf), and an evicted one's record goes
+// with it. A verification not cached (a test's, a logout's) gets one that goes when it does.
+const memos = new WeakMap<VerifiedToken, TokenMemo>();
+
+/** The token's record. */
+export function memoOf(verified: VerifiedToken): TokenMemo {
+  let memo = memos.get(verified);
+  if (!memo) memos.set(verified, (memo = {}));
+  return memo;
+}
 
 /** Whether `key` still belongs to the issuer's usable key set; never waits on the network. */
 export type KeyHeld = (verified: VerifiedToken) => boolean;
@@ -70,8 +100,11 @@ export class VerifiedTokens {
   }
 }
 
-/** The token and, about as large again, its parsed claims. */
-const sizeOf = (token: string) => token.length * 2;
+/**
+ * The token, about as large again for its parsed claims, as large again for its identity headers
+ * (X-Auth-Claims is its payload), and its record's facts, probe and rules (about 1 KiB).
+ */
+const sizeOf = (token: string) => token.length * 3 + 1024;
 
 // One cache per Config; Configs live as long as their env, i.e. the isolate (see config.ts).
 const caches = new WeakMap<Config, VerifiedTokens>();
