@@ -2,7 +2,7 @@
 // (which answers): path -> rule -> client -> token -> revocation -> policy. Throws an AuthError on
 // denial.
 import type { ClientConfig, Config, Rule } from "./config";
-import { identifyClient } from "./clients";
+import { identifyClient } from "./client-apps";
 import { methodOverrideOf, overrideRefused } from "./method";
 import { AuthError } from "./errors";
 import { checkRequire, RESERVED, selectRuleMemo } from "./policy";
