@@ -2,7 +2,7 @@
 // concurrent requests, served stale while the issuer is down, and bounded in time and size.
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { IssuerKeys } from "../src/token/jwks";
-import { bearer, makeEnv, problemOf, send, uniqueIssuer, world } from "./helpers/app";
+import { bearer, freezeClock, makeEnv, problemOf, send, uniqueIssuer, world } from "./helpers/app";
 import { FakeNetwork } from "./helpers/network";
 
 afterEach(() => {
@@ -10,13 +10,6 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-/** Freezes Date (only Date: timers stay real so fetch timeouts still work). */
-function freezeClock(): { advance: (seconds: number) => void } {
-  vi.useFakeTimers({ toFake: ["Date"] });
-  let t = Date.now();
-  vi.setSystemTime(t);
-  return { advance: (s) => vi.setSystemTime((t += s * 1000)) };
-}
 
 describe("caching", () => {
   it("fetches the key set once and serves every later request from memory, importing each key once", async () => {

@@ -6,6 +6,7 @@ import { HEAD_KEY, VERSION_KEY, type Head } from "../src/revocation/kv-layout";
 import { IDEMPOTENCY_KEY_TTL_SECONDS, MAX_ACTIVE_REVOCATIONS, MAX_IDEMPOTENCY_KEYS } from "../src/constants";
 import { ledgerOf, RevocationLedger } from "../src/revocation/ledger";
 import type { Revocation } from "../src/revocation/model";
+import { freezeClock } from "./helpers/app";
 import { FlakyKv } from "./helpers/kv";
 
 afterEach(async () => {
@@ -203,13 +204,6 @@ describe("the KV outbox", () => {
 });
 
 describe("Idempotency-Key", () => {
-  /** Date only: the Durable Object runs in this isolate, so it sees the same clock. */
-  function freezeClock() {
-    vi.useFakeTimers({ toFake: ["Date"] });
-    let t = Date.now();
-    vi.setSystemTime(t);
-    return { advance: (s: number) => vi.setSystemTime((t += s * 1000)) };
-  }
   const claim = (key: string, fingerprint = "a".repeat(64)) => ({ key, fingerprint });
   const keyRows = (stub: DurableObjectStub<RevocationLedger>) =>
     runInDurableObject(stub, (_: RevocationLedger, state) =>

@@ -83,10 +83,13 @@ export class IssuerKeys {
   // Which JWK each imported key came from, for holds(); weak on both sides for the same reason.
   private sourceOf = new WeakMap<CryptoKey, JWK>();
 
-  constructor(
-    readonly issuer: IssuerConfig,
-    private readonly clock: () => number = () => Date.now(),
-  ) {}
+  // The wall clock, read through Date.now like every other part of the Worker, so that a test freezes
+  // one clock for all of them (test/helpers/app.ts freezeClock).
+  constructor(readonly issuer: IssuerConfig) {}
+
+  private clock(): number {
+    return Date.now();
+  }
 
   /** The CryptoKey that the token's header names, fetching or refetching the JWKS as needed. */
   async keyFor(header: JWSHeaderParameters, waitUntil?: (p: Promise<unknown>) => void, beforeNetwork?: () => void): Promise<CryptoKey> {

@@ -52,7 +52,10 @@ export async function world(vars: Vars = {}, alg = "ES256"): Promise<World> {
   return { net, idp, env: environment };
 }
 
-/** Freezes Date (timers keep running) and returns a way to move it forward by seconds. */
+/**
+ * The tests' one clock: freezes Date (timers keep running, so fetch timeouts still work; the Durable
+ * Objects run in this isolate and see it too) and returns a way to move it forward by seconds.
+ */
 export function freezeClock() {
   vi.useFakeTimers({ toFake: ["Date"] });
   let t = Date.now();
