@@ -5,7 +5,7 @@ import { createExecutionContext, env, reset, runInDurableObject, waitOnExecution
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
 import { FRESH_MAX_ENTRIES, FRESH_WINDOW_SECONDS } from "../src/constants";
-import { FRESH_CACHE_CONTROL, headFetcher, type FetchHead, type FreshHead } from "../src/revocation/fresh-head";
+import { FRESH_CACHE_CONTROL, FRESH_HEAD_MAX_AGE_MS, headFetcher, refreshWindowMs, type FetchHead, type FreshHead } from "../src/revocation/fresh-head";
 import { probeOf } from "../src/revocation/hashed-index";
 import { ledgerOf, type RevocationLedger } from "../src/revocation/ledger";
 import type { Revocation } from "../src/revocation/model";
@@ -64,6 +64,15 @@ describe("the ledger's fresh head", () => {
     expect(response.headers.get("Cache-Control")).toBe(FRESH_CACHE_CONTROL);
     expect(FRESH_CACHE_CONTROL).toMatch(/stale-if-error=0/);
     expect(await headFetcher(ctx)!()).toMatchObject({ seq: 0, entries: [] });
+  });
+});
+
+describe("the refresh window", () => {
+  it("is a second shorter through the fresh head (a head can be 2 s old behind a tiered cache), never under a second", () => {
+    expect(refreshWindowMs(5_000, true)).toBe(4_000);
+    expect(refreshWindowMs(5_000, false)).toBe(5_000);
+    expect(refreshWindowMs(1_000, true)).toBe(1_000);
+    expect(refreshWindowMs(5_000, true) + FRESH_HEAD_MAX_AGE_MS).toBe(5_000 + 1_000); // the bound
   });
 });
 

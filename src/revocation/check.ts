@@ -12,7 +12,7 @@ import { AuthError } from "../errors";
 import { memoOf } from "../token/verified-cache";
 import type { VerifiedToken } from "../token/verify";
 import { factsOf, probeFor } from "./facts";
-import type { FetchHead } from "./fresh-head";
+import { refreshWindowMs, type FetchHead } from "./fresh-head";
 import { askLedger } from "./ask";
 import { viewOf } from "./view";
 
@@ -34,7 +34,7 @@ export async function checkRevocation(
   } else {
     const stalenessMs = config.revocationMaxStalenessSeconds * 1000;
     const view = viewOf(env.REVOCATIONS);
-    if (await view.ensureFresh(stalenessMs, nowMs, waitUntil, fetchHead)) {
+    if (await view.ensureFresh(refreshWindowMs(stalenessMs, fetchHead !== undefined), nowMs, waitUntil, fetchHead)) {
       kind = view.revokedBy(await probeFor(verified, token, config.clockToleranceSeconds));
     } else {
       // Kept in the token's record (verified-cache.ts) for one window; see the top of this file.

@@ -20,6 +20,20 @@ export const FRESH_TIMEOUT_MS = 1_000;
  * Cache would otherwise serve the last head "indefinitely" on error, and the bound would silently go).
  */
 export const FRESH_CACHE_CONTROL = "public, max-age=1, stale-if-error=0";
+/**
+ * How old a head can be when an isolate gets it: a second in the upper tier, then, since Age counts
+ * whole seconds, up to a second more in the lower one (npm run sim:propagation -- --upper-tier).
+ */
+export const FRESH_HEAD_MAX_AGE_MS = 2_000;
+
+/**
+ * How old a view may get before it refreshes: the staleness window, or through the fresh head a
+ * second less (at least a second), since a head can bring news FRESH_HEAD_MAX_AGE_MS old: the bound
+ * stays the staleness + 1 s.
+ */
+export function refreshWindowMs(stalenessMs: number, viaFreshHead: boolean): number {
+  return viaFreshHead ? Math.max(1_000, stalenessMs + 1_000 - FRESH_HEAD_MAX_AGE_MS) : stalenessMs;
+}
 
 /** What an isolate calls to read the head: through ctx.exports, so Workers Cache sits in between. */
 export type FetchHead = () => Promise<FreshHead>;
