@@ -8,8 +8,8 @@
 //   npm run soak -- --quick       a smoke run: 20 s, 500 tokens
 //   npm run soak -- --help        every option
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { cleanupStack, rssBytes, sleep, workerdDescendants } from "../bench/lib/proc.mjs";
@@ -21,7 +21,7 @@ import { keepAliveAgent, now, Recorder } from "./lib/http.mjs";
 import { openInspector } from "./lib/inspector.mjs";
 import { pass, runLoad } from "./lib/load.mjs";
 import { makePool, planRevocations, rng } from "./lib/pool.mjs";
-import { fmtInt, heapTable, mb, sec, table } from "./lib/report.mjs";
+import { fmtInt, heading, heapTable, mb, printDetails, revocationRecords, sec, table, writeResults } from "./lib/report.mjs";
 import { runRevocations } from "./lib/revoker.mjs";
 import { startStack } from "./lib/stack.mjs";
 
@@ -83,6 +83,9 @@ const HEAP_BYTES_PER_REVOCATION = 256;
 /** Heap growth allowed besides the revocations: GC noise and late JIT code, or 10 % of the start if more. */
 const HEAP_SLACK_BYTES = 1 * 2 ** 20;
 const HEAP_SLACK_FRACTION = 0.1;
+/** @typedef {import("./lib/inspector.mjs").HeapSample} HeapSample */
+// The isolate's memory: its JS heap and the ArrayBuffers it holds outside it (request bodies).
+const isolateBytes = (/** @type {HeapSample} */ s) => s.usedBytes + s.backingStoreBytes;
 
 const started = now();
 /** @param {string} line */
@@ -109,7 +112,11 @@ function gitState() {
   }
 }
 
-async function main() {
+/** GET /.auth/health's body. @param {string} gateway @returns {Promise<any>} */
+const health = async (gateway) => (await fetch(`${gateway}/.auth/health`, { signal: AbortSignal.timeout(10_000) })).json();
+
+/** The issuer, the origin and wrangler dev; the bound revocations are held to; the tokens and the revocation plan. @param {typeof opts} opts */
+async function setUp(opts) {
   const random = rng(opts.seed);
   const revocationCount = Math.floor(opts.rate * opts.durationS);
   log(`seed ${opts.seed}; ${opts.durationS} s, ${opts.connections} connections, ${opts.rate} revocations/s (${revocationCount}), ${opts.tokens} tokens`);
@@ -117,8 +124,6 @@ async function main() {
 
   const dir = mkdtempSync(join(tmpdir(), "soak-"));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-
-  // 1. The issuer, the origin and wrangler dev; the pool of tokens and the revocation plan.
   const keys = await makeKeys();
   const stack = await startStack({
     dir, jwks: keys.jwks, cleanups, log,
@@ -130,8 +135,8 @@ async function main() {
     }),
   });
   const iss = stack.issuer.url;
-  const health = /** @type {any} */ (await (await fetch(`${stack.gateway}/.auth/health`, { signal: AbortSignal.timeout(10_000) })).json());
-  const stalenessS = health.revocation.maxStalenessSeconds;
+  // The staleness the Worker actually runs with (wrangler.toml's unless --staleness), not the option.
+  const stalenessS = (await health(stack.gateway)).revocation.maxStalenessSeconds;
   const boundMs = stalenessS * 1000 + opts.slackMs;
   log(`wrangler dev on ${stack.gateway} (pid ${stack.pid}); REVOCATION_MAX_STALENESS_SECONDS ${stalenessS}, bound ${sec(boundMs)}`);
 
@@ -140,8 +145,15 @@ async function main() {
   const tokens = pool.tokens;
   const planned = plan.reduce((n, p) => n + p.tokens.length, 0);
   log(`${fmtInt(tokens.length)} tokens (${pool.users} users); the plan revokes ${fmtInt(planned)} of them`);
+  return { random, revocationCount, git, keys, stack, iss, stalenessS, boundMs, pool, tokens, all: tokens.map((t) => t.i), plan };
+}
+/** @typedef {Awaited<ReturnType<typeof setUp>>} Setup */
 
-  // 2. The inspector session (opened first: see lib/inspector.mjs), the stream subscriber, warm-up.
+/**
+ * What watches the Worker besides the answers: the inspector (opened first: see lib/inspector.mjs), the stream, the recorder.
+ * @param {typeof opts} opts @param {Setup} setup
+ */
+async function openObservers(opts, { stack }) {
   const base = new URL(stack.gateway);
   const kick = () => fetch(`${stack.gateway}/.auth/health`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.arrayBuffer());
   const workerdRss = () => rssBytes(workerdDescendants(stack.pid));
@@ -154,7 +166,34 @@ async function main() {
   const loadAgent = keepAliveAgent(opts.connections);
   const watchAgent = keepAliveAgent(16);
   cleanups.push(() => (loadAgent.destroy(), watchAgent.destroy()));
-  const all = tokens.map((t) => t.i);
+  return { base, inspector, heap: heapSampler(inspector), stream, rec, loadAgent, watchAgent };
+}
+/** @typedef {Awaited<ReturnType<typeof openObservers>>} Observers */
+
+/** Heap samples by label; a failed one must not end the run, so it is logged and its error stands in the table. @param {Awaited<ReturnType<typeof openInspector>>} inspector */
+function heapSampler(inspector) {
+  /** @type {HeapSample[]} */
+  const samples = [];
+  /** @type {string | null} */
+  let error = null;
+  return {
+    samples,
+    error: () => error,
+    async sample(/** @type {string} */ label) {
+      try {
+        const s = await inspector.heap(label);
+        samples.push(s);
+        log(`heap ${label}: ${mb(s.usedBytes)} + ${mb(s.backingStoreBytes)} ArrayBuffers (workerd RSS ${mb(s.workerdRssBytes)})`);
+      } catch (e) {
+        error ??= e instanceof Error ? e.message : String(e);
+        log(`heap ${label}: FAILED ${error}`);
+      }
+    },
+  };
+}
+
+/** Every token answered 200 twice before anything is measured. @param {Setup} setup @param {Observers} observers */
+async function warmUp({ tokens, all }, { base, loadAgent, rec }) {
   // Twice over every token: the first pass verifies and caches each one (the verified-token cache
   // then holds the whole pool, as it will for the rest of the run), the second runs the cached path.
   for (let round = 0; round < 2; round++) {
@@ -165,24 +204,13 @@ async function main() {
     }
   }
   log(`warm: ${fmtInt(2 * tokens.length)} requests, all 200`);
+}
 
-  /** @type {import("./lib/inspector.mjs").HeapSample[]} */
-  const heap = [];
-  /** @type {string | null} */
-  let heapError = null;
-  const sample = async (/** @type {string} */ label) => {
-    try {
-      const s = await inspector.heap(label);
-      heap.push(s);
-      log(`heap ${label}: ${mb(s.usedBytes)} + ${mb(s.backingStoreBytes)} ArrayBuffers (workerd RSS ${mb(s.workerdRssBytes)})`);
-    } catch (e) {
-      heapError ??= e instanceof Error ? e.message : String(e);
-      log(`heap ${label}: FAILED ${heapError}`);
-    }
-  };
-  // The soak's premise: the gateway authorizes at all. Tokens it must refuse whatever else happens
-  // (bench/lib/tokens.mjs: no token, signed by a key the issuer never published, expired an hour
-  // ago, for another audience); sent outside the recorder, so they are judged here only.
+/** The soak's premise, that the gateway authorizes at all: four requests it must refuse. @param {Setup} setup */
+async function probeRefusals({ keys, iss, stack }) {
+  // Tokens it must refuse whatever else happens (bench/lib/tokens.mjs: no token, signed by a key the
+  // issuer never published, expired an hour ago, for another audience); sent outside the recorder,
+  // so they are judged here only.
   const probeTokens = await makeProbeTokens(keys, iss);
   /** @type {[string, string | null][]} */
   const probes = [["no token", null], ["forged", probeTokens.forged], ["expired", probeTokens.expired], ["wrong audience", probeTokens.wrongAudience]];
@@ -193,12 +221,18 @@ async function main() {
     await res.arrayBuffer();
     probeAnswers.push({ probe, status: res.status });
   }
-  await sample("start");
-  const originBefore = (await stack.origin.stats()).requests;
-  const jwksBefore = (await stack.issuer.stats()).jwksFetches.soak ?? 0;
-  const recordsBefore = rec.length;
+  return probeAnswers;
+}
 
-  // 3. The soak: load and revocations side by side, the heap sampled at each quarter.
+/**
+ * Load and revocations side by side, the heap sampled at the start, each quarter and the end.
+ * @param {typeof opts} opts @param {Setup} setup @param {Observers} observers
+ */
+async function soak(opts, { stack, tokens, plan, boundMs, random, revocationCount }, { base, heap, rec, loadAgent, watchAgent }) {
+  await heap.sample("start");
+  // From here on: what the warm-up and the probes did is not counted.
+  const before = { origin: (await stack.origin.stats()).requests, jwks: (await stack.issuer.stats()).jwksFetches.soak ?? 0, records: rec.length };
+
   const t0 = now();
   const loadUntil = t0 + opts.durationS * 1000;
   log(`load for ${opts.durationS} s with ${revocationCount} revocations`);
@@ -210,18 +244,26 @@ async function main() {
   for (const [fraction, label] of /** @type {const} */ ([[0.25, "25 %"], [0.5, "mid"], [0.75, "75 %"]])) {
     const at = t0 + fraction * opts.durationS * 1000;
     while (now() < at) await sleep(Math.min(1000, at - now()));
-    await sample(label);
-    log(`${label}: ${fmtInt(rec.length - recordsBefore)} answers so far`);
+    await heap.sample(label);
+    log(`${label}: ${fmtInt(rec.length - before.records)} answers so far`);
   }
   await loading;
   const loadEnded = now();
   const revocations = await revoking;
-  log(`load done (${fmtInt(rec.length - recordsBefore)} answers); ${revocations.filter((r) => r.revokedAt !== null).length}/${revocations.length} revocations acknowledged`);
-  await sample("end");
+  log(`load done (${fmtInt(rec.length - before.records)} answers); ${revocations.filter((r) => r.revokedAt !== null).length}/${revocations.length} revocations acknowledged`);
+  await heap.sample("end");
+  return { before, t0, loadEnded, revocations };
+}
+/** @typedef {Awaited<ReturnType<typeof soak>>} Soaked */
 
-  // 4. Nothing lost: after the bound has passed for the last revocation, every revoked token is
-  //    denied and every other one passes (the sweep), every acknowledged revocation is in the feed
-  //    and came down the stream, and the edge's view holds the last seq.
+/**
+ * After the bound: the sweep, the feed, the stream, the edge's view, the origin's and the issuer's counts.
+ * @param {Setup} setup @param {Observers} observers @param {Soaked} soaked
+ */
+async function collect({ stack, tokens, all, iss, boundMs }, { base, watchAgent, rec, stream }, { before, t0, revocations }) {
+  // Nothing lost: after the bound has passed for the last revocation, every revoked token is
+  // denied and every other one passes (the sweep), every acknowledged revocation is in the feed
+  // and came down the stream, and the edge's view holds the last seq.
   const lastRevokedAt = Math.max(t0, ...revocations.map((r) => r.revokedAt ?? 0));
   const sweepAt = lastRevokedAt + boundMs + 500;
   while (now() < sweepAt) await sleep(Math.min(1000, sweepAt - now()));
@@ -238,25 +280,39 @@ async function main() {
   const lostFromFeed = missingFromFeed(revocations, feed, iss);
   await sleep(500); // the stream's frames of the last revocations are already sent; let them land
   const lostFromStream = acked.filter((r) => !stream.seqs.has(/** @type {number} */ (r.seq))).map((r) => ({ k: r.k, seq: r.seq }));
-  const view = (/** @type {any} */ (await (await fetch(`${stack.gateway}/.auth/health`, { signal: AbortSignal.timeout(10_000) })).json())).revocation.view;
+  const view = (await health(stack.gateway)).revocation.view;
   const maxSeq = Math.max(0, ...acked.map((r) => /** @type {number} */ (r.seq)));
-  const originForwarded = (await stack.origin.stats()).requests - originBefore;
-  const jwksFetches = ((await stack.issuer.stats()).jwksFetches.soak ?? 0) - jwksBefore;
+  const originForwarded = (await stack.origin.stats()).requests - before.origin;
+  const jwksFetches = ((await stack.issuer.stats()).jwksFetches.soak ?? 0) - before.jwks;
+  return { sweep, acked, revokedTokens, sweepValid, sweepRevokedNotDenied, sweepValidNotPassed, lostFromFeed, lostFromStream, view, maxSeq, originForwarded, jwksFetches };
+}
+/** @typedef {Awaited<ReturnType<typeof collect>>} Collected */
 
-  // 5. Judgement.
+/**
+ * What the run measured, every step's result side by side.
+ * @typedef {{ opts: typeof opts, probeAnswers: { probe: string, status: number }[] } & Setup & Observers & Soaked & Collected} Run
+ */
+
+/** The isolate's growth over the soak, and the most it may grow. @param {HeapSample[]} samples @param {number} ackedCount */
+function heapGrowth(samples, ackedCount) {
+  const start = samples.find((s) => s.label === "start");
+  const end = samples.find((s) => s.label === "end");
+  const growth = start && end ? isolateBytes(end) - isolateBytes(start) : NaN;
+  const allowed = start ? Math.max(HEAP_SLACK_BYTES, HEAP_SLACK_FRACTION * isolateBytes(start)) + ackedCount * HEAP_BYTES_PER_REVOCATION : NaN;
+  return { start, growth, allowed, isolates: new Set(samples.map((s) => s.isolateId)) };
+}
+
+/** Every recorded answer judged, and each figure of the table with the bound it is held to. @param {Run} run */
+function judgeRows(run) {
+  const { opts, stack, tokens, boundMs, stalenessS, inspector, heap, stream, rec, probeAnswers, before, t0, loadEnded, revocations } = run;
+  const { acked, revokedTokens, sweepValid, sweepRevokedNotDenied, sweepValidNotPassed, lostFromFeed, lostFromStream, view, maxSeq, originForwarded, jwksFetches } = run;
   const verdict = judge({ rec, tokenCount: tokens.length, revocations, boundMs });
   const denial = denialTimes(revocations);
   let okSince = 0;
-  for (let row = recordsBefore; row < rec.length; row++) if (rec.status[row] === 200) okSince++;
+  for (let row = before.records; row < rec.length; row++) if (rec.status[row] === 200) okSince++;
   const loadRequests = verdict.bySource.load ?? 0;
   const loadS = (loadEnded - t0) / 1000;
-  const start = heap.find((s) => s.label === "start");
-  const end = heap.find((s) => s.label === "end");
-  // The isolate's memory: its JS heap and the ArrayBuffers it holds outside it (request bodies).
-  const isolateBytes = (/** @type {import("./lib/inspector.mjs").HeapSample} */ s) => s.usedBytes + s.backingStoreBytes;
-  const growth = start && end ? isolateBytes(end) - isolateBytes(start) : NaN;
-  const heapAllowed = start ? Math.max(HEAP_SLACK_BYTES, HEAP_SLACK_FRACTION * isolateBytes(start)) + acked.length * HEAP_BYTES_PER_REVOCATION : NaN;
-  const isolates = new Set(heap.map((s) => s.isolateId));
+  const { start, growth, allowed: heapAllowed, isolates } = heapGrowth(heap.samples, acked.length);
   const byKind = (/** @type {(r: import("./lib/revoker.mjs").RevocationResult) => boolean} */ f) =>
     ["jti", "token", "sid", "sub"].map((k) => `${k} ${revocations.filter((r) => r.kind === k && f(r)).length}`).join(", ");
 
@@ -279,10 +335,10 @@ async function main() {
     { figure: "final sweep: never-revoked tokens not passed", value: `${fmtInt(sweepValidNotPassed.length)} of ${fmtInt(sweepValid.length)}`, bound: "0", ok: sweepValidNotPassed.length === 0 },
     { figure: "edge view after the sweep (seq, entries)", value: `seq ${view.seq}, ${fmtInt(view.entries)} entries (last acknowledged seq ${maxSeq}, ${acked.length} acknowledged)`, bound: "seq ≥ last acknowledged", ok: view.seq >= maxSeq },
     { figure: "requests that reached the origin", value: `${fmtInt(originForwarded)} (200 answers received: ${fmtInt(okSince)})`, bound: "= 200 answers", ok: originForwarded === okSince },
-    { figure: "isolate heap after GC (JS heap + ArrayBuffers)", value: heap.length ? heap.map((s) => `${s.label} ${mb(isolateBytes(s))}`).join(", ") : `not measured: ${heapError}` },
+    { figure: "isolate heap after GC (JS heap + ArrayBuffers)", value: heap.samples.length ? heap.samples.map((s) => `${s.label} ${mb(isolateBytes(s))}`).join(", ") : `not measured: ${heap.error()}` },
     {
       figure: "isolate heap growth, end − start",
-      value: Number.isFinite(growth) ? `${growth >= 0 ? "+" : "−"}${mb(Math.abs(growth))} (${((growth / isolateBytes(/** @type {any} */ (start))) * 100).toFixed(1)} %)` : `not measured: ${heapError}`,
+      value: Number.isFinite(growth) ? `${growth >= 0 ? "+" : "−"}${mb(Math.abs(growth))} (${((growth / isolateBytes(/** @type {HeapSample} */ (start))) * 100).toFixed(1)} %)` : `not measured: ${heap.error()}`,
       bound: Number.isFinite(heapAllowed) ? `≤ +${mb(heapAllowed)} (max(1 MB, 10 % of start) + ${acked.length} × ${HEAP_BYTES_PER_REVOCATION} B)` : "",
       ok: growth <= heapAllowed,
     },
@@ -292,53 +348,52 @@ async function main() {
     { figure: "uncaught exceptions in the Worker's isolate", value: fmtInt(inspector.exceptions().length), bound: "0", ok: inspector.exceptions().length === 0 },
     { figure: "JWKS fetches during the soak", value: fmtInt(jwksFetches) },
   ];
-  const failed = rows.filter((r) => r.ok === false);
-  const header = `Soak under wrangler dev: ${opts.durationS} s of load, ${opts.connections} connections, ${opts.rate} revocations/s, ${fmtInt(tokens.length)} ES256 tokens, REVOCATION_MAX_STALENESS_SECONDS ${stalenessS}, seed ${opts.seed}. Commit ${git.commit}${git.dirty.length ? ` with uncommitted changes in ${git.dirty.map((l) => l.slice(3)).join(", ")}` : ""}. Machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, load average ${loadavg().map((x) => x.toFixed(2)).join(" ")} at the end.${opts.quick ? " QUICK RUN." : ""}`;
-  const markdown = ["", header, "", table(rows), "", heapTable(heap, t0), ""].join("\n");
-  console.log(markdown);
-  for (const [name, list] of Object.entries(verdict.examples)) {
-    if (list.length > 0) console.log(`examples, ${name}:\n${list.map((x) => `  ${JSON.stringify(x)}`).join("\n")}`);
-  }
-  if (lostFromFeed.length) console.log(`missing from the feed:\n${lostFromFeed.slice(0, 10).map((x) => `  ${JSON.stringify(x)}`).join("\n")}`);
-  if (lostFromStream.length) console.log(`missing from the stream: ${JSON.stringify(lostFromStream.slice(0, 10))}`);
-  if (sweepRevokedNotDenied.length) console.log(`sweep, revoked but not denied: ${JSON.stringify(sweepRevokedNotDenied.slice(0, 10).map((i) => ({ token: i, ...sweep.get(i) })))}`);
-  if (sweepValidNotPassed.length) console.log(`sweep, never revoked but not passed: ${JSON.stringify(sweepValidNotPassed.slice(0, 10).map((i) => ({ token: i, ...sweep.get(i) })))}`);
-  const exceptions = inspector.exceptions();
-  if (exceptions.length > 0) {
-    console.log(`uncaught exceptions in the Worker's isolate (${exceptions.length}; all in the JSON), the first:\n  at ${round3(/** @type {any} */ (exceptions[0]).atMs / 1000)} s: ${/** @type {any} */ (exceptions[0]).text.split("\n")[0]}\n${/** @type {any} */ (exceptions[0]).frames.map((/** @type {string} */ f) => `    ${f}`).join("\n")}`);
-  }
-  const notable = stack.notable();
-  if (failed.length > 0 && notable.length > 0) console.log(`wrangler dev printed (besides the routine per-request lines; all in the JSON):\n${notable.slice(-20).map((l) => `  ${l}`).join("\n")}`);
-  const notAcked = revocations.filter((r) => r.revokedAt === null);
-  if (notAcked.length) console.log(`not acknowledged: ${JSON.stringify(notAcked.slice(0, 10).map((r) => ({ k: r.k, kind: r.kind, status: r.status, error: r.error })))}`);
+  return { verdict, denial, okSince, heapAllowed, rows, failed: rows.filter((r) => r.ok === false) };
+}
+/** @typedef {ReturnType<typeof judgeRows>} Judged */
 
-  const resultsDir = join(ROOT, "soak", "results");
-  mkdirSync(resultsDir, { recursive: true });
-  const file = join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify(
-      {
-        at: new Date().toISOString(), node: process.version, git, cpus: cpus().length, cpuModel: cpus()[0]?.model, loadavg: loadavg(),
-        options: opts, stalenessS, boundMs, tokens: tokens.length, users: pool.users,
-        passed: failed.length === 0, failed: failed.map((r) => r.figure), rows,
-        verdict, denial, heap: heap.map((s) => ({ ...s, atS: round3((s.atMs - t0) / 1000) })), heapError, heapAllowedBytes: heapAllowed,
-        probeAnswers, exceptions, wranglerOutput: notable, lostFromFeed, lostFromStream, streamClosedEarly: stream.closedEarly(), view, originForwarded, okAnswersSinceWarm: okSince, jwksFetches,
-        sweep: { revokedNotDenied: sweepRevokedNotDenied, validNotPassed: sweepValidNotPassed },
-        revocations: revocations.map((r) => ({
-          k: r.k, kind: r.kind, value: r.value, tokens: r.tokens.length, seq: r.seq, status: r.status, attempts: r.attempts, error: r.error,
-          sentAtS: round3((r.sentAt - t0) / 1000), answerMs: r.revokedAt === null ? null : Math.round(r.revokedAt - r.sentAt),
-          firstDenialMs: r.revokedAt === null || r.firstDenialAt === null ? null : Math.round(r.firstDenialAt - r.revokedAt), watched: r.watched,
-        })),
-        markdown,
-      },
-      null,
-      2,
-    ),
-  );
+/**
+ * The tables and the details of any failure on stdout, the whole run in soak/results/, the verdict last.
+ * @param {Run} run @param {Judged} judged
+ */
+function report(run, { verdict, denial, okSince, heapAllowed, rows, failed }) {
+  const { opts, git, stalenessS, boundMs, tokens, pool, heap, t0, probeAnswers, inspector, stack, stream, revocations } = run;
+  const { sweep, sweepRevokedNotDenied, sweepValidNotPassed, lostFromFeed, lostFromStream, view, originForwarded, jwksFetches } = run;
+  const header = heading(opts, { tokens: tokens.length, stalenessS, git });
+  const markdown = ["", header, "", table(rows), "", heapTable(heap.samples, t0), ""].join("\n");
+  console.log(markdown);
+  const exceptions = inspector.exceptions();
+  const notable = stack.notable();
+  printDetails({
+    examples: verdict.examples, lostFromFeed, lostFromStream, sweep, revokedNotDenied: sweepRevokedNotDenied, validNotPassed: sweepValidNotPassed,
+    exceptions, wranglerOutput: failed.length > 0 ? notable : [], revocations,
+  });
+
+  const file = writeResults(ROOT, git, {
+    options: opts, stalenessS, boundMs, tokens: tokens.length, users: pool.users,
+    passed: failed.length === 0, failed: failed.map((r) => r.figure), rows,
+    verdict, denial, heap: heap.samples.map((s) => ({ ...s, atS: round3((s.atMs - t0) / 1000) })), heapError: heap.error(), heapAllowedBytes: heapAllowed,
+    probeAnswers, exceptions, wranglerOutput: notable, lostFromFeed, lostFromStream, streamClosedEarly: stream.closedEarly(), view, originForwarded, okAnswersSinceWarm: okSince, jwksFetches,
+    sweep: { revokedNotDenied: sweepRevokedNotDenied, validNotPassed: sweepValidNotPassed },
+    revocations: revocationRecords(revocations, t0),
+    markdown,
+  });
   console.log(`Raw results: ${file.slice(ROOT.length)} (${((now() - started) / 1000).toFixed(0)} s in all)`);
   console.log(failed.length === 0 ? "SOAK PASSED" : `SOAK FAILED: ${failed.map((r) => r.figure).join("; ")}`);
-  return failed.length === 0;
+}
+
+/** The run, step by step. @returns {Promise<boolean>} whether every check held */
+async function main() {
+  const setup = await setUp(opts);
+  const observers = await openObservers(opts, setup);
+  await warmUp(setup, observers);
+  const probeAnswers = await probeRefusals(setup);
+  const soaked = await soak(opts, setup, observers);
+  const collected = await collect(setup, observers, soaked);
+  const run = { opts, probeAnswers, ...setup, ...observers, ...soaked, ...collected };
+  const judged = judgeRows(run);
+  report(run, judged);
+  return judged.failed.length === 0;
 }
 
 let passed = false;
