@@ -1,25 +1,55 @@
-// Measures the edge's revocation view in Node's V8, before and after the compact index, in one run:
-// heap per entry, a cold load of N entries from a snapshot, an incremental refresh (one head with a
-// full tail), a "nothing changed" check, and the per-request check. "before" is src/revocation/view.ts
-// as of BEFORE_REV (JSON snapshot chunks parsed into Maps), bundled from git; "after" is the working
-// tree (sorted 12-byte records read as one ArrayBuffer and searched in place, hashed-index.ts). The KV
-// here is an in-memory map holding the exact layout each version's ledger writes, so the figures are
-// the view's own CPU and memory, not KV's network latency. Each (version, size) runs in a process of
-// its own, so no heap is shared. Run: npm run bench:revocations (bounded: about a minute).
+// Measures the edge's revocation view before and after the compact index, in one run, twice over.
+//
+// 1. In Node's V8: heap per entry, a cold load of N entries from a snapshot, an incremental refresh
+// (one head with a full tail), a "nothing changed" check, and the per-request check. "before" is
+// src/revocation/view.ts as of BEFORE_REV (JSON snapshot chunks parsed into Maps), bundled from git;
+// "after" is the working tree (sorted 12-byte records read as one ArrayBuffer and searched in place,
+// hashed-index.ts). The KV here is an in-memory map holding the exact layout each version's ledger
+// writes, so the figures are the view's own CPU and memory, not KV's network latency. Each (version,
+// size) runs in a process of its own, so no heap is shared.
+//
+// 2. In workerd (bench/lib/revocation-cold.mjs): the whole Worker of each version, in a new Miniflare
+// per measurement (a cold isolate), its KV seeded in that version's layout; the first request with a
+// valid token on an eventual route (it loads the view), the second, and the isolate's heap after GC.
+//
+//   npm run bench:revocations                        both (bounded: two to three minutes)
+//   npm run bench:revocations -- --cold-reps 5       cold starts per cell in workerd (3)
+//   npm run bench:revocations -- --no-heap           no isolate heap readings in workerd
+//   npm run bench:revocations -- --no-workerd        the Node table only (about 40 s)
 import { execFileSync } from "node:child_process";
 import { build } from "esbuild";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { cleanupStack } from "./lib/proc.mjs";
+import { mb, median, workerdColdStarts } from "./lib/revocation-cold.mjs";
+import { cloudflareWorkersStub } from "./lib/workers-stub.mjs";
 
 /** The last commit whose view parsed JSON snapshots into Maps. */
 const BEFORE_REV = "5118b72";
 const SIZES = [0, 100_000, 1_000_000];
+/** The goal: a cold isolate's first request with 100 000 active revocations at most this much slower than with none. */
+const GOAL_COUNT = 100_000;
+const GOAL_MS = 25;
 
-const arg = (name) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : null);
-const only = arg("--count");
+const { values: flags } = parseArgs({
+  options: {
+    count: { type: "string" },
+    version: { type: "string" },
+    "cold-reps": { type: "string", default: "3" },
+    "no-heap": { type: "boolean", default: false },
+    "no-workerd": { type: "boolean", default: false },
+  },
+});
+const only = flags.count ?? null;
 if (only === null) {
+  delete process.env.CLOUDFLARE_ENV; // wrangler would read an environment of wrangler.toml from it
+  const coldReps = Number(flags["cold-reps"]);
+  if (!Number.isInteger(coldReps) || coldReps < 1 || coldReps > 9) throw new Error(`--cold-reps: expected 1 to 9, got ${flags["cold-reps"]}`);
+  const started = Date.now();
+  const log = (/** @type {string} */ line) => process.stderr.write(`[bench:revocations ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}\n`);
   const rows = [];
   for (const version of ["before", "after"]) {
     for (const count of SIZES) {
@@ -28,19 +58,65 @@ if (only === null) {
         timeout: 300_000,
       });
       rows.push(JSON.parse(out));
+      log(`node: ${version} ${count.toLocaleString("en")} done`);
     }
   }
-  console.log(`\nRevocation view (Node ${process.version}, in-memory KV; one run, one process per row; before = ${BEFORE_REV})\n`);
-  console.log("| version | active entries | heap + buffers | bytes / entry | cold load | cold load - none | refresh with 256 new | refresh, nothing new | check per request |");
-  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  const lines = [];
+  lines.push(`Revocation view (Node ${process.version}, in-memory KV; one run, one process per row; before = ${BEFORE_REV})`, "");
+  lines.push("| version | active entries | heap + buffers | bytes / entry | cold load | cold load - none | refresh with 256 new | refresh, nothing new | check per request |");
+  lines.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const r of rows) {
     const none = rows.find((x) => x.version === r.version && x.count === 0);
-    console.log(
+    lines.push(
       `| ${r.version} | ${r.count.toLocaleString("en")} | ${r.heapMb.toFixed(1)} MB | ${r.count === 0 ? "—" : Math.round(r.bytesPerEntry)} | ${r.coldMs.toFixed(1)} ms | ${r.count === 0 ? "—" : `+${(r.coldMs - none.coldMs).toFixed(1)} ms`} | ${r.incrementalMs.toFixed(2)} ms | ${r.unchangedUs.toFixed(1)} µs | ${r.checkNs.toFixed(0)} ns |`,
     );
   }
+  console.log(`\n${lines.join("\n")}`);
+
+  /** @type {any[] | null} */
+  let cells = null;
+  if (!flags["no-workerd"]) {
+    const cleanups = cleanupStack(log);
+    try {
+      cells = await workerdColdStarts({ beforeRev: BEFORE_REV, sizes: SIZES, reps: coldReps, heap: !flags["no-heap"], log, cleanups });
+    } finally {
+      await cleanups.run();
+    }
+    const first = (/** @type {any} */ c) => median(c.runs.map((/** @type {any} */ r) => r.firstMs));
+    /** @param {any} c @param {"heapUsedBytes" | "backingStorageBytes"} field */
+    const memOf = (c, field) => (!c.memory ? "—" : c.memory.error ? "failed" : c.memory[field] === null ? "n/a" : mb(c.memory[field]));
+    const w = [];
+    w.push(
+      `Cold isolate in workerd (Miniflare, a new workerd per start; the first request with a valid token on an eventual route loads the view; median of ${coldReps} per row, starts interleaved across rows; before = ${BEFORE_REV})`,
+      "",
+    );
+    w.push("| version | active entries | first request | first request - none | second request | JS heap after GC | ArrayBuffers after GC |");
+    w.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (const c of cells) {
+      const none = cells.find((x) => x.version === c.version && x.count === 0);
+      const each = c.runs.map((/** @type {any} */ r) => r.firstMs.toFixed(0)).join(", ");
+      const diff = first(c) - first(none);
+      w.push(
+        `| ${c.version} | ${c.count.toLocaleString("en")} | ${first(c).toFixed(1)} ms (${each}) | ${c.count === 0 ? "—" : `${diff >= 0 ? "+" : ""}${diff.toFixed(1)} ms`} | ${median(c.runs.map((/** @type {any} */ r) => r.secondMs)).toFixed(1)} ms | ${memOf(c, "heapUsedBytes")} | ${memOf(c, "backingStorageBytes")} |`,
+      );
+    }
+    w.push("");
+    for (const version of ["before", "after"]) {
+      const at = cells.find((x) => x.version === version && x.count === GOAL_COUNT);
+      const none = cells.find((x) => x.version === version && x.count === 0);
+      if (!at || !none) continue;
+      const diff = first(at) - first(none);
+      w.push(`Goal (${version}): first request with ${GOAL_COUNT.toLocaleString("en")} active revocations at most ${GOAL_MS} ms slower than with none: ${diff >= 0 ? "+" : ""}${diff.toFixed(1)} ms, ${diff <= GOAL_MS ? "met" : "NOT met"}`);
+    }
+    console.log(`\n${w.join("\n")}`);
+  }
   mkdirSync(join("bench", "results"), { recursive: true });
-  writeFileSync(join("bench", "results", "revocation-view.json"), JSON.stringify({ node: process.version, at: new Date().toISOString(), before: BEFORE_REV, rows }, null, 2));
+  const file = join("bench", "results", "revocation-view.json");
+  // "after" is the working tree: its commit, and whether src/ or wrangler.toml differed from it.
+  const git = (/** @type {string[]} */ args) => execFileSync("git", args, { encoding: "utf8", timeout: 10_000 }).trim();
+  const after = { head: git(["rev-parse", "--short", "HEAD"]), uncommitted: git(["status", "--porcelain", "--", "src", "wrangler.toml"]).split("\n").filter(Boolean) };
+  writeFileSync(file, JSON.stringify({ node: process.version, at: new Date().toISOString(), before: BEFORE_REV, after, rows, workerd: cells ? { coldReps, cells } : null }, null, 2));
+  console.log(`\nRaw figures: ${file} (${((Date.now() - started) / 1000).toFixed(0)} s in all)`);
   process.exit(0);
 }
 
@@ -49,9 +125,10 @@ if (typeof globalThis.gc !== "function") {
   process.exit(1);
 }
 const gc = /** @type {() => void} */ (globalThis.gc);
-const version = arg("--version");
+const version = flags.version;
 const count = Number(only);
 const dir = mkdtempSync(join(tmpdir(), "revocation-bench-"));
+process.on("exit", () => rmSync(dir, { recursive: true, force: true })); // also when a step throws
 let src = "src";
 if (version === "before") {
   // The old modules, as they were at BEFORE_REV, side by side in a scratch folder.
@@ -62,7 +139,10 @@ if (version === "before") {
   }
 }
 const entryPoints = [join(src, "revocation/view.ts"), join(src, "revocation/kv-layout.ts"), ...(version === "after" ? [join(src, "revocation/hashed-index.ts")] : [])];
-await build({ entryPoints, bundle: true, format: "esm", platform: "neutral", outdir: join(dir, "out"), logLevel: "error", nodePaths: [join(process.cwd(), "node_modules")] });
+await build({
+  entryPoints, bundle: true, format: "esm", platform: "neutral", outdir: join(dir, "out"), logLevel: "error",
+  nodePaths: [join(process.cwd(), "node_modules")], plugins: [cloudflareWorkersStub],
+});
 const viewModule = await import(pathToFileURL(join(dir, "out", "view.js")).href);
 const layout = await import(pathToFileURL(join(dir, "out", "kv-layout.js")).href);
 const hashed = version === "after" ? await import(pathToFileURL(join(dir, "out", "hashed-index.js")).href) : null;

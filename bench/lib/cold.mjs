@@ -52,16 +52,17 @@ async function timedGet(url, token) {
  * @param {{
  *   start: (label: string, inspectorPort?: number) => Promise<import("./workers.mjs").Running>,
  *   seed: ((t: import("./workers.mjs").Running) => Promise<void>) | null,
- *   tokens: string[], label: string,
+ *   tokens: string[], label: string, warmRequests?: number, allOk?: boolean,
  * }} options
  */
-export async function isolateMemory({ start, seed, tokens, label }) {
+export async function isolateMemory({ start, seed, tokens, label, warmRequests = 3_000, allOk = false }) {
   const inspectorPort = await freePort();
   const t = await start(label, inspectorPort);
   try {
     if (seed) await seed(t);
     // Warm: a few thousand requests so that every lazily built structure exists.
-    await warm(t.url, tokens, 3_000);
+    const statuses = await warm(t.url, tokens, warmRequests);
+    if (allOk && Object.keys(statuses).some((status) => status !== "200")) throw new Error(`warming answered ${JSON.stringify(statuses)}`);
     const view = await viewStatus(t.url);
     await sleep(200);
     const wsBase = await t.mf.getInspectorURL();
@@ -70,7 +71,8 @@ export async function isolateMemory({ start, seed, tokens, label }) {
       [{ method: "HeapProfiler.collectGarbage" }, { method: "Runtime.getHeapUsage" }],
       () => fetch(new URL("/.auth/health", t.url), { signal: AbortSignal.timeout(5_000) }).then((r) => r.arrayBuffer()),
     );
-    return { entries: view.entries, heapUsedBytes: heap.usedSize, heapTotalBytes: heap.totalSize, rssBytes: rssBytes(t.pids) };
+    // backingStorageSize: the ArrayBuffers outside the JS heap, where the view's records live.
+    return { entries: view.entries, heapUsedBytes: heap.usedSize, heapTotalBytes: heap.totalSize, backingStorageBytes: heap.backingStorageSize ?? null, rssBytes: rssBytes(t.pids) };
   } finally {
     await t.dispose();
   }

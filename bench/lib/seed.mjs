@@ -30,7 +30,7 @@ async function loadLayout() {
  * @param {string} iss
  * @param {string} revokedJti
  */
-function entries(count, iss, revokedJti) {
+export function seedEntries(count, iss, revokedJti) {
   const now = Math.floor(Date.now() / 1000);
   const list = [];
   const probeSeq = Math.ceil(count / 2);
@@ -55,7 +55,7 @@ export async function seedRevocations(target, { count, iss, revokedJti, binding 
   const kv = /** @type {{ put: (key: string, value: string | Uint8Array) => Promise<void> }} */ (
     /** @type {unknown} */ (await target.mf.getKVNamespace(binding)) // the instance runs one Worker
   );
-  const all = entries(count, iss, revokedJti);
+  const all = seedEntries(count, iss, revokedJti);
   const rows = [];
   for (const [, kind, entryIss, value, at] of all) rows.push({ h: await layout.entryHash(kind, entryIss, value), at });
   rows.sort((a, b) => (a.h < b.h ? -1 : a.h > b.h ? 1 : 0));

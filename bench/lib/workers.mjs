@@ -39,12 +39,14 @@ function childEnv() {
  * the child and its own children are one process group, killed together on timeout.
  * @param {string} config
  * @param {string} outdir
+ * @param {string} [cwd] where wrangler runs: the repository root unless another tree's Worker is
+ *   bundled (bench:revocations bundles the project as of an older commit, from a tree of its own)
  * @returns {Promise<string>} the bundle's entry module
  */
-export function bundle(config, outdir) {
+export function bundle(config, outdir, cwd = ROOT) {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [WRANGLER, "deploy", "--dry-run", "--outdir", outdir, "-c", config, "--env="], {
-      cwd: ROOT,
+      cwd,
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],
       env: childEnv(),
