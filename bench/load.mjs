@@ -91,29 +91,53 @@ const cleanups = cleanupStack(log);
 const cleanup = cleanups.run;
 
 async function main() {
+  const setup = await setUp();
+  const targets = await startTargets(setup);
+  const pinning = pinTargets(targets, setup);
+  await seedAndWarm(targets, setup);
+  const probeResults = await probeTargets(targets, setup);
+  const rounds = await loadRounds(targets, setup);
+  pinning.unpin();
+  const spoofedAfter = (await setup.origin.stats()).spoofed;
+  const { cold, memory } = await coldAndMemory(setup);
+  // The targets are done: stop them before wrangler dev, so it runs alone.
+  for (const t of targets) await t.dispose().catch(() => {});
+  const dev = await devFigures(setup);
+  const { rows, goalItems, markdown } = printTables({ setup, targets, rounds, cold, memory, dev, pinned: pinning.pinned });
+  writeRaw({ setup, targets, probeResults, spoofedAfter, rounds, rows, goalItems, cold, memory, dev, markdown });
+}
+
+/** What every target shares, so that only the Worker differs between them: the bundles, the keys, the origin and the issuer, the tokens. */
+async function setUp() {
   const tmp = mkdtempSync(join(tmpdir(), "bench-load-"));
   cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
-
-  // 1. Bundles (as `wrangler deploy` would upload them), keys, servers and tokens.
   log("bundling the four Workers with wrangler deploy --dry-run; minting tokens");
-  const bundling = (async () => {
-    /** @type {Record<string, string>} */
-    const entries = {};
-    for (const pair of [["passthrough", "jose"], ["hono-jwk", "project"]]) {
-      const done = await Promise.all(pair.map((k) => bundle(CONFIGS[/** @type {keyof typeof CONFIGS} */ (k)], join(tmp, k))));
-      pair.forEach((k, i) => (entries[k] = /** @type {string} */ (done[i])));
-    }
-    return entries;
-  })();
+  const bundling = bundleAll(tmp);
   const keys = await makeKeys();
   const { origin, issuer } = await startOriginAndIssuer(keys.jwks, cleanups);
   const iss = issuer.url;
   const [entries, workloads, probeTokens] = await Promise.all([bundling, makeWorkloads(keys, iss, opts.distinct), makeProbeTokens(keys, iss)]);
   log(`tokens: ${workloads.map((w) => `${w.name} (${fmtInt(w.tokens.length)})`).join(", ")}`);
+  // The goals are stated on it; the cold isolates, the memory and wrangler dev's overhead use it too.
+  const headline = /** @type {import("./lib/round.mjs").Workload} */ (workloads.find((w) => w.kind === "cycled" && w.alg === "ES256"));
+  return { keys, origin, issuer, iss, entries, workloads, probeTokens, headline };
+}
+/** @typedef {Awaited<ReturnType<typeof setUp>>} Setup */
 
-  // 2. The targets, one Miniflare each.
-  /** @param {string} label */
-  const projectVars = (label) => ({
+/** The bundles as `wrangler deploy` would upload them, by CONFIGS key, two builds at a time. @param {string} tmp */
+async function bundleAll(tmp) {
+  /** @type {Record<string, string>} */
+  const entries = {};
+  for (const pair of [["passthrough", "jose"], ["hono-jwk", "project"]]) {
+    const done = await Promise.all(pair.map((k) => bundle(CONFIGS[/** @type {keyof typeof CONFIGS} */ (k)], join(tmp, k))));
+    pair.forEach((k, i) => (entries[k] = /** @type {string} */ (done[i])));
+  }
+  return entries;
+}
+
+/** The project's vars; `label` gives each instance a JWKS URL of its own, so that its JWKS fetches are counted apart. @param {Setup} setup @param {string} label */
+function projectVars({ origin, issuer, iss }, label) {
+  return {
     ORIGIN_URL: origin.url,
     ISSUERS: [{ issuer: iss, jwksUri: issuer.jwksUri(label), audiences: [AUDIENCE], algorithms: ["ES256", "RS256"] }],
     POLICY: { routes: [{ path: "/api/*", require: { scopes: [SCOPE] } }] },
@@ -121,17 +145,25 @@ async function main() {
     // Allowed requests unlogged, as the README advises under load: a console line costs more CPU
     // than the whole authorization. The PROJECT_LOGGED target measures what logging them costs.
     LOG_DECISIONS: "denials",
-  });
-  /** @param {string} label */
-  const peerVars = (label) => ({ ORIGIN_URL: origin.url, JWKS_URI: issuer.jwksUri(label), ISSUER: iss, AUDIENCE });
+  };
+}
+
+/** The jose and hono/jwk Workers' vars, with a JWKS URL of their own as the project's. @param {Setup} setup @param {string} label */
+function peerVars({ origin, issuer, iss }, label) {
+  return { ORIGIN_URL: origin.url, JWKS_URI: issuer.jwksUri(label), ISSUER: iss, AUDIENCE };
+}
+
+/** The targets, one Miniflare each, so that each has workerd processes of its own to read CPU time from. @param {Setup} setup */
+async function startTargets(setup) {
+  const { origin, entries } = setup;
   const specs = [
     { name: PASS, key: "passthrough", worker: "passthrough", vars: { ORIGIN_URL: origin.url }, jwksLabel: null, project: false, authorizing: false, revocations: false },
-    { name: JOSE, key: "jose", worker: "jose", vars: peerVars("jose"), jwksLabel: "jose", project: false, authorizing: true, revocations: false },
-    { name: HONO, key: "hono-jwk", worker: "hono-jwk", vars: peerVars("hono"), jwksLabel: "hono", project: false, authorizing: true, revocations: false },
-    { name: PROJECT_EMPTY, key: "project", worker: "project-empty", vars: projectVars("project-empty"), jwksLabel: "project-empty", project: true, authorizing: true, revocations: false },
-    { name: FULL, key: "project", worker: "project-full", vars: projectVars("project-full"), jwksLabel: "project-full", project: true, authorizing: true, revocations: true },
+    { name: JOSE, key: "jose", worker: "jose", vars: peerVars(setup, "jose"), jwksLabel: "jose", project: false, authorizing: true, revocations: false },
+    { name: HONO, key: "hono-jwk", worker: "hono-jwk", vars: peerVars(setup, "hono"), jwksLabel: "hono", project: false, authorizing: true, revocations: false },
+    { name: PROJECT_EMPTY, key: "project", worker: "project-empty", vars: projectVars(setup, "project-empty"), jwksLabel: "project-empty", project: true, authorizing: true, revocations: false },
+    { name: FULL, key: "project", worker: "project-full", vars: projectVars(setup, "project-full"), jwksLabel: "project-full", project: true, authorizing: true, revocations: true },
     {
-      name: PROJECT_LOGGED, key: "project", worker: "project-logged", vars: { ...projectVars("project-logged"), LOG_DECISIONS: "all" }, jwksLabel: "project-logged", project: true, authorizing: true, revocations: false,
+      name: PROJECT_LOGGED, key: "project", worker: "project-logged", vars: { ...projectVars(setup, "project-logged"), LOG_DECISIONS: "all" }, jwksLabel: "project-logged", project: true, authorizing: true, revocations: false,
       /** On the headline workload only: what a log line per allowed request costs. */
       only: (/** @type {{ kind: string, alg: string }} */ w) => w.kind === "cycled" && w.alg === "ES256",
     },
@@ -145,12 +177,19 @@ async function main() {
     targets.push({ ...spec, ...running, name: spec.name });
   }
   log(`targets up: ${targets.map((t) => `${t.name} (${t.url.host}, workerd ${t.pids.join(",")})`).join("; ")}`);
+  return targets;
+}
+/** @typedef {Awaited<ReturnType<typeof startTargets>>[number]} Target */
 
-  // The targets' workerd on the last CPU, everything else this run started (the load generator,
-  // which is this process, the origin and the issuer) on the others: a target's CPU per request
-  // then no longer depends on how the scheduler interleaves it with the load generator, which
-  // varied it by tens of µs from round to round (bench/README.md, "Pinning"). Undone after the
-  // load rounds, so that what follows (cold isolates, wrangler dev) runs on every CPU.
+/**
+ * The targets' workerd on the last CPU, everything else this run started (the load generator,
+ * which is this process, the origin and the issuer) on the others: a target's CPU per request
+ * then no longer depends on how the scheduler interleaves it with the load generator, which
+ * varied it by tens of µs from round to round (bench/README.md, "Pinning"). `unpin` undoes it
+ * after the load rounds, so that what follows (cold isolates, wrangler dev) runs on every CPU.
+ * @param {Target[]} targets @param {Setup} setup
+ */
+function pinTargets(targets, { origin, issuer }) {
   const cpuCount = cpus().length;
   const all = `0-${cpuCount - 1}`;
   const helpers = [process.pid, origin.pid, issuer.pid];
@@ -159,9 +198,17 @@ async function main() {
   cleanups.push(() => pinTo(helpers, all));
   if (opts.pin && !pinned) pinTo([...targetPids, ...helpers], all); // all or nothing
   log(pinned ? `pinned: targets on CPU ${cpuCount - 1}, load generator, origin and issuer on the others` : "not pinned (--no-pin, one CPU, or no taskset)");
+  return {
+    pinned,
+    unpin: () => {
+      if (pinned) pinTo(helpers, all);
+    },
+  };
+}
 
-  // 3. 100 000 revocations into the second project's KV, then warm every target and check the view.
-  const full = /** @type {(typeof targets)[number]} */ (targets.find((t) => t.name === FULL));
+/** The state every measured round starts from: the revocations loaded, every target warm, each project's view as large as it should be. @param {Target[]} targets @param {Setup} setup */
+async function seedAndWarm(targets, { iss, probeTokens, workloads, issuer, origin }) {
+  const full = /** @type {Target} */ (targets.find((t) => t.name === FULL));
   const seedStarted = Date.now();
   await seedRevocations(full, { count: opts.revocations, iss, revokedJti: probeTokens.revokedJti });
   log(`seeded ${fmtInt(opts.revocations)} revocations into ${FULL}'s KV (${Date.now() - seedStarted} ms)`);
@@ -185,28 +232,36 @@ async function main() {
     if (view.entries !== want) throw new Error(`${t.name}: its revocation view holds ${view.entries} entries, not ${want} (${JSON.stringify(view)})`);
   }
   log(`warm; ${FULL}'s view holds ${fmtInt(opts.revocations)} entries (GET /.auth/health)`);
+}
 
-  // 4. Correctness first.
+/** Correctness before speed: a target that lets a bad token through has no figures worth taking, so no load is run. @param {Target[]} targets @param {Setup} setup */
+async function probeTargets(targets, { probeTokens, origin }) {
   const probeResults = await probe(targets, probeTokens, origin);
   const failed = probeResults.filter((r) => !r.ok);
   for (const r of failed) log(`PROBE FAILED: ${r.target}: ${r.check}: want ${r.want}, got ${r.got}`);
   if (failed.length > 0) throw new Error(`${failed.length} probe check(s) failed; no load was run`);
   log(`probe: ${probeResults.length} checks passed (forged, expired, wrong audience -> 401; spoofed X-Auth-Subject never reached the origin)`);
+  return probeResults;
+}
 
-  // 5. The rounds: for each round and workload, the pass-through, every other target in turn (the
-  // order rotates from round to round), then the pass-through again; a target's figures are read
-  // against the mean of the two pass-through slots around it, so that a machine that slows down or
-  // speeds up during the round (other tenants) cancels out.
+/**
+ * The measured rounds: for each round and workload, the pass-through, every other target in turn
+ * (the order rotates from round to round), then the pass-through again; a target's figures are read
+ * against the mean of the two pass-through slots around it, so that a machine that slows down or
+ * speeds up during the round (other tenants) cancels out.
+ * @param {Target[]} targets @param {Setup} setup
+ */
+async function loadRounds(targets, { workloads, issuer, origin }) {
   /** @type {import("./lib/round.mjs").RoundResult[]} */
   const rounds = [];
   /** @type {Map<string, { next: number }>} */
   const cursors = new Map();
-  const pass = /** @type {(typeof targets)[number]} */ (targets.find((t) => t.name === PASS));
+  const pass = /** @type {Target} */ (targets.find((t) => t.name === PASS));
   const others = targets.filter((t) => t !== pass);
   const total = opts.rounds * workloads.reduce((n, w) => n + 2 + others.filter((t) => !("only" in t && t.only) || t.only(w)).length, 0);
   for (let round = 1; round <= opts.rounds; round++) {
     for (const w of workloads) {
-      const rotated = others.map((_, i) => /** @type {(typeof targets)[number]} */ (others[(i + round - 1) % others.length]));
+      const rotated = others.map((_, i) => /** @type {Target} */ (others[(i + round - 1) % others.length]));
       for (const t of [pass, ...rotated, pass]) {
         if ("only" in t && t.only && !t.only(w)) continue;
         const key = `${t.name}|${w.name}`;
@@ -218,73 +273,75 @@ async function main() {
       }
     }
   }
-  if (pinned) pinTo(helpers, all);
-  const spoofedAfter = (await origin.stats()).spoofed;
+  return rounds;
+}
 
-  // 6. Cold isolates and memory, in Miniflare instances of their own.
-  const thousandEs = /** @type {import("./lib/round.mjs").Workload} */ (workloads.find((w) => w.kind === "cycled" && w.alg === "ES256"));
+/** Cold isolates and memory, in Miniflare instances of their own, so that no warm target's state is measured. @param {Setup} setup */
+async function coldAndMemory(setup) {
+  const { entries, iss, probeTokens, issuer, headline } = setup;
   /** @param {string} label @param {number} [inspectorPort] */
   const startProject = (label, inspectorPort) =>
-    startWorker({ name: label, config: CONFIGS.project, entry: /** @type {string} */ (entries.project), vars: projectVars(label), ...(inspectorPort ? { inspectorPort } : {}) });
+    startWorker({ name: label, config: CONFIGS.project, entry: /** @type {string} */ (entries.project), vars: projectVars(setup, label), ...(inspectorPort ? { inspectorPort } : {}) });
   const seedFull = (/** @type {import("./lib/workers.mjs").Running} */ t) => seedRevocations(t, { count: opts.revocations, iss, revokedJti: probeTokens.revokedJti });
   log("cold isolates and memory");
   /** @type {any} */
   let cold;
   try {
     cold = {
-      empty: await coldStarts({ start: startProject, seed: null, tokens: thousandEs.tokens, issuer, reps: opts.coldReps, label: "cold-empty" }),
-      full: await coldStarts({ start: startProject, seed: seedFull, tokens: thousandEs.tokens, issuer, reps: opts.coldReps, label: "cold-full" }),
+      empty: await coldStarts({ start: startProject, seed: null, tokens: headline.tokens, issuer, reps: opts.coldReps, label: "cold-empty" }),
+      full: await coldStarts({ start: startProject, seed: seedFull, tokens: headline.tokens, issuer, reps: opts.coldReps, label: "cold-full" }),
     };
   } catch (e) {
-    log(`cold-isolate measurement failed: ${e instanceof Error ? e.message : String(e)}`);
-    cold = { error: e instanceof Error ? e.message.split("\n")[0] : String(e), empty: [], full: [] };
+    cold = { error: failure("cold-isolate measurement", e), empty: [], full: [] };
   }
   /** @type {any} */
   let memory;
   try {
     memory = {
-      empty: await isolateMemory({ start: startProject, seed: null, tokens: thousandEs.tokens, label: "mem-empty" }),
-      full: await isolateMemory({ start: startProject, seed: seedFull, tokens: thousandEs.tokens, label: "mem-full" }),
+      empty: await isolateMemory({ start: startProject, seed: null, tokens: headline.tokens, label: "mem-empty" }),
+      full: await isolateMemory({ start: startProject, seed: seedFull, tokens: headline.tokens, label: "mem-full" }),
     };
     if (memory.full.entries !== opts.revocations) throw new Error(`the view held ${memory.full.entries} entries, not ${opts.revocations}`);
   } catch (e) {
-    log(`memory measurement failed: ${e instanceof Error ? e.message : String(e)}`);
-    memory = { error: e instanceof Error ? e.message.split("\n")[0] : String(e) };
+    memory = { error: failure("memory measurement", e) };
   }
+  return { cold, memory };
+}
 
-  // The targets are done: stop them before wrangler dev, so it runs alone.
-  for (const t of targets) await t.dispose().catch(() => {});
-
-  // 7. Under wrangler dev: revocation latency (default staleness) and the dev tooling's overhead.
-  /** @type {any} */
-  let dev = null;
-  if (opts.dev) {
-    log(`wrangler dev: dev overhead round, then ${opts.revokeCount} revocations`);
-    try {
-      const revokeTokens = await mintMany(keys.keys.ES256, iss, opts.revokeCount, "revoke");
-      dev = await underWranglerDev({
-        issuer, origin, adminToken: ADMIN_TOKEN, revokeTokens, concurrency: Math.min(10, Math.max(1, Math.ceil(opts.revokeCount / 2))),
-        vars: projectVars("dev"), overheadWorkload: thousandEs, connections: opts.connections, durationS: opts.durationS, log,
-      });
-    } catch (e) {
-      // The load figures stand on their own: report the failure in the table rather than lose them.
-      log(`wrangler dev phase failed: ${e instanceof Error ? e.message : String(e)}`);
-      dev = { error: e instanceof Error ? e.message.split("\n")[0] : String(e) };
-    }
+/** Under wrangler dev: revocation latency (default staleness) and the dev tooling's overhead; null with --no-dev. @param {Setup} setup @returns {Promise<any>} */
+async function devFigures(setup) {
+  if (!opts.dev) return null;
+  log(`wrangler dev: dev overhead round, then ${opts.revokeCount} revocations`);
+  try {
+    const revokeTokens = await mintMany(setup.keys.keys.ES256, setup.iss, opts.revokeCount, "revoke");
+    return await underWranglerDev({
+      issuer: setup.issuer, origin: setup.origin, adminToken: ADMIN_TOKEN, revokeTokens, concurrency: Math.min(10, Math.max(1, Math.ceil(opts.revokeCount / 2))),
+      vars: projectVars(setup, "dev"), overheadWorkload: setup.headline, connections: opts.connections, durationS: opts.durationS, log,
+    });
+  } catch (e) {
+    return { error: failure("wrangler dev phase", e) };
   }
+}
 
-  // 8. Tables and the raw JSON.
-  const workloadNames = workloads.map((w) => w.name);
-  const rows = summarize(rounds, workloadNames, targets.map((t) => t.name));
-  const headline = thousandEs.name;
+/** A phase after the load rounds failed: logged, and its first line kept for its row, since the load figures stand on their own and must not be lost with it. @param {string} phase @param {unknown} e */
+function failure(phase, e) {
+  log(`${phase} failed: ${e instanceof Error ? e.message : String(e)}`);
+  return e instanceof Error ? e.message.split("\n")[0] : String(e);
+}
+
+/**
+ * The report on stdout: the load table, the cold/memory/dev table, then the goals they are judged against.
+ * @param {{ setup: Setup, targets: Target[], rounds: import("./lib/round.mjs").RoundResult[], cold: any, memory: any, dev: any, pinned: boolean }} o
+ */
+function printTables({ setup, targets, rounds, cold, memory, dev, pinned }) {
+  const { workloads, headline } = setup;
+  const rows = summarize(rounds, workloads.map((w) => w.name), targets.map((t) => t.name));
   const distinctNames = workloads.filter((w) => w.kind === "distinct").map((w) => w.name);
-  const goalItems = goals(rounds, rows, { headline, distinct: distinctNames, full: FULL });
-  const extras = extraFigures({ cold, memory, dev, rows, headline, revocations: opts.revocations });
-
-  const header = `Load: ${opts.rounds} interleaved round(s) of ${opts.durationS} s per workload and target, ${opts.connections} connections (autocannon); medians over rounds, each figure first taken against the mean of the two pass-through slots around it in the same round.${pinned ? " Targets pinned to a CPU of their own." : " Not pinned."} CPU: utime+stime of the target's workerd process from /proc (${CLK_TCK} ticks/s). Machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, load average ${loadavg().map((x) => x.toFixed(2)).join(" ")} at the end.${opts.quick ? " QUICK RUN: smoke test only, not for quoting." : ""}`;
-  const out = [
+  const goalItems = goals(rounds, rows, { headline: headline.name, distinct: distinctNames, full: FULL });
+  const extras = extraFigures({ cold, memory, dev, rows, headline: headline.name, revocations: opts.revocations });
+  const markdown = [
     "",
-    header,
+    header(pinned),
     "",
     mainTable(rows),
     "",
@@ -293,8 +350,24 @@ async function main() {
     goalsTable(goalItems),
     "",
   ].join("\n");
-  console.log(out);
+  console.log(markdown);
+  return { rows, goalItems, markdown };
+}
 
+/** How the figures were taken, above the tables, so that they are not quoted without it. @param {boolean} pinned */
+function header(pinned) {
+  return `Load: ${opts.rounds} interleaved round(s) of ${opts.durationS} s per workload and target, ${opts.connections} connections (autocannon); medians over rounds, each figure first taken against the mean of the two pass-through slots around it in the same round.${pinned ? " Targets pinned to a CPU of their own." : " Not pinned."} CPU: utime+stime of the target's workerd process from /proc (${CLK_TCK} ticks/s). Machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, load average ${loadavg().map((x) => x.toFixed(2)).join(" ")} at the end.${opts.quick ? " QUICK RUN: smoke test only, not for quoting." : ""}`;
+}
+
+/**
+ * The raw rounds and all they were read with, in bench/results/<timestamp>.json, so that a run can be read again or compared later.
+ * @param {{
+ *   setup: Setup, targets: Target[], probeResults: Awaited<ReturnType<typeof probe>>, spoofedAfter: number,
+ *   rounds: import("./lib/round.mjs").RoundResult[], rows: import("./lib/table.mjs").Row[], goalItems: ReturnType<typeof goals>,
+ *   cold: any, memory: any, dev: any, markdown: string,
+ * }} o
+ */
+function writeRaw({ setup, targets, probeResults, spoofedAfter, rounds, rows, goalItems, cold, memory, dev, markdown }) {
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const resultsDir = join(ROOT, "bench", "results");
   mkdirSync(resultsDir, { recursive: true });
@@ -304,9 +377,9 @@ async function main() {
     JSON.stringify(
       {
         at: new Date().toISOString(), node: process.version, clkTck: CLK_TCK, cpus: cpus().length, cpuModel: cpus()[0]?.model, loadavg: loadavg(),
-        options: opts, workloads: workloads.map((w) => ({ name: w.name, alg: w.alg, kind: w.kind, tokens: w.tokens.length })),
+        options: opts, workloads: setup.workloads.map((w) => ({ name: w.name, alg: w.alg, kind: w.kind, tokens: w.tokens.length })),
         targets: targets.map((t) => ({ name: t.name, worker: t.worker, config: CONFIGS[/** @type {keyof typeof CONFIGS} */ (t.key)] })),
-        probe: probeResults, spoofedAtOriginAfterLoad: spoofedAfter, rounds, rows, goals: goalItems, cold, memory, dev, markdown: out,
+        probe: probeResults, spoofedAtOriginAfterLoad: spoofedAfter, rounds, rows, goals: goalItems, cold, memory, dev, markdown,
       },
       null,
       2,
