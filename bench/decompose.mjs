@@ -33,7 +33,16 @@ const reps = Math.min(2_000, Math.max(5, Math.round(Number(flags.reps)) || 200))
 // request ends, so a long run in one request would measure a crowded timer queue.
 const n = Math.min(200, Math.max(5, Math.round(Number(flags.n)) || 25));
 const REQUEST_TIMEOUT_MS = 60_000;
-const TARGETS = /** @type {const} */ (["passthrough", "floor-copy", "floor-strip", "floor", "floor-timer", "jose", "project", "project-full"]);
+const TARGETS = /** @type {const} */ ([
+  "passthrough",
+  "floor-copy",
+  "floor-strip",
+  "floor",
+  "floor-timer",
+  "jose",
+  "project",
+  "project-full",
+]);
 const REVOCATIONS = 100_000;
 const LABELS = {
   passthrough: "pass-through",
@@ -56,14 +65,19 @@ async function main() {
   const { origin, issuer } = await startOriginAndIssuer(keys.jwks, cleanups);
   const iss = issuer.url;
   const config = join(ROOT, "bench/workers/decompose/wrangler.toml");
-  const [entry, [token]] = await Promise.all([bundle(config, join(tmp, "decompose")), mintMany(keys.keys.ES256, iss, 1, "decompose")]);
+  const [entry, [token]] = await Promise.all([
+    bundle(config, join(tmp, "decompose")),
+    mintMany(keys.keys.ES256, iss, 1, "decompose"),
+  ]);
   const worker = await startWorker({
     name: "bench-decompose",
     config,
     entry,
     vars: {
       ORIGIN_URL: origin.url,
-      ISSUERS: [{ issuer: iss, jwksUri: issuer.jwksUri("project"), audiences: [AUDIENCE], algorithms: ["ES256", "RS256"] }],
+      ISSUERS: [
+        { issuer: iss, jwksUri: issuer.jwksUri("project"), audiences: [AUDIENCE], algorithms: ["ES256", "RS256"] },
+      ],
       POLICY: { routes: [{ path: "/api/*", require: { scopes: [SCOPE] } }] },
       ADMIN_TOKENS: "bench-admin-token-0000000001",
       LOG_DECISIONS: "denials",
@@ -74,26 +88,39 @@ async function main() {
     },
   });
   cleanups.push(() => worker.dispose());
-  await seedRevocations(worker, { count: REVOCATIONS, iss, revokedJti: crypto.randomUUID(), binding: "REVOCATIONS_FULL" });
+  await seedRevocations(worker, {
+    count: REVOCATIONS,
+    iss,
+    revokedJti: crypto.randomUUID(),
+    binding: "REVOCATIONS_FULL",
+  });
   const cpuCount = cpus().length;
   const helpers = [process.pid, origin.pid, issuer.pid];
   if (!flags["no-pin"] && cpuCount >= 2) {
     const all = `0-${cpuCount - 1}`;
     cleanups.push(() => pinTo([...helpers], all));
-    if (!(pinTo(worker.pids, String(cpuCount - 1)) && pinTo(helpers, cpuCount === 2 ? "0" : `0-${cpuCount - 2}`))) pinTo([...worker.pids, ...helpers], all);
+    if (!(pinTo(worker.pids, String(cpuCount - 1)) && pinTo(helpers, cpuCount === 2 ? "0" : `0-${cpuCount - 2}`)))
+      pinTo([...worker.pids, ...helpers], all);
   }
 
   const headers = { authorization: `Bearer ${token}`, "user-agent": "bench-decompose" };
   /** @param {string} target @param {number} count */
   const call = async (target, count) => {
-    const res = await fetch(new URL(`/?target=${target}&n=${count}`, worker.url), { headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    const res = await fetch(new URL(`/?target=${target}&n=${count}`, worker.url), {
+      headers,
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
     const body = await res.text();
-    if (res.status !== 200 || body !== "200") throw new Error(`${target}: answered ${res.status} ${body.slice(0, 200)}`);
+    if (res.status !== 200 || body !== "200")
+      throw new Error(`${target}: answered ${res.status} ${body.slice(0, 200)}`);
   };
   // Warm: JIT, the JWKS of the jose Worker and the project, the project's caches and revocation view.
   for (const t of TARGETS) await call(t, 100);
-  const view = /** @type {{ entries: number }} */ (await (await fetch(new URL("/?view", worker.url), { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })).json());
-  if (view.entries !== REVOCATIONS) throw new Error(`the seeded view holds ${view.entries} entries, not ${REVOCATIONS}`);
+  const view = /** @type {{ entries: number }} */ (
+    await (await fetch(new URL("/?view", worker.url), { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })).json()
+  );
+  if (view.entries !== REVOCATIONS)
+    throw new Error(`the seeded view holds ${view.entries} entries, not ${REVOCATIONS}`);
   log(`warm; ${reps} repetitions of ${n} forwards per target`);
 
   /** @type {Record<string, number[]>} µs per forward, per repetition */
@@ -113,7 +140,8 @@ const signed = (/** @type {number} */ x, digits = 0) => `${x >= 0 ? "+" : "−"}
 /** @param {Record<string, number[]>} us */
 function print(us) {
   const pass = /** @type {number[]} */ (us.passthrough);
-  const over = (/** @type {string} */ t) => (/** @type {number[]} */ (us[t])).map((x, i) => x - /** @type {number} */ (pass[i]));
+  const over = (/** @type {string} */ t) =>
+    /** @type {number[]} */ (us[t]).map((x, i) => x - /** @type {number} */ (pass[i]));
   const joseExtra = over("jose");
   const lines = [
     `\nOne isolate, ${reps} repetitions × ${n} forwards per target (cached token for the project; jose verifies every time). Medians; "over" figures are medians of per-repetition differences.\n`,
@@ -123,10 +151,14 @@ function print(us) {
   for (const t of TARGETS) {
     const extra = over(t);
     const ratio = median(extra.map((x, i) => x / /** @type {number} */ (joseExtra[i])));
-    lines.push(`| ${LABELS[t]} | ${median(/** @type {number[]} */ (us[t])).toFixed(0)} | ${t === "passthrough" ? "—" : `+${median(extra).toFixed(0)}`} | ${t === "passthrough" ? "—" : ratio.toFixed(2)} |`);
+    lines.push(
+      `| ${LABELS[t]} | ${median(/** @type {number[]} */ (us[t])).toFixed(0)} | ${t === "passthrough" ? "—" : `+${median(extra).toFixed(0)}`} | ${t === "passthrough" ? "—" : ratio.toFixed(2)} |`,
+    );
   }
   const minus = (/** @type {string} */ a, /** @type {string} */ b) =>
-    median((/** @type {number[]} */ (us[a])).map((x, i) => x - /** @type {number} */ ((/** @type {number[]} */ (us[b]))[i]))).toFixed(0);
+    median(
+      /** @type {number[]} */ (us[a]).map((x, i) => x - /** @type {number} */ (/** @type {number[]} */ (us[b])[i])),
+    ).toFixed(0);
   lines.push(
     "",
     `project − contract floor (what authorization adds: token cache, revocation, policy, origin timer): +${minus("project", "floor")} µs per forward`,

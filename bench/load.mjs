@@ -17,7 +17,20 @@ import { CLK_TCK, cleanupStack, pinTo } from "./lib/proc.mjs";
 import { runRound, warm } from "./lib/round.mjs";
 import { seedRevocations, viewStatus } from "./lib/seed.mjs";
 import { startOriginAndIssuer } from "./lib/servers.mjs";
-import { goals, goalsTable, JOSE, latencySummary, mainTable, PASS, PROJECT_EMPTY, PROJECT_LOGGED, projectFull, smallTable, summarize, fmtInt } from "./lib/table.mjs";
+import {
+  goals,
+  goalsTable,
+  JOSE,
+  latencySummary,
+  mainTable,
+  PASS,
+  PROJECT_EMPTY,
+  PROJECT_LOGGED,
+  projectFull,
+  smallTable,
+  summarize,
+  fmtInt,
+} from "./lib/table.mjs";
 import { AUDIENCE, makeKeys, makeProbeTokens, makeWorkloads, mintMany, SCOPE } from "./lib/tokens.mjs";
 import { bundle, CONFIGS, ROOT, startWorker } from "./lib/workers.mjs";
 
@@ -57,8 +70,28 @@ if (flags.help) {
 }
 
 const preset = flags.quick
-  ? { rounds: 1, duration: 1, connections: 8, es256: 5_000, rs256: 4_000, revocations: 100_000, coldReps: 1, revokeCount: 10, warmAmount: 200 }
-  : { rounds: 6, duration: 1, connections: 8, es256: 100_000, rs256: 40_000, revocations: 100_000, coldReps: 3, revokeCount: 50, warmAmount: 500 };
+  ? {
+      rounds: 1,
+      duration: 1,
+      connections: 8,
+      es256: 5_000,
+      rs256: 4_000,
+      revocations: 100_000,
+      coldReps: 1,
+      revokeCount: 10,
+      warmAmount: 200,
+    }
+  : {
+      rounds: 6,
+      duration: 1,
+      connections: 8,
+      es256: 100_000,
+      rs256: 40_000,
+      revocations: 100_000,
+      coldReps: 3,
+      revokeCount: 50,
+      warmAmount: 500,
+    };
 /** @param {string | undefined} v @param {number} fallback @param {number} min @param {number} max */
 const num = (v, fallback, min, max) => {
   if (v === undefined) return fallback;
@@ -72,7 +105,10 @@ const opts = {
   // autocannon counts whole seconds.
   durationS: Math.round(num(flags.duration, preset.duration, 1, 60)),
   connections: num(flags.connections, preset.connections, 1, 512),
-  distinct: { ES256: num(flags["distinct-es256"], preset.es256, 1_000, 1_000_000), RS256: num(flags["distinct-rs256"], preset.rs256, 1_000, 1_000_000) },
+  distinct: {
+    ES256: num(flags["distinct-es256"], preset.es256, 1_000, 1_000_000),
+    RS256: num(flags["distinct-rs256"], preset.rs256, 1_000, 1_000_000),
+  },
   revocations: num(flags.revocations, preset.revocations, 1, 500_000),
   coldReps: num(flags["cold-reps"], preset.coldReps, 0, 20),
   revokeCount: num(flags["revoke-count"], preset.revokeCount, 0, 500),
@@ -85,7 +121,8 @@ const FULL = projectFull(opts.revocations);
 const HONO = "hono/jwk";
 const started = Date.now();
 /** @param {string} line */
-const log = (line) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}\n`);
+const log = (line) =>
+  process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}\n`);
 
 const cleanups = cleanupStack(log);
 const cleanup = cleanups.run;
@@ -103,7 +140,15 @@ async function main() {
   // The targets are done: stop them before wrangler dev, so it runs alone.
   for (const t of targets) await t.dispose().catch(() => {});
   const dev = await devFigures(setup);
-  const { rows, goalItems, markdown } = printTables({ setup, targets, rounds, cold, memory, dev, pinned: pinning.pinned });
+  const { rows, goalItems, markdown } = printTables({
+    setup,
+    targets,
+    rounds,
+    cold,
+    memory,
+    dev,
+    pinned: pinning.pinned,
+  });
   writeRaw({ setup, targets, probeResults, spoofedAfter, rounds, rows, goalItems, cold, memory, dev, markdown });
 }
 
@@ -116,10 +161,16 @@ async function setUp() {
   const keys = await makeKeys();
   const { origin, issuer } = await startOriginAndIssuer(keys.jwks, cleanups);
   const iss = issuer.url;
-  const [entries, workloads, probeTokens] = await Promise.all([bundling, makeWorkloads(keys, iss, opts.distinct), makeProbeTokens(keys, iss)]);
+  const [entries, workloads, probeTokens] = await Promise.all([
+    bundling,
+    makeWorkloads(keys, iss, opts.distinct),
+    makeProbeTokens(keys, iss),
+  ]);
   log(`tokens: ${workloads.map((w) => `${w.name} (${fmtInt(w.tokens.length)})`).join(", ")}`);
   // The goals are stated on it; the cold isolates, the memory and wrangler dev's overhead use it too.
-  const headline = /** @type {import("./lib/round.mjs").Workload} */ (workloads.find((w) => w.kind === "cycled" && w.alg === "ES256"));
+  const headline = /** @type {import("./lib/round.mjs").Workload} */ (
+    workloads.find((w) => w.kind === "cycled" && w.alg === "ES256")
+  );
   return { keys, origin, issuer, iss, entries, workloads, probeTokens, headline };
 }
 /** @typedef {Awaited<ReturnType<typeof setUp>>} Setup */
@@ -128,8 +179,13 @@ async function setUp() {
 async function bundleAll(tmp) {
   /** @type {Record<string, string>} */
   const entries = {};
-  for (const pair of [["passthrough", "jose"], ["hono-jwk", "project"]]) {
-    const done = await Promise.all(pair.map((k) => bundle(CONFIGS[/** @type {keyof typeof CONFIGS} */ (k)], join(tmp, k))));
+  for (const pair of [
+    ["passthrough", "jose"],
+    ["hono-jwk", "project"],
+  ]) {
+    const done = await Promise.all(
+      pair.map((k) => bundle(CONFIGS[/** @type {keyof typeof CONFIGS} */ (k)], join(tmp, k))),
+    );
     pair.forEach((k, i) => (entries[k] = /** @type {string} */ (done[i])));
   }
   return entries;
@@ -157,13 +213,65 @@ function peerVars({ origin, issuer, iss }, label) {
 async function startTargets(setup) {
   const { origin, entries } = setup;
   const specs = [
-    { name: PASS, key: "passthrough", worker: "passthrough", vars: { ORIGIN_URL: origin.url }, jwksLabel: null, project: false, authorizing: false, revocations: false },
-    { name: JOSE, key: "jose", worker: "jose", vars: peerVars(setup, "jose"), jwksLabel: "jose", project: false, authorizing: true, revocations: false },
-    { name: HONO, key: "hono-jwk", worker: "hono-jwk", vars: peerVars(setup, "hono"), jwksLabel: "hono", project: false, authorizing: true, revocations: false },
-    { name: PROJECT_EMPTY, key: "project", worker: "project-empty", vars: projectVars(setup, "project-empty"), jwksLabel: "project-empty", project: true, authorizing: true, revocations: false },
-    { name: FULL, key: "project", worker: "project-full", vars: projectVars(setup, "project-full"), jwksLabel: "project-full", project: true, authorizing: true, revocations: true },
     {
-      name: PROJECT_LOGGED, key: "project", worker: "project-logged", vars: { ...projectVars(setup, "project-logged"), LOG_DECISIONS: "all" }, jwksLabel: "project-logged", project: true, authorizing: true, revocations: false,
+      name: PASS,
+      key: "passthrough",
+      worker: "passthrough",
+      vars: { ORIGIN_URL: origin.url },
+      jwksLabel: null,
+      project: false,
+      authorizing: false,
+      revocations: false,
+    },
+    {
+      name: JOSE,
+      key: "jose",
+      worker: "jose",
+      vars: peerVars(setup, "jose"),
+      jwksLabel: "jose",
+      project: false,
+      authorizing: true,
+      revocations: false,
+    },
+    {
+      name: HONO,
+      key: "hono-jwk",
+      worker: "hono-jwk",
+      vars: peerVars(setup, "hono"),
+      jwksLabel: "hono",
+      project: false,
+      authorizing: true,
+      revocations: false,
+    },
+    {
+      name: PROJECT_EMPTY,
+      key: "project",
+      worker: "project-empty",
+      vars: projectVars(setup, "project-empty"),
+      jwksLabel: "project-empty",
+      project: true,
+      authorizing: true,
+      revocations: false,
+    },
+    {
+      name: FULL,
+      key: "project",
+      worker: "project-full",
+      vars: projectVars(setup, "project-full"),
+      jwksLabel: "project-full",
+      project: true,
+      authorizing: true,
+      revocations: true,
+    },
+    {
+      name: PROJECT_LOGGED,
+      key: "project",
+      worker: "project-logged",
+      vars: { ...projectVars(setup, "project-logged"), LOG_DECISIONS: "all" },
+      jwksLabel: "project-logged",
+      project: true,
+      authorizing: true,
+      revocations: false,
       /** On the headline workload only: what a log line per allowed request costs. */
       only: (/** @type {{ kind: string, alg: string }} */ w) => w.kind === "cycled" && w.alg === "ES256",
     },
@@ -171,7 +279,12 @@ async function startTargets(setup) {
   /** @type {((typeof specs)[number] & import("./lib/workers.mjs").Running)[]} */
   const targets = [];
   for (const spec of specs) {
-    const running = await startWorker({ name: spec.worker, config: CONFIGS[/** @type {keyof typeof CONFIGS} */ (spec.key)], entry: /** @type {string} */ (entries[spec.key]), vars: spec.vars });
+    const running = await startWorker({
+      name: spec.worker,
+      config: CONFIGS[/** @type {keyof typeof CONFIGS} */ (spec.key)],
+      entry: /** @type {string} */ (entries[spec.key]),
+      vars: spec.vars,
+    });
     cleanups.push(() => running.dispose());
     if (running.pids.length === 0) throw new Error(`no workerd process found for ${spec.name}`);
     targets.push({ ...spec, ...running, name: spec.name });
@@ -194,10 +307,18 @@ function pinTargets(targets, { origin, issuer }) {
   const all = `0-${cpuCount - 1}`;
   const helpers = [process.pid, origin.pid, issuer.pid];
   const targetPids = targets.flatMap((t) => t.pids);
-  const pinned = opts.pin && cpuCount >= 2 && pinTo(targetPids, String(cpuCount - 1)) && pinTo(helpers, cpuCount === 2 ? "0" : `0-${cpuCount - 2}`);
+  const pinned =
+    opts.pin &&
+    cpuCount >= 2 &&
+    pinTo(targetPids, String(cpuCount - 1)) &&
+    pinTo(helpers, cpuCount === 2 ? "0" : `0-${cpuCount - 2}`);
   cleanups.push(() => pinTo(helpers, all));
   if (opts.pin && !pinned) pinTo([...targetPids, ...helpers], all); // all or nothing
-  log(pinned ? `pinned: targets on CPU ${cpuCount - 1}, load generator, origin and issuer on the others` : "not pinned (--no-pin, one CPU, or no taskset)");
+  log(
+    pinned
+      ? `pinned: targets on CPU ${cpuCount - 1}, load generator, origin and issuer on the others`
+      : "not pinned (--no-pin, one CPU, or no taskset)",
+  );
   return {
     pinned,
     unpin: () => {
@@ -217,19 +338,32 @@ async function seedAndWarm(targets, { iss, probeTokens, workloads, issuer, origi
     const warmStarted = Date.now();
     for (const w of warmTokens) {
       const statuses = await warm(t.url, w.tokens, preset.warmAmount);
-      if (Object.keys(statuses).some((s) => s !== "200")) throw new Error(`${t.name} answered ${JSON.stringify(statuses)} while warming with ${w.name}`);
+      if (Object.keys(statuses).some((s) => s !== "200"))
+        throw new Error(`${t.name} answered ${JSON.stringify(statuses)} while warming with ${w.name}`);
     }
     log(`warmed ${t.name} (${Date.now() - warmStarted} ms)`);
   }
   // One unmeasured round per target, so that the first measured round finds every process warm
   // (the target's JIT, the origin's, the load generator's).
   for (const t of targets) {
-    await runRound({ target: t, workload: /** @type {(typeof workloads)[number]} */ (warmTokens[0]), round: 0, cursor: { next: 0 }, connections: opts.connections, durationS: 1, issuer, origin });
+    await runRound({
+      target: t,
+      workload: /** @type {(typeof workloads)[number]} */ (warmTokens[0]),
+      round: 0,
+      cursor: { next: 0 },
+      connections: opts.connections,
+      durationS: 1,
+      issuer,
+      origin,
+    });
   }
   for (const t of targets.filter((x) => x.project)) {
     const view = await viewStatus(t.url);
     const want = t.revocations ? opts.revocations : 0;
-    if (view.entries !== want) throw new Error(`${t.name}: its revocation view holds ${view.entries} entries, not ${want} (${JSON.stringify(view)})`);
+    if (view.entries !== want)
+      throw new Error(
+        `${t.name}: its revocation view holds ${view.entries} entries, not ${want} (${JSON.stringify(view)})`,
+      );
   }
   log(`warm; ${FULL}'s view holds ${fmtInt(opts.revocations)} entries (GET /.auth/health)`);
 }
@@ -240,7 +374,9 @@ async function probeTargets(targets, { probeTokens, origin }) {
   const failed = probeResults.filter((r) => !r.ok);
   for (const r of failed) log(`PROBE FAILED: ${r.target}: ${r.check}: want ${r.want}, got ${r.got}`);
   if (failed.length > 0) throw new Error(`${failed.length} probe check(s) failed; no load was run`);
-  log(`probe: ${probeResults.length} checks passed (forged, expired, wrong audience -> 401; spoofed X-Auth-Subject never reached the origin)`);
+  log(
+    `probe: ${probeResults.length} checks passed (forged, expired, wrong audience -> 401; spoofed X-Auth-Subject never reached the origin)`,
+  );
   return probeResults;
 }
 
@@ -258,7 +394,9 @@ async function loadRounds(targets, { workloads, issuer, origin }) {
   const cursors = new Map();
   const pass = /** @type {Target} */ (targets.find((t) => t.name === PASS));
   const others = targets.filter((t) => t !== pass);
-  const total = opts.rounds * workloads.reduce((n, w) => n + 2 + others.filter((t) => !("only" in t && t.only) || t.only(w)).length, 0);
+  const total =
+    opts.rounds *
+    workloads.reduce((n, w) => n + 2 + others.filter((t) => !("only" in t && t.only) || t.only(w)).length, 0);
   for (let round = 1; round <= opts.rounds; round++) {
     for (const w of workloads) {
       const rotated = others.map((_, i) => /** @type {Target} */ (others[(i + round - 1) % others.length]));
@@ -266,10 +404,21 @@ async function loadRounds(targets, { workloads, issuer, origin }) {
         if ("only" in t && t.only && !t.only(w)) continue;
         const key = `${t.name}|${w.name}`;
         if (!cursors.has(key)) cursors.set(key, { next: 0 });
-        const r = await runRound({ target: t, workload: w, round, cursor: /** @type {{ next: number }} */ (cursors.get(key)), connections: opts.connections, durationS: opts.durationS, issuer, origin });
+        const r = await runRound({
+          target: t,
+          workload: w,
+          round,
+          cursor: /** @type {{ next: number }} */ (cursors.get(key)),
+          connections: opts.connections,
+          durationS: opts.durationS,
+          issuer,
+          origin,
+        });
         rounds.push(r);
         const bad = Object.values(r.non2xx).reduce((a, b) => a + b, 0) + r.errors;
-        log(`${rounds.length}/${total} r${round} ${w.name} · ${t.name}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99.toFixed(2)} ms, ${r.cpuUsPerReq.toFixed(0)} µs CPU/req${bad ? `, ${bad} non-2xx/errors ${JSON.stringify(r.non2xx)}` : ""}`);
+        log(
+          `${rounds.length}/${total} r${round} ${w.name} · ${t.name}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99.toFixed(2)} ms, ${r.cpuUsPerReq.toFixed(0)} µs CPU/req${bad ? `, ${bad} non-2xx/errors ${JSON.stringify(r.non2xx)}` : ""}`,
+        );
       }
     }
   }
@@ -281,15 +430,36 @@ async function coldAndMemory(setup) {
   const { entries, iss, probeTokens, issuer, headline } = setup;
   /** @param {string} label @param {number} [inspectorPort] */
   const startProject = (label, inspectorPort) =>
-    startWorker({ name: label, config: CONFIGS.project, entry: /** @type {string} */ (entries.project), vars: projectVars(setup, label), ...(inspectorPort ? { inspectorPort } : {}) });
-  const seedFull = (/** @type {import("./lib/workers.mjs").Running} */ t) => seedRevocations(t, { count: opts.revocations, iss, revokedJti: probeTokens.revokedJti });
+    startWorker({
+      name: label,
+      config: CONFIGS.project,
+      entry: /** @type {string} */ (entries.project),
+      vars: projectVars(setup, label),
+      ...(inspectorPort ? { inspectorPort } : {}),
+    });
+  const seedFull = (/** @type {import("./lib/workers.mjs").Running} */ t) =>
+    seedRevocations(t, { count: opts.revocations, iss, revokedJti: probeTokens.revokedJti });
   log("cold isolates and memory");
   /** @type {any} */
   let cold;
   try {
     cold = {
-      empty: await coldStarts({ start: startProject, seed: null, tokens: headline.tokens, issuer, reps: opts.coldReps, label: "cold-empty" }),
-      full: await coldStarts({ start: startProject, seed: seedFull, tokens: headline.tokens, issuer, reps: opts.coldReps, label: "cold-full" }),
+      empty: await coldStarts({
+        start: startProject,
+        seed: null,
+        tokens: headline.tokens,
+        issuer,
+        reps: opts.coldReps,
+        label: "cold-empty",
+      }),
+      full: await coldStarts({
+        start: startProject,
+        seed: seedFull,
+        tokens: headline.tokens,
+        issuer,
+        reps: opts.coldReps,
+        label: "cold-full",
+      }),
     };
   } catch (e) {
     cold = { error: failure("cold-isolate measurement", e), empty: [], full: [] };
@@ -301,7 +471,8 @@ async function coldAndMemory(setup) {
       empty: await isolateMemory({ start: startProject, seed: null, tokens: headline.tokens, label: "mem-empty" }),
       full: await isolateMemory({ start: startProject, seed: seedFull, tokens: headline.tokens, label: "mem-full" }),
     };
-    if (memory.full.entries !== opts.revocations) throw new Error(`the view held ${memory.full.entries} entries, not ${opts.revocations}`);
+    if (memory.full.entries !== opts.revocations)
+      throw new Error(`the view held ${memory.full.entries} entries, not ${opts.revocations}`);
   } catch (e) {
     memory = { error: failure("memory measurement", e) };
   }
@@ -315,8 +486,16 @@ async function devFigures(setup) {
   try {
     const revokeTokens = await mintMany(setup.keys.keys.ES256, setup.iss, opts.revokeCount, "revoke");
     return await underWranglerDev({
-      issuer: setup.issuer, origin: setup.origin, adminToken: ADMIN_TOKEN, revokeTokens, concurrency: Math.min(10, Math.max(1, Math.ceil(opts.revokeCount / 2))),
-      vars: projectVars(setup, "dev"), overheadWorkload: setup.headline, connections: opts.connections, durationS: opts.durationS, log,
+      issuer: setup.issuer,
+      origin: setup.origin,
+      adminToken: ADMIN_TOKEN,
+      revokeTokens,
+      concurrency: Math.min(10, Math.max(1, Math.ceil(opts.revokeCount / 2))),
+      vars: projectVars(setup, "dev"),
+      overheadWorkload: setup.headline,
+      connections: opts.connections,
+      durationS: opts.durationS,
+      log,
     });
   } catch (e) {
     return { error: failure("wrangler dev phase", e) };
@@ -335,7 +514,11 @@ function failure(phase, e) {
  */
 function printTables({ setup, targets, rounds, cold, memory, dev, pinned }) {
   const { workloads, headline } = setup;
-  const rows = summarize(rounds, workloads.map((w) => w.name), targets.map((t) => t.name));
+  const rows = summarize(
+    rounds,
+    workloads.map((w) => w.name),
+    targets.map((t) => t.name),
+  );
   const distinctNames = workloads.filter((w) => w.kind === "distinct").map((w) => w.name);
   const goalItems = goals(rounds, rows, { headline: headline.name, distinct: distinctNames, full: FULL });
   const extras = extraFigures({ cold, memory, dev, rows, headline: headline.name, revocations: opts.revocations });
@@ -356,7 +539,9 @@ function printTables({ setup, targets, rounds, cold, memory, dev, pinned }) {
 
 /** How the figures were taken, above the tables, so that they are not quoted without it. @param {boolean} pinned */
 function header(pinned) {
-  return `Load: ${opts.rounds} interleaved round(s) of ${opts.durationS} s per workload and target, ${opts.connections} connections (autocannon); medians over rounds, each figure first taken against the mean of the two pass-through slots around it in the same round.${pinned ? " Targets pinned to a CPU of their own." : " Not pinned."} CPU: utime+stime of the target's workerd process from /proc (${CLK_TCK} ticks/s). Machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, load average ${loadavg().map((x) => x.toFixed(2)).join(" ")} at the end.${opts.quick ? " QUICK RUN: smoke test only, not for quoting." : ""}`;
+  return `Load: ${opts.rounds} interleaved round(s) of ${opts.durationS} s per workload and target, ${opts.connections} connections (autocannon); medians over rounds, each figure first taken against the mean of the two pass-through slots around it in the same round.${pinned ? " Targets pinned to a CPU of their own." : " Not pinned."} CPU: utime+stime of the target's workerd process from /proc (${CLK_TCK} ticks/s). Machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, load average ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" ")} at the end.${opts.quick ? " QUICK RUN: smoke test only, not for quoting." : ""}`;
 }
 
 /**
@@ -367,7 +552,19 @@ function header(pinned) {
  *   cold: any, memory: any, dev: any, markdown: string,
  * }} o
  */
-function writeRaw({ setup, targets, probeResults, spoofedAfter, rounds, rows, goalItems, cold, memory, dev, markdown }) {
+function writeRaw({
+  setup,
+  targets,
+  probeResults,
+  spoofedAfter,
+  rounds,
+  rows,
+  goalItems,
+  cold,
+  memory,
+  dev,
+  markdown,
+}) {
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const resultsDir = join(ROOT, "bench", "results");
   mkdirSync(resultsDir, { recursive: true });
@@ -376,10 +573,28 @@ function writeRaw({ setup, targets, probeResults, spoofedAfter, rounds, rows, go
     file,
     JSON.stringify(
       {
-        at: new Date().toISOString(), node: process.version, clkTck: CLK_TCK, cpus: cpus().length, cpuModel: cpus()[0]?.model, loadavg: loadavg(),
-        options: opts, workloads: setup.workloads.map((w) => ({ name: w.name, alg: w.alg, kind: w.kind, tokens: w.tokens.length })),
-        targets: targets.map((t) => ({ name: t.name, worker: t.worker, config: CONFIGS[/** @type {keyof typeof CONFIGS} */ (t.key)] })),
-        probe: probeResults, spoofedAtOriginAfterLoad: spoofedAfter, rounds, rows, goals: goalItems, cold, memory, dev, markdown,
+        at: new Date().toISOString(),
+        node: process.version,
+        clkTck: CLK_TCK,
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model,
+        loadavg: loadavg(),
+        options: opts,
+        workloads: setup.workloads.map((w) => ({ name: w.name, alg: w.alg, kind: w.kind, tokens: w.tokens.length })),
+        targets: targets.map((t) => ({
+          name: t.name,
+          worker: t.worker,
+          config: CONFIGS[/** @type {keyof typeof CONFIGS} */ (t.key)],
+        })),
+        probe: probeResults,
+        spoofedAtOriginAfterLoad: spoofedAfter,
+        rounds,
+        rows,
+        goals: goalItems,
+        cold,
+        memory,
+        dev,
+        markdown,
       },
       null,
       2,
@@ -412,7 +627,10 @@ function extraFigures({ cold, memory, dev, rows, headline, revocations }) {
     items.push({ label: "isolate memory", value: `failed: ${memory.error}` });
   } else {
     items.push(
-      { label: "isolate heap after GC, no revocations", value: `${mb(memory.empty.heapUsedBytes)} (workerd RSS ${mb(memory.empty.rssBytes)})` },
+      {
+        label: "isolate heap after GC, no revocations",
+        value: `${mb(memory.empty.heapUsedBytes)} (workerd RSS ${mb(memory.empty.rssBytes)})`,
+      },
       {
         label: `isolate heap after GC, ${fmtInt(revocations)} revocations loaded`,
         value: `${mb(memory.full.heapUsedBytes)} (+${mb(memory.full.heapUsedBytes - memory.empty.heapUsedBytes)}, ${((memory.full.heapUsedBytes - memory.empty.heapUsedBytes) / revocations).toFixed(0)} bytes per entry; workerd RSS ${mb(memory.full.rssBytes)})`,
@@ -441,7 +659,7 @@ function extraFigures({ cold, memory, dev, rows, headline, revocations }) {
 try {
   await main();
 } catch (e) {
-  console.error(`bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+  console.error(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   process.exitCode = 1;
 } finally {
   await cleanup();

@@ -67,7 +67,17 @@ try {
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-const { selectRule, selectRuleMemo, parseConfig, readingsOf, MAX_PATH_BYTES, MAX_PATH_SEGMENTS, MAX_READ_PATH_BYTES, MAX_READ_PATH_SEGMENTS, MAX_POLICY_ROUTES } = m;
+const {
+  selectRule,
+  selectRuleMemo,
+  parseConfig,
+  readingsOf,
+  MAX_PATH_BYTES,
+  MAX_PATH_SEGMENTS,
+  MAX_READ_PATH_BYTES,
+  MAX_READ_PATH_SEGMENTS,
+  MAX_POLICY_ROUTES,
+} = m;
 
 // A realistic policy: README's POLICY example and a few more of the same kind (10 rules).
 const POLICY_10 = [
@@ -98,16 +108,25 @@ const POLICY_500 = [...fillers, ...POLICY_10];
 
 /** The rules and readings setting exactly as the Worker builds them from its vars. */
 function configOf(/** @type {object[]} */ routes) {
-  const result = parseConfig({ ISSUERS: [{ issuer: "https://idp.example.com/", audiences: ["api"] }], POLICY: { routes } });
+  const result = parseConfig({
+    ISSUERS: [{ issuer: "https://idp.example.com/", audiences: ["api"] }],
+    POLICY: { routes },
+  });
   if (!("config" in result)) throw new Error(`POLICY refused: ${JSON.stringify(result.issues)}`);
   return result.config;
 }
 const c10 = configOf(POLICY_10);
 const c500 = configOf(POLICY_500);
-if (c500.rules.length !== MAX_POLICY_ROUTES) throw new Error(`the large policy has ${c500.rules.length} rules, not ${MAX_POLICY_ROUTES}`);
+if (c500.rules.length !== MAX_POLICY_ROUTES)
+  throw new Error(`the large policy has ${c500.rules.length} rules, not ${MAX_POLICY_ROUTES}`);
 
 /** `head` + `body` repeated + `tail`, cut to exactly `length` characters. */
-function padded(/** @type {string} */ head, /** @type {string} */ body, /** @type {string} */ tail, /** @type {number} */ length) {
+function padded(
+  /** @type {string} */ head,
+  /** @type {string} */ body,
+  /** @type {string} */ tail,
+  /** @type {number} */ length,
+) {
   const n = length - head.length - tail.length;
   return head + body.repeat(Math.ceil(n / body.length)).slice(0, n) + tail;
 }
@@ -127,7 +146,12 @@ const EVERY = "/%2f%5c\\;%3B/%2e/..;/%C4%B0/";
 const overSegments = padded(`/orders/q${EVERY}`, "/", "X.JSON", MAX_READ_PATH_BYTES);
 const separators = (/** @type {string} */ p) => (p.match(/[/\\]|%2f|%5c/gi) ?? []).length;
 const worstHead = `/orders/q${EVERY}`;
-const worst = padded(worstHead + "/".repeat(MAX_READ_PATH_SEGMENTS - separators(worstHead)), "a%zz", "X.JSON", MAX_READ_PATH_BYTES);
+const worst = padded(
+  worstHead + "/".repeat(MAX_READ_PATH_SEGMENTS - separators(worstHead)),
+  "a%zz",
+  "X.JSON",
+  MAX_READ_PATH_BYTES,
+);
 if (separators(worst) !== MAX_READ_PATH_SEGMENTS) throw new Error(`the worst path has ${separators(worst)} separators`);
 // The gateway judges the path of request.url, which the runtime's URL parser has already normalised
 // ("\\" read as "/", "." and ".." segments and their %2e spellings resolved); forward-auth judges the
@@ -136,8 +160,14 @@ if (separators(worst) !== MAX_READ_PATH_SEGMENTS) throw new Error(`the worst pat
 // come through Node's WHATWG URL parser unchanged.
 const BASE = "https://api.example.com";
 const gatewayHead = "/orders/q/%2f%5c;%3B/..;/%C4%B0/";
-const worstGateway = padded(gatewayHead + "/".repeat(MAX_READ_PATH_SEGMENTS - separators(gatewayHead)), "a%zz", "X.JSON", MAX_READ_PATH_BYTES);
-if (new URL(worstGateway, BASE).href !== BASE + worstGateway) throw new Error("the gateway row's path is not what the URL parser leaves");
+const worstGateway = padded(
+  gatewayHead + "/".repeat(MAX_READ_PATH_SEGMENTS - separators(gatewayHead)),
+  "a%zz",
+  "X.JSON",
+  MAX_READ_PATH_BYTES,
+);
+if (new URL(worstGateway, BASE).href !== BASE + worstGateway)
+  throw new Error("the gateway row's path is not what the URL parser leaves");
 const mixed = (() => {
   const tail = "/X.JSON";
   let s = "/orders";
@@ -152,19 +182,85 @@ const ORDERS = "/orders/*";
 /** @type {{ label: string, path: string, config: any, expect: string, memo?: boolean }[]} */
 const ROWS = [
   { label: "normal path /orders/42 (the 1×)", path: "/orders/42", config: c10, expect: ORDERS },
-  { label: "normal path, memoized (selectRuleMemo, what the Worker calls; paths ≤ 256 chars seen before)", path: "/orders/42", config: c10, expect: ORDERS, memo: true },
-  { label: `attack "/orders/" + "%zz%" × ${largestAttack}: the largest accepted`, path: attack(largestAttack), config: c10, expect: ORDERS },
-  { label: `attack "%zz%" × ${largestAttack + 1}: 1 over the cap, refused`, path: attack(largestAttack + 1), config: c10, expect: "path_invalid" },
-  { label: `attack "%zz%" × ${(MAX_PATH_BYTES - 8) / 4}: the reported 8 KiB path, refused`, path: attack((MAX_PATH_BYTES - 8) / 4), config: c10, expect: "path_invalid" },
-  { label: "every reading live: a mixed unit repeated to 2 KiB, refused for its segments", path: mixed, config: c10, expect: "path_invalid" },
-  { label: `every reading live: one of each, "/" to ${MAX_READ_PATH_SEGMENTS} separators, escapes to 2 KiB (the worst accepted)`, path: worst, config: c10, expect: ORDERS },
-  { label: 'every reading live: one of each, then "/" to 2 KiB (the worst before the segment cap), refused', path: overSegments, config: c10, expect: "path_invalid" },
-  { label: 'the worst found as the gateway sees it (no "\\", no dot segments: URL-parsed)', path: worstGateway, config: c10, expect: ORDERS },
-  { label: "plain 8 KiB: one segment of letters", path: padded("/orders/", "abcdefgh", "", MAX_PATH_BYTES), config: c10, expect: ORDERS },
-  { label: `plain: ${MAX_PATH_SEGMENTS} one-letter segments (the most accepted)`, path: `/orders${"/a".repeat(MAX_PATH_SEGMENTS - 1)}`, config: c10, expect: ORDERS },
-  { label: "plain 8 KiB: one-letter segments, refused", path: padded("/orders/", "a/", "a", MAX_PATH_BYTES), config: c10, expect: "path_invalid" },
-  { label: 'plain 8 KiB upper case + ".json": one segment (case, suffix readings)', path: padded("/orders/", "ABCDEFGH", ".json", MAX_PATH_BYTES), config: c10, expect: ORDERS },
-  { label: `plain upper case + ".json": ${MAX_PATH_SEGMENTS} one-letter segments (case, suffix readings)`, path: `/orders${"/A".repeat(MAX_PATH_SEGMENTS - 2)}/A.json`, config: c10, expect: ORDERS },
+  {
+    label: "normal path, memoized (selectRuleMemo, what the Worker calls; paths ≤ 256 chars seen before)",
+    path: "/orders/42",
+    config: c10,
+    expect: ORDERS,
+    memo: true,
+  },
+  {
+    label: `attack "/orders/" + "%zz%" × ${largestAttack}: the largest accepted`,
+    path: attack(largestAttack),
+    config: c10,
+    expect: ORDERS,
+  },
+  {
+    label: `attack "%zz%" × ${largestAttack + 1}: 1 over the cap, refused`,
+    path: attack(largestAttack + 1),
+    config: c10,
+    expect: "path_invalid",
+  },
+  {
+    label: `attack "%zz%" × ${(MAX_PATH_BYTES - 8) / 4}: the reported 8 KiB path, refused`,
+    path: attack((MAX_PATH_BYTES - 8) / 4),
+    config: c10,
+    expect: "path_invalid",
+  },
+  {
+    label: "every reading live: a mixed unit repeated to 2 KiB, refused for its segments",
+    path: mixed,
+    config: c10,
+    expect: "path_invalid",
+  },
+  {
+    label: `every reading live: one of each, "/" to ${MAX_READ_PATH_SEGMENTS} separators, escapes to 2 KiB (the worst accepted)`,
+    path: worst,
+    config: c10,
+    expect: ORDERS,
+  },
+  {
+    label: 'every reading live: one of each, then "/" to 2 KiB (the worst before the segment cap), refused',
+    path: overSegments,
+    config: c10,
+    expect: "path_invalid",
+  },
+  {
+    label: 'the worst found as the gateway sees it (no "\\", no dot segments: URL-parsed)',
+    path: worstGateway,
+    config: c10,
+    expect: ORDERS,
+  },
+  {
+    label: "plain 8 KiB: one segment of letters",
+    path: padded("/orders/", "abcdefgh", "", MAX_PATH_BYTES),
+    config: c10,
+    expect: ORDERS,
+  },
+  {
+    label: `plain: ${MAX_PATH_SEGMENTS} one-letter segments (the most accepted)`,
+    path: `/orders${"/a".repeat(MAX_PATH_SEGMENTS - 1)}`,
+    config: c10,
+    expect: ORDERS,
+  },
+  {
+    label: "plain 8 KiB: one-letter segments, refused",
+    path: padded("/orders/", "a/", "a", MAX_PATH_BYTES),
+    config: c10,
+    expect: "path_invalid",
+  },
+  {
+    label: 'plain 8 KiB upper case + ".json": one segment (case, suffix readings)',
+    path: padded("/orders/", "ABCDEFGH", ".json", MAX_PATH_BYTES),
+    config: c10,
+    expect: ORDERS,
+  },
+  {
+    label: `plain upper case + ".json": ${MAX_PATH_SEGMENTS} one-letter segments (case, suffix readings)`,
+    path: `/orders${"/A".repeat(MAX_PATH_SEGMENTS - 2)}/A.json`,
+    config: c10,
+    expect: ORDERS,
+  },
   { label: `normal path /orders/42, ${MAX_POLICY_ROUTES} rules`, path: "/orders/42", config: c500, expect: ORDERS },
   { label: `the worst accepted, ${MAX_POLICY_ROUTES} rules`, path: worst, config: c500, expect: ORDERS },
 ];
@@ -210,7 +306,8 @@ function calibrate(/** @type {(typeof ROWS)[number]} */ row) {
   let calls = 1;
   for (;;) {
     const { wallMs } = batch(row, calls);
-    if (wallMs >= batchMs / 4 || calls >= MAX_BATCH_CALLS) return Math.max(1, Math.min(MAX_BATCH_CALLS, Math.round((calls * batchMs) / Math.max(wallMs, 1e-3))));
+    if (wallMs >= batchMs / 4 || calls >= MAX_BATCH_CALLS)
+      return Math.max(1, Math.min(MAX_BATCH_CALLS, Math.round((calls * batchMs) / Math.max(wallMs, 1e-3))));
     calls *= 2;
   }
 }
@@ -241,8 +338,19 @@ const fmtUs = (/** @type {number} */ x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? 
 const fmtX = (/** @type {number} */ x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 const rows = ROWS.map((row, i) => {
   const us = median(/** @type {number[]} */ (cpuUs[i]));
-  const ratio = median((/** @type {number[]} */ (cpuUs[i])).map((x, k) => x / /** @type {number} */ (base[k])));
-  return { label: row.label, chars: row.path.length, rules: row.config.rules.length, readings: readings[i], outcome: outcomes[i], expect: row.expect, us, ratio, wallUs: median(/** @type {number[]} */ (wallUs[i])), calls: calls[i] };
+  const ratio = median(/** @type {number[]} */ (cpuUs[i]).map((x, k) => x / /** @type {number} */ (base[k])));
+  return {
+    label: row.label,
+    chars: row.path.length,
+    rules: row.config.rules.length,
+    readings: readings[i],
+    outcome: outcomes[i],
+    expect: row.expect,
+    us,
+    ratio,
+    wallUs: median(/** @type {number[]} */ (wallUs[i])),
+    calls: calls[i],
+  };
 });
 const lines = [
   `\nPath judging (selectRule, GET, POLICY.readings both on; Node ${process.version}): ${done} rounds of ${batchMs} ms batches in ${seconds.toFixed(1)} s. Medians; ratios are medians of per-round ratios.\n`,
@@ -251,18 +359,28 @@ const lines = [
 ];
 for (const r of rows) {
   const flag = r.outcome === r.expect ? "" : ` (**expected ${r.expect}**)`;
-  lines.push(`| ${r.label} | ${r.chars} | ${r.rules} | ${r.readings} | ${r.outcome}${flag} | ${fmtUs(r.us)} | ${fmtX(r.ratio)} |`);
+  lines.push(
+    `| ${r.label} | ${r.chars} | ${r.rules} | ${r.readings} | ${r.outcome}${flag} | ${fmtUs(r.us)} | ${fmtX(r.ratio)} |`,
+  );
 }
 const max = rows.reduce((a, b) => (b.us > a.us ? b : a));
 lines.push("", `max over all rows: ${fmtUs(max.us)} µs per judgement (${max.label})`);
 const slow = rows.filter((r) => r.us > SLOW_US);
-if (slow.length > 0) lines.push(`**over ${SLOW_US} µs per judgement: ${slow.map((r) => `${r.label} (${fmtUs(r.us)} µs)`).join("; ")}**`);
+if (slow.length > 0)
+  lines.push(`**over ${SLOW_US} µs per judgement: ${slow.map((r) => `${r.label} (${fmtUs(r.us)} µs)`).join("; ")}**`);
 const unexpected = rows.filter((r) => r.outcome !== r.expect);
-if (unexpected.length > 0) lines.push(`**outcome not the expected one: ${unexpected.map((r) => `${r.label}: ${r.outcome}, expected ${r.expect}`).join("; ")}**`);
+if (unexpected.length > 0)
+  lines.push(
+    `**outcome not the expected one: ${unexpected.map((r) => `${r.label}: ${r.outcome}, expected ${r.expect}`).join("; ")}**`,
+  );
 console.log(lines.join("\n"));
 
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
 writeFileSync(
   join(ROOT, "bench", "results", "paths.json"),
-  JSON.stringify({ node: process.version, at: new Date().toISOString(), rounds: done, batchMs, rows, perRound: { cpuUs, wallUs } }, null, 2),
+  JSON.stringify(
+    { node: process.version, at: new Date().toISOString(), rounds: done, batchMs, rows, perRound: { cpuUs, wallUs } },
+    null,
+    2,
+  ),
 );

@@ -62,7 +62,9 @@ async function main() {
     jose: { ORIGIN_URL: origin.url, JWKS_URI: issuer.jwksUri("jose"), ISSUER: iss, AUDIENCE },
     project: {
       ORIGIN_URL: origin.url,
-      ISSUERS: [{ issuer: iss, jwksUri: issuer.jwksUri("project"), audiences: [AUDIENCE], algorithms: ["ES256", "RS256"] }],
+      ISSUERS: [
+        { issuer: iss, jwksUri: issuer.jwksUri("project"), audiences: [AUDIENCE], algorithms: ["ES256", "RS256"] },
+      ],
       POLICY: { routes: [{ path: "/api/*", require: { scopes: [SCOPE] } }] },
       ADMIN_TOKENS: "profile-admin-token-000000001",
       LOG_DECISIONS: flags.log,
@@ -71,11 +73,17 @@ async function main() {
   const targets = [];
   // No inspector on the measured targets: with one open, workerd formats every console.log for it.
   for (const [i, name] of names.entries()) {
-    const t = await startWorker({ name, config: CONFIGS[name], entry: /** @type {string} */ (entries[i]), vars: vars[name] });
+    const t = await startWorker({
+      name,
+      config: CONFIGS[name],
+      entry: /** @type {string} */ (entries[i]),
+      vars: vars[name],
+    });
     cleanups.push(() => t.dispose());
     targets.push({ ...t, jwksLabel: name === "passthrough" ? null : name, project: name === "project" });
     const statuses = await warm(t.url, tokens, Math.min(3_000, count * 2 + 500));
-    if (Object.keys(statuses).some((s) => s !== "200")) throw new Error(`${name} answered ${JSON.stringify(statuses)} while warming`);
+    if (Object.keys(statuses).some((s) => s !== "200"))
+      throw new Error(`${name} answered ${JSON.stringify(statuses)} while warming`);
   }
   /** @type {Record<string, number[]>} */
   const cpu = { passthrough: [], jose: [], project: [] };
@@ -84,38 +92,68 @@ async function main() {
   const cursors = new Map(names.map((n) => [n, { next: 0 }]));
   for (let round = 0; round <= rounds; round++) {
     for (const t of round % 2 ? [...targets].reverse() : targets) {
-      const r = await runRound({ target: t, workload, round, cursor: /** @type {{ next: number }} */ (cursors.get(t.name)), connections, durationS, issuer, origin });
+      const r = await runRound({
+        target: t,
+        workload,
+        round,
+        cursor: /** @type {{ next: number }} */ (cursors.get(t.name)),
+        connections,
+        durationS,
+        issuer,
+        origin,
+      });
       if (round === 0) continue; // warm-up round
       cpu[t.name]?.push(r.cpuUsPerReq);
       rps[t.name]?.push(r.rps);
-      log(`r${round} ${t.name}: ${r.cpuUsPerReq.toFixed(0)} µs CPU/req, ${r.rps.toFixed(0)} req/s${r.ok !== r.requests ? `, ${r.requests - r.ok} not 2xx!` : ""}`);
+      log(
+        `r${round} ${t.name}: ${r.cpuUsPerReq.toFixed(0)} µs CPU/req, ${r.rps.toFixed(0)} req/s${r.ok !== r.requests ? `, ${r.requests - r.ok} not 2xx!` : ""}`,
+      );
     }
   }
   const m = Object.fromEntries(names.map((n) => [n, median(/** @type {number[]} */ (cpu[n]))]));
   const pass = /** @type {number} */ (m.passthrough);
   console.log(`\n${workload.name}, ${rounds} round(s) × ${durationS} s, ${connections} connections (medians):`);
   console.log("| target | CPU µs/req | extra over pass-through | req/s |\n|---|---:|---:|---:|");
-  for (const n of names) console.log(`| ${n} | ${m[n]?.toFixed(0)} | ${n === "passthrough" ? "" : `+${(/** @type {number} */ (m[n]) - pass).toFixed(0)}`} | ${median(/** @type {number[]} */ (rps[n])).toFixed(0)} |`);
-  const ratio = (/** @type {number} */ (m.project) - pass) / (/** @type {number} */ (m.jose) - pass);
+  for (const n of names)
+    console.log(
+      `| ${n} | ${m[n]?.toFixed(0)} | ${n === "passthrough" ? "" : `+${/** @type {number} */ ((m[n]) - pass).toFixed(0)}`} | ${median(/** @type {number[]} */ (rps[n])).toFixed(0)} |`,
+    );
+  const ratio = /** @type {number} */ ((m.project) - pass) / /** @type {number} */ ((m.jose) - pass);
   console.log(`\nproject extra / jose extra = ${ratio.toFixed(2)} (goal <= 0.5)`);
 
   if (flags["cpu-profile"]) {
     // A project of its own with the inspector, so that the measured rounds above ran without one.
     const name = /** @type {(typeof names)[number]} */ (names.find((n) => n === flags["profile-target"]) ?? "project");
-    const running = await startWorker({ name, config: CONFIGS[name], entry: /** @type {string} */ (entries[names.indexOf(name)]), vars: vars[name], inspectorPort: await freePort() });
+    const running = await startWorker({
+      name,
+      config: CONFIGS[name],
+      entry: /** @type {string} */ (entries[names.indexOf(name)]),
+      vars: vars[name],
+      inspectorPort: await freePort(),
+    });
     cleanups.push(() => running.dispose());
     const project = { ...running, jwksLabel: name === "passthrough" ? null : name, project: name === "project" };
     const warmed = Math.min(3_000, count * 2 + 500);
     await warm(project.url, tokens, warmed);
     const base = await project.mf.getInspectorURL();
-    const kick = () => fetch(new URL("/", project.url), { signal: AbortSignal.timeout(5_000) }).then((r) => r.arrayBuffer());
+    const kick = () =>
+      fetch(new URL("/", project.url), { signal: AbortSignal.timeout(5_000) }).then((r) => r.arrayBuffer());
     const session = await inspectorSession(`ws://127.0.0.1:${base.port}/core:user:${name}`, kick);
     try {
       await session.send("Profiler.enable");
       await session.send("Profiler.setSamplingInterval", { interval: 50 });
       await session.send("Profiler.start");
       // Past the warm-up's tokens, so that a distinct workload verifies every one.
-      const profiled = await runRound({ target: project, workload, round: -1, cursor: { next: warmed }, connections, durationS: Math.max(durationS, 3), issuer, origin });
+      const profiled = await runRound({
+        target: project,
+        workload,
+        round: -1,
+        cursor: { next: warmed },
+        connections,
+        durationS: Math.max(durationS, 3),
+        issuer,
+        origin,
+      });
       const { profile } = await session.send("Profiler.stop");
       const dir = join(ROOT, "bench", "results");
       mkdirSync(dir, { recursive: true });
@@ -140,16 +178,23 @@ function printTop(/** @type {any} */ profile, /** @type {string} */ file, /** @t
   for (let i = 0; i < samples.length; i++) {
     const n = nodes.get(/** @type {number} */ (samples[i]));
     const f = n.callFrame;
-    const key = `${f.functionName || "(anonymous)"}  ${(f.url.split("/").pop() || "")}:${f.lineNumber + 1}`;
+    const key = `${f.functionName || "(anonymous)"}  ${f.url.split("/").pop() || ""}:${f.lineNumber + 1}`;
     const dt = deltas[i] ?? 0;
     self.set(key, (self.get(key) ?? 0) + dt);
     total += dt;
   }
   const idle = self.get("(idle)  :0") ?? 0;
-  console.log(`\nCPU profile of one round (${(total / 1000).toFixed(0)} ms sampled, ${((idle / total) * 100).toFixed(0)} % idle), top self time excluding idle:`);
+  console.log(
+    `\nCPU profile of one round (${(total / 1000).toFixed(0)} ms sampled, ${((idle / total) * 100).toFixed(0)} % idle), top self time excluding idle:`,
+  );
   const busy = total - idle;
-  console.log(`${requests} requests: ${(busy / requests).toFixed(0)} µs of the isolate's thread busy per request (the profiler's own cost included)`);
-  for (const [k, v] of [...self].filter(([k]) => k !== "(idle)  :0").sort((a, b) => b[1] - a[1]).slice(0, 30)) {
+  console.log(
+    `${requests} requests: ${(busy / requests).toFixed(0)} µs of the isolate's thread busy per request (the profiler's own cost included)`,
+  );
+  for (const [k, v] of [...self]
+    .filter(([k]) => k !== "(idle)  :0")
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 30)) {
     console.log(`${((v / busy) * 100).toFixed(1).padStart(5)} %  ${k}`);
   }
   console.log(`profile: ${file.slice(ROOT.length)}`);

@@ -47,23 +47,34 @@ const only = flags.count ?? null;
 if (only === null) {
   delete process.env.CLOUDFLARE_ENV; // wrangler would read an environment of wrangler.toml from it
   const coldReps = Number(flags["cold-reps"]);
-  if (!Number.isInteger(coldReps) || coldReps < 1 || coldReps > 9) throw new Error(`--cold-reps: expected 1 to 9, got ${flags["cold-reps"]}`);
+  if (!Number.isInteger(coldReps) || coldReps < 1 || coldReps > 9)
+    throw new Error(`--cold-reps: expected 1 to 9, got ${flags["cold-reps"]}`);
   const started = Date.now();
-  const log = (/** @type {string} */ line) => process.stderr.write(`[bench:revocations ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}\n`);
+  const log = (/** @type {string} */ line) =>
+    process.stderr.write(`[bench:revocations ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}\n`);
   const rows = [];
   for (const version of ["before", "after"]) {
     for (const count of SIZES) {
-      const out = execFileSync(process.execPath, ["--expose-gc", "--max-old-space-size=4096", process.argv[1], "--count", String(count), "--version", version], {
-        encoding: "utf8",
-        timeout: 300_000,
-      });
+      const out = execFileSync(
+        process.execPath,
+        ["--expose-gc", "--max-old-space-size=4096", process.argv[1], "--count", String(count), "--version", version],
+        {
+          encoding: "utf8",
+          timeout: 300_000,
+        },
+      );
       rows.push(JSON.parse(out));
       log(`node: ${version} ${count.toLocaleString("en")} done`);
     }
   }
   const lines = [];
-  lines.push(`Revocation view (Node ${process.version}, in-memory KV; one run, one process per row; before = ${BEFORE_REV})`, "");
-  lines.push("| version | active entries | heap + buffers | bytes / entry | cold load | cold load - none | refresh with 256 new | refresh, nothing new | check per request |");
+  lines.push(
+    `Revocation view (Node ${process.version}, in-memory KV; one run, one process per row; before = ${BEFORE_REV})`,
+    "",
+  );
+  lines.push(
+    "| version | active entries | heap + buffers | bytes / entry | cold load | cold load - none | refresh with 256 new | refresh, nothing new | check per request |",
+  );
   lines.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const r of rows) {
     const none = rows.find((x) => x.version === r.version && x.count === 0);
@@ -78,19 +89,29 @@ if (only === null) {
   if (!flags["no-workerd"]) {
     const cleanups = cleanupStack(log);
     try {
-      cells = await workerdColdStarts({ beforeRev: BEFORE_REV, sizes: SIZES, reps: coldReps, heap: !flags["no-heap"], log, cleanups });
+      cells = await workerdColdStarts({
+        beforeRev: BEFORE_REV,
+        sizes: SIZES,
+        reps: coldReps,
+        heap: !flags["no-heap"],
+        log,
+        cleanups,
+      });
     } finally {
       await cleanups.run();
     }
     const first = (/** @type {any} */ c) => median(c.runs.map((/** @type {any} */ r) => r.firstMs));
     /** @param {any} c @param {"heapUsedBytes" | "backingStorageBytes"} field */
-    const memOf = (c, field) => (!c.memory ? "—" : c.memory.error ? "failed" : c.memory[field] === null ? "n/a" : mb(c.memory[field]));
+    const memOf = (c, field) =>
+      !c.memory ? "—" : c.memory.error ? "failed" : c.memory[field] === null ? "n/a" : mb(c.memory[field]);
     const w = [];
     w.push(
       `Cold isolate in workerd (Miniflare, a new workerd per start; the first request with a valid token on an eventual route loads the view; median of ${coldReps} per row, starts interleaved across rows; before = ${BEFORE_REV})`,
       "",
     );
-    w.push("| version | active entries | first request | first request - none | second request | JS heap after GC | ArrayBuffers after GC |");
+    w.push(
+      "| version | active entries | first request | first request - none | second request | JS heap after GC | ArrayBuffers after GC |",
+    );
     w.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (const c of cells) {
       const none = cells.find((x) => x.version === c.version && x.count === 0);
@@ -106,7 +127,9 @@ if (only === null) {
       const none = cells.find((x) => x.version === version && x.count === 0);
       if (!at || !none) continue;
       const diff = first(at) - first(none);
-      w.push(`Goal (${version}): first request with ${GOAL_COUNT.toLocaleString("en")} active revocations at most ${GOAL_MS} ms slower than with none: ${diff >= 0 ? "+" : ""}${diff.toFixed(1)} ms, ${diff <= GOAL_MS ? "met" : "NOT met"}`);
+      w.push(
+        `Goal (${version}): first request with ${GOAL_COUNT.toLocaleString("en")} active revocations at most ${GOAL_MS} ms slower than with none: ${diff >= 0 ? "+" : ""}${diff.toFixed(1)} ms, ${diff <= GOAL_MS ? "met" : "NOT met"}`,
+      );
     }
     console.log(`\n${w.join("\n")}`);
   }
@@ -114,8 +137,25 @@ if (only === null) {
   const file = join("bench", "results", "revocation-view.json");
   // "after" is the working tree: its commit, and whether src/ or wrangler.toml differed from it.
   const git = (/** @type {string[]} */ args) => execFileSync("git", args, { encoding: "utf8", timeout: 10_000 }).trim();
-  const after = { head: git(["rev-parse", "--short", "HEAD"]), uncommitted: git(["status", "--porcelain", "--", "src", "wrangler.toml"]).split("\n").filter(Boolean) };
-  writeFileSync(file, JSON.stringify({ node: process.version, at: new Date().toISOString(), before: BEFORE_REV, after, rows, workerd: cells ? { coldReps, cells } : null }, null, 2));
+  const after = {
+    head: git(["rev-parse", "--short", "HEAD"]),
+    uncommitted: git(["status", "--porcelain", "--", "src", "wrangler.toml"]).split("\n").filter(Boolean),
+  };
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        node: process.version,
+        at: new Date().toISOString(),
+        before: BEFORE_REV,
+        after,
+        rows,
+        workerd: cells ? { coldReps, cells } : null,
+      },
+      null,
+      2,
+    ),
+  );
   console.log(`\nRaw figures: ${file} (${((Date.now() - started) / 1000).toFixed(0)} s in all)`);
   process.exit(0);
 }
@@ -138,10 +178,20 @@ if (version === "before") {
     writeFileSync(join(src, file), execFileSync("git", ["show", `${BEFORE_REV}:src/${file}`], { encoding: "utf8" }));
   }
 }
-const entryPoints = [join(src, "revocation/view.ts"), join(src, "revocation/kv-layout.ts"), ...(version === "after" ? [join(src, "revocation/hashed-index.ts")] : [])];
+const entryPoints = [
+  join(src, "revocation/view.ts"),
+  join(src, "revocation/kv-layout.ts"),
+  ...(version === "after" ? [join(src, "revocation/hashed-index.ts")] : []),
+];
 await build({
-  entryPoints, bundle: true, format: "esm", platform: "neutral", outdir: join(dir, "out"), logLevel: "error",
-  nodePaths: [join(process.cwd(), "node_modules")], plugins: [cloudflareWorkersStub],
+  entryPoints,
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  outdir: join(dir, "out"),
+  logLevel: "error",
+  nodePaths: [join(process.cwd(), "node_modules")],
+  plugins: [cloudflareWorkersStub],
 });
 const viewModule = await import(pathToFileURL(join(dir, "out", "view.js")).href);
 const layout = await import(pathToFileURL(join(dir, "out", "kv-layout.js")).href);
@@ -181,7 +231,8 @@ async function writeSnapshot(kv, n) {
   if (version === "before") {
     const per = layout.SNAPSHOT_CHUNK_ENTRIES;
     const chunks = Math.ceil(n / per);
-    for (let i = 0; i < chunks; i++) kv.store.set(layout.snapshotKey(n, i), JSON.stringify(all.slice(i * per, (i + 1) * per)));
+    for (let i = 0; i < chunks; i++)
+      kv.store.set(layout.snapshotKey(n, i), JSON.stringify(all.slice(i * per, (i + 1) * per)));
     snapshot = { seq: n, chunks };
   } else {
     const rows = [];
@@ -190,10 +241,14 @@ async function writeSnapshot(kv, n) {
     const bytes = hashed.encodeRecords(rows, rows.length);
     const per = Math.floor(layout.MAX_VALUE_BYTES / hashed.RECORD_BYTES) * hashed.RECORD_BYTES;
     let chunks = 0;
-    for (let o = 0; o < bytes.byteLength; o += per) kv.store.set(layout.recordsKey(n, chunks++), bytes.slice(o, o + per));
+    for (let o = 0; o < bytes.byteLength; o += per)
+      kv.store.set(layout.recordsKey(n, chunks++), bytes.slice(o, o + per));
     snapshot = { seq: n, chunks, records: true };
   }
-  kv.store.set(layout.HEAD_KEY, JSON.stringify({ seq: n, snapshot: n === 0 ? null : snapshot, segments: [], tail: [] }));
+  kv.store.set(
+    layout.HEAD_KEY,
+    JSON.stringify({ seq: n, snapshot: n === 0 ? null : snapshot, segments: [], tail: [] }),
+  );
   kv.store.set(layout.VERSION_KEY, String(n));
 }
 
@@ -241,4 +296,15 @@ const checkNs = ((performance.now() - t) / checks) * 1e6;
 
 if (view.status(Date.now()).entries < count) throw new Error("view did not load every entry");
 rmSync(dir, { recursive: true, force: true });
-process.stdout.write(JSON.stringify({ version, count, bytesPerEntry, heapMb: (heapAfter - heapBefore) / 2 ** 20, coldMs, incrementalMs, unchangedUs, checkNs }));
+process.stdout.write(
+  JSON.stringify({
+    version,
+    count,
+    bytesPerEntry,
+    heapMb: (heapAfter - heapBefore) / 2 ** 20,
+    coldMs,
+    incrementalMs,
+    unchangedUs,
+    checkNs,
+  }),
+);

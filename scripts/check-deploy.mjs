@@ -49,7 +49,7 @@ function missingShape(config) {
     problems.push(`REVOCATION_LEDGER points at another Worker ("${ledger.script_name}"): its ledger would be shared`);
   }
   if (!config.migrations?.some((/** @type {any} */ m) => m.new_sqlite_classes?.includes("RevocationLedger"))) {
-    problems.push("no [[migrations]] entry with new_sqlite_classes = [\"RevocationLedger\"]");
+    problems.push('no [[migrations]] entry with new_sqlite_classes = ["RevocationLedger"]');
   }
   return problems;
 }
@@ -70,7 +70,13 @@ function dryRun(env, outdir) {
       // bounds the run.
       detached: true,
       // The banner is also wrangler's update check, a network call.
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false", WRANGLER_HIDE_BANNER: "true", NO_COLOR: "1", FORCE_COLOR: "0" },
+      env: {
+        ...process.env,
+        WRANGLER_SEND_METRICS: "false",
+        WRANGLER_HIDE_BANNER: "true",
+        NO_COLOR: "1",
+        FORCE_COLOR: "0",
+      },
     });
     const killGroup = () => {
       try {

@@ -4,7 +4,9 @@ import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 import { DEFAULT_KEY_FILE, loadKey, publicJwk } from "./demo-keys.mjs";
 
-const { values } = parseArgs({ options: { port: { type: "string", default: "9001" }, "key-file": { type: "string", default: DEFAULT_KEY_FILE } } });
+const { values } = parseArgs({
+  options: { port: { type: "string", default: "9001" }, "key-file": { type: "string", default: DEFAULT_KEY_FILE } },
+});
 const port = Number(values.port);
 const issuer = `http://127.0.0.1:${port}`;
 const jwk = publicJwk(await loadKey(values["key-file"]));

@@ -30,11 +30,21 @@ export function publicJwk(privateJwk) {
  * @param {Record<string, unknown>} claims
  * @param {{ file?: string, issuer?: string, ttlSeconds?: number, header?: Record<string, unknown> }} [options]
  */
-export async function mint(claims, { file = DEFAULT_KEY_FILE, issuer = DEFAULT_ISSUER, ttlSeconds = 3600, header = {} } = {}) {
+export async function mint(
+  claims,
+  { file = DEFAULT_KEY_FILE, issuer = DEFAULT_ISSUER, ttlSeconds = 3600, header = {} } = {},
+) {
   const jwk = await loadKey(file);
   const key = await importJWK(jwk, "ES256");
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ iss: issuer, aud: DEMO_AUDIENCE, iat: now, exp: now + ttlSeconds, jti: crypto.randomUUID(), ...claims })
+  return new SignJWT({
+    iss: issuer,
+    aud: DEMO_AUDIENCE,
+    iat: now,
+    exp: now + ttlSeconds,
+    jti: crypto.randomUUID(),
+    ...claims,
+  })
     .setProtectedHeader({ alg: "ES256", kid: jwk.kid, typ: "JWT", ...header })
     .sign(key);
 }

@@ -15,7 +15,13 @@ const server = createServer((req, res) => {
     hash.update(chunk);
   });
   req.on("end", () => {
-    const body = { method: req.method, path: req.url, headers: req.headers, bodyBytes: bytes, bodySha256: hash.digest("hex") };
+    const body = {
+      method: req.method,
+      path: req.url,
+      headers: req.headers,
+      bodyBytes: bytes,
+      bodySha256: hash.digest("hex"),
+    };
     res.writeHead(200, { "Content-Type": "application/json", "X-Demo-Origin": "echo" });
     res.end(JSON.stringify(body, null, 2) + "\n");
   });

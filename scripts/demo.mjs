@@ -15,7 +15,10 @@ const procs = [];
 let stopping = false;
 /** @param {string} name @param {string[]} args */
 function run(name, args) {
-  const child = spawn(process.execPath, args, { stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
+  const child = spawn(process.execPath, args, {
+    stdio: "inherit",
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+  });
   child.on("exit", (code) => {
     if (!stopping) {
       console.error(`${name} exited (${code}); stopping the demo`);
@@ -39,9 +42,18 @@ const extra = [];
 if (process.env.DEMO_INSPECTOR_PORT) extra.push("--inspector-port", process.env.DEMO_INSPECTOR_PORT);
 if (process.env.DEMO_PERSIST_TO) extra.push("--persist-to", process.env.DEMO_PERSIST_TO);
 run("wrangler", [
-  "node_modules/wrangler/bin/wrangler.js", "dev", "--ip", "127.0.0.1", "--port", gatewayPort,
-  "--var", `ISSUERS:${JSON.stringify([{ issuer, audiences: ["demo-api"] }])}`,
-  "--var", `ORIGIN_URL:http://127.0.0.1:${originPort}`,
-  "--var", "ADMIN_TOKENS:demo-admin-token-change-me",
-  "--show-interactive-dev-session=false", ...extra,
+  "node_modules/wrangler/bin/wrangler.js",
+  "dev",
+  "--ip",
+  "127.0.0.1",
+  "--port",
+  gatewayPort,
+  "--var",
+  `ISSUERS:${JSON.stringify([{ issuer, audiences: ["demo-api"] }])}`,
+  "--var",
+  `ORIGIN_URL:http://127.0.0.1:${originPort}`,
+  "--var",
+  "ADMIN_TOKENS:demo-admin-token-change-me",
+  "--show-interactive-dev-session=false",
+  ...extra,
 ]);

@@ -23,7 +23,9 @@ export default {
       /** @param {string} key @param {string | { type?: string }} [type] */
       async get(key, type) {
         const kind = typeof type === "string" ? type : (type?.type ?? "text");
-        const response = await env.SIMKV.fetch(`http://simkv/?where=${encodeURIComponent(where)}&key=${encodeURIComponent(key)}`);
+        const response = await env.SIMKV.fetch(
+          `http://simkv/?where=${encodeURIComponent(where)}&key=${encodeURIComponent(key)}`,
+        );
         if (response.status === 404) {
           await response.arrayBuffer();
           return null;
@@ -47,7 +49,16 @@ export default {
     const emit = (/** @type {Record<string, unknown>} */ event) => {
       writer.write(encoder.encode(`${JSON.stringify(event)}\n`)).catch(() => {});
     };
-    const done = runIsolate({ RevocationView, probeOf, refreshWindowMs, kv, fetchHead, params, emit, now: () => Date.now() })
+    const done = runIsolate({
+      RevocationView,
+      probeOf,
+      refreshWindowMs,
+      kv,
+      fetchHead,
+      params,
+      emit,
+      now: () => Date.now(),
+    })
       .catch((e) => emit({ e: "error", message: String(e?.stack ?? e) }))
       .finally(() => writer.close().catch(() => {}));
     ctx.waitUntil(done);

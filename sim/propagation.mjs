@@ -67,7 +67,12 @@ if (flags.help) {
 }
 
 /** A number flag within [min, max], or exit with a message. */
-function num(/** @type {string} */ name, /** @type {string | undefined} */ raw, /** @type {number} */ min, /** @type {number} */ max) {
+function num(
+  /** @type {string} */ name,
+  /** @type {string | undefined} */ raw,
+  /** @type {number} */ min,
+  /** @type {number} */ max,
+) {
   const n = Number(raw);
   if (!Number.isFinite(n) || n < min || n > max) {
     console.error(`--${name} must be a number in [${min}, ${max}], not ${raw}`);
@@ -133,7 +138,10 @@ for (const signal of /** @type {const} */ (["SIGINT", "SIGTERM"])) {
 }
 
 /** The project's wrangler config's compatibility settings, shared by the simulated isolates. */
-const compat = { compatibilityDate: ledgerOptions.compatibilityDate, compatibilityFlags: ledgerOptions.compatibilityFlags ?? [] };
+const compat = {
+  compatibilityDate: ledgerOptions.compatibilityDate,
+  compatibilityFlags: ledgerOptions.compatibilityFlags ?? [],
+};
 
 /** esbuild of the isolate Worker (workerd: cloudflare:workers is the runtime's own). */
 async function bundleIsolate(/** @type {string} */ outdir) {
@@ -180,7 +188,10 @@ async function importForNode(/** @type {string} */ outdir) {
         name: "cloudflare-workers-stub",
         setup(b) {
           b.onResolve({ filter: /^cloudflare:workers$/ }, () => ({ path: "cloudflare:workers", namespace: "stub" }));
-          b.onLoad({ filter: /.*/, namespace: "stub" }, () => ({ contents: "export class WorkerEntrypoint {}\nexport class DurableObject {}\n", loader: "js" }));
+          b.onLoad({ filter: /.*/, namespace: "stub" }, () => ({
+            contents: "export class WorkerEntrypoint {}\nexport class DurableObject {}\n",
+            loader: "js",
+          }));
         },
       },
     ],
@@ -203,7 +214,12 @@ async function startLedger(/** @type {string} */ entry) {
           name: "ledger",
           modules: [{ type: "ESModule", path: entry }],
           modulesRoot: dirname(entry),
-          bindings: { ...configured, ADMIN_TOKENS: ADMIN_TOKEN, REVOCATION_MAX_STALENESS_SECONDS: S, LOG_DECISIONS: "denials" },
+          bindings: {
+            ...configured,
+            ADMIN_TOKENS: ADMIN_TOKEN,
+            REVOCATION_MAX_STALENESS_SECONDS: S,
+            LOG_DECISIONS: "denials",
+          },
           unsafeDirectSockets: [
             { host: "127.0.0.1", port: 0 },
             { host: "127.0.0.1", port: 0, entrypoint: "RevocationHead" },
@@ -257,12 +273,19 @@ async function selfCheck(/** @type {{ url: URL, headUrl: URL }} */ ledger) {
   ledgerCounts.revokes--;
   const second = await read();
   const has = second.head.entries.some((/** @type {any[]} */ e) => e[0] === seq);
-  if (second.head.seq < seq || !has) throw new Error(`the head read right after revoke seq ${seq} does not carry it: ${JSON.stringify(second.head).slice(0, 300)}`);
+  if (second.head.seq < seq || !has)
+    throw new Error(
+      `the head read right after revoke seq ${seq} does not carry it: ${JSON.stringify(second.head).slice(0, 300)}`,
+    );
   return second.cacheControl;
 }
 
 /** One simulated location of one path: its KV, and (fresh path) its Workers Cache. */
-function makeLocations(/** @type {string} */ path, /** @type {KvMirror} */ mirror, /** @type {() => Promise<any>} */ originFetch) {
+function makeLocations(
+  /** @type {string} */ path,
+  /** @type {KvMirror} */ mirror,
+  /** @type {() => Promise<any>} */ originFetch,
+) {
   const upper = UPPER_TIER ? new HttpCache(`${path}:upper`, originFetch, clock, { honourAge: HONOUR_AGE }) : null;
   const upstream = upper ? () => upper.get() : originFetch;
   const locations = Array.from({ length: L }, (_, i) => ({
@@ -289,12 +312,14 @@ function collect(/** @type {Isolate} */ iso, /** @type {Record<string, any>} */ 
 function passed(/** @type {Record<string, string>} */ headers) {
   /** @type {Record<string, string>} */
   const out = {};
-  for (const name of ["content-type", "cache-control", "age"]) if (headers[name] !== undefined) out[name] = headers[name];
+  for (const name of ["content-type", "cache-control", "age"])
+    if (headers[name] !== undefined) out[name] = headers[name];
   return out;
 }
 
 /** @param {number[]} sorted @param {number} q */
-const quantile = (sorted, q) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]);
+const quantile = (sorted, q) =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 
 async function main() {
   const tmp = mkdtempSync(join(tmpdir(), "sim-propagation-"));
@@ -313,7 +338,11 @@ async function main() {
   const mirror = new KvMirror(ledger.kv, clock);
   await mirror.poll();
   const plannedRevokeStart = clock() + 30_000; // replaced below once every isolate is ready
-  const hardEnd = plannedRevokeStart + DURATION_S * 1000 + Math.max(...PATHS.map((p) => WATCH_MS[/** @type {"fresh"|"kv"} */ (p)])) + 60_000;
+  const hardEnd =
+    plannedRevokeStart +
+    DURATION_S * 1000 +
+    Math.max(...PATHS.map((p) => WATCH_MS[/** @type {"fresh"|"kv"} */ (p)])) +
+    60_000;
   const poller = mirror.start(POLL_MS, hardEnd, Math.ceil((hardEnd - clock()) / POLL_MS) + 10);
   cleanups.push(() => poller.stop());
 
@@ -330,7 +359,8 @@ async function main() {
   // Every isolate's end: the last planned revocation's watch window after the revokes, plus slack.
   // Isolates stop earlier once all N are denied.
   const revokeLeadMs = S * 1000 + 3_000; // isolates start (random phase within one window) and load first
-  const isolateEnd = (/** @type {string} */ path, /** @type {number} */ startAt) => startAt + revokeLeadMs + (N / RATE) * 1000 + WATCH_MS[/** @type {"fresh"|"kv"} */ (path)] + 10_000;
+  const isolateEnd = (/** @type {string} */ path, /** @type {number} */ startAt) =>
+    startAt + revokeLeadMs + (N / RATE) * 1000 + WATCH_MS[/** @type {"fresh"|"kv"} */ (path)] + 10_000;
 
   /** @type {Isolate[]} */
   const isolates = [];
@@ -380,17 +410,39 @@ async function main() {
         }
       }
     }
-    const edge = new Miniflare(convertV4MiniflareOptions({ host: "127.0.0.1", port: 0, cf: false, logRequests: false, handleStructuredLogs: () => {}, workers }));
+    const edge = new Miniflare(
+      convertV4MiniflareOptions({
+        host: "127.0.0.1",
+        port: 0,
+        cf: false,
+        logRequests: false,
+        handleStructuredLogs: () => {},
+        workers,
+      }),
+    );
     cleanups.push(() => edge.dispose());
     await edge.ready;
     log(`edge up: ${workers.length} Workers in one workerd process, one isolate each`);
     for (const { name, path, where, i } of names) {
       const url = await edge.unsafeGetDirectURL(name);
       /** @type {Isolate} */
-      const iso = { path, location: where.split(":")[1] ?? "", index: i, ready: false, end: null, error: null, denials: new Map(), done: Promise.resolve() };
+      const iso = {
+        path,
+        location: where.split(":")[1] ?? "",
+        index: i,
+        ready: false,
+        end: null,
+        error: null,
+        denials: new Map(),
+        done: Promise.resolve(),
+      };
       iso.done = (async () => {
         try {
-          const response = await fetch(url, { method: "POST", body: JSON.stringify(paramsOf(path, where)), signal: abort.signal });
+          const response = await fetch(url, {
+            method: "POST",
+            body: JSON.stringify(paramsOf(path, where)),
+            signal: abort.signal,
+          });
           if (!response.body) throw new Error(`isolate ${name}: no body (${response.status})`);
           let buffer = "";
           const decoder = new TextDecoder();
@@ -416,7 +468,16 @@ async function main() {
         for (let i = 1; i <= M; i++) {
           const where = `${path}:${loc.name}`;
           /** @type {Isolate} */
-          const iso = { path, location: loc.name, index: i, ready: false, end: null, error: null, denials: new Map(), done: Promise.resolve() };
+          const iso = {
+            path,
+            location: loc.name,
+            index: i,
+            ready: false,
+            end: null,
+            error: null,
+            denials: new Map(),
+            done: Promise.resolve(),
+          };
           const exportsStandIn = {
             RevocationHead: {
               fetch: async () => {
@@ -426,7 +487,16 @@ async function main() {
             },
           };
           const fetchHead = path === "fresh" ? headFetcher({ exports: exportsStandIn }) : undefined;
-          iso.done = runIsolate({ RevocationView, probeOf, refreshWindowMs, kv: loc.kv, fetchHead, params: paramsOf(path, where), emit: (e) => collect(iso, e), now: () => Date.now() }).catch((e) => {
+          iso.done = runIsolate({
+            RevocationView,
+            probeOf,
+            refreshWindowMs,
+            kv: loc.kv,
+            fetchHead,
+            params: paramsOf(path, where),
+            emit: (e) => collect(iso, e),
+            now: () => Date.now(),
+          }).catch((e) => {
             iso.error = String(e?.stack ?? e);
           });
           isolates.push(iso);
@@ -439,7 +509,13 @@ async function main() {
   // Every isolate has loaded its view (its first ensureFresh vouched) before the first revoke.
   for (let i = 0; i < 400 && !isolates.every((x) => x.ready || x.error); i++) await sleep(100);
   const notReady = isolates.filter((x) => !x.ready);
-  if (notReady.length > 0) throw new Error(`${notReady.length} isolates never became ready: ${notReady.slice(0, 3).map((x) => `${x.path}-${x.location}-${x.index}: ${x.error ?? "no answer"}`).join("; ")}`);
+  if (notReady.length > 0)
+    throw new Error(
+      `${notReady.length} isolates never became ready: ${notReady
+        .slice(0, 3)
+        .map((x) => `${x.path}-${x.location}-${x.index}: ${x.error ?? "no answer"}`)
+        .join("; ")}`,
+    );
   const revokeStart = Math.max(clock(), startAt + revokeLeadMs - 2_000);
   await sleep(revokeStart - clock());
   log(`revoking ${N} jti at ${RATE}/s through POST /.auth/revoke (iss ${ISS}) ...`);
@@ -453,7 +529,14 @@ async function main() {
     at: clock(),
     origin: origin.requests,
     upper: worlds.fresh?.upper?.requests ?? 0,
-    loc: Object.fromEntries(PATHS.flatMap((p) => worlds[p].locations.map((l) => [`${p}:${l.name}`, { reads: l.cache.requests, fills: l.cache.upstreamRequests, kv: l.kv.reads }]))),
+    loc: Object.fromEntries(
+      PATHS.flatMap((p) =>
+        worlds[p].locations.map((l) => [
+          `${p}:${l.name}`,
+          { reads: l.cache.requests, fills: l.cache.upstreamRequests, kv: l.kv.reads },
+        ]),
+      ),
+    ),
   });
   const before = counters();
   const revokeBegin = clock();
@@ -468,7 +551,8 @@ async function main() {
   const revokeEnd = clock();
   const after = counters();
   const phaseS = (after.at - before.at) / 1000 || 1;
-  const rate = (/** @type {string} */ where, /** @type {"reads" | "fills" | "kv"} */ what) => (after.loc[where][what] - before.loc[where][what]) / phaseS;
+  const rate = (/** @type {string} */ where, /** @type {"reads" | "fills" | "kv"} */ what) =>
+    (after.loc[where][what] - before.loc[where][what]) / phaseS;
   log(`revokes done (${N - revokeErrors.length} answered 200); watching ...`);
 
   // Each path until its isolates are done (all denied or their end), bounded by the watch windows.
@@ -480,24 +564,32 @@ async function main() {
     // A path is over once each of its revocations is seen by every isolate or past its window.
     const over = PATHS.every((p) => {
       const mine = isolates.filter((x) => x.path === p);
-      return clock() > revokeEnd + WATCH_MS[/** @type {"fresh"|"kv"} */ (p)] || mine.every((x) => x.end !== null || x.denials.size === N);
+      return (
+        clock() > revokeEnd + WATCH_MS[/** @type {"fresh"|"kv"} */ (p)] ||
+        mine.every((x) => x.end !== null || x.denials.size === N)
+      );
     });
     if (over) break;
     if (clock() - lastReport > 15_000) {
       lastReport = clock();
-      const seen = (/** @type {string} */ p) => isolates.filter((x) => x.path === p).reduce((a, x) => a + x.denials.size, 0);
-      log(`t+${((clock() - revokeEnd) / 1000).toFixed(0)} s after the last revoke: ${PATHS.map((p) => `${p} ${seen(p)}/${N * L * M} denials`).join(", ")}`);
+      const seen = (/** @type {string} */ p) =>
+        isolates.filter((x) => x.path === p).reduce((a, x) => a + x.denials.size, 0);
+      log(
+        `t+${((clock() - revokeEnd) / 1000).toFixed(0)} s after the last revoke: ${PATHS.map((p) => `${p} ${seen(p)}/${N * L * M} denials`).join(", ")}`,
+      );
     }
     await sleep(250);
   }
   // Isolates that saw everything stop by themselves within a tick: their last event, then the rest.
-  for (let i = 0; i < 40 && isolates.some((x) => x.end === null && x.error === null && x.denials.size === N); i++) await sleep(50);
+  for (let i = 0; i < 40 && isolates.some((x) => x.end === null && x.error === null && x.denials.size === N); i++)
+    await sleep(50);
   const watchEnd = clock();
   abort.abort();
   await Promise.race([Promise.all(isolates.map((x) => x.done)), sleep(5_000)]);
 
   // ─── Results ──────────────────────────────────────────────────────────────────────────────────
-  const fmt = (/** @type {number} */ ms) => (Number.isFinite(ms) ? (ms / 1000).toFixed(2) : Number.isNaN(ms) ? "—" : "unseen");
+  const fmt = (/** @type {number} */ ms) =>
+    Number.isFinite(ms) ? (ms / 1000).toFixed(2) : Number.isNaN(ms) ? "—" : "unseen";
   const rows = [];
   /** @type {Record<string, number[]>} */
   const all = {};
@@ -568,22 +660,31 @@ async function main() {
     `Each view: ensureFresh(refreshWindowMs(S*1000, fresh), now, undefined, fetchHead) per tick, the Worker's window (S, or S - 1 s through the fresh head; random phase), revokedBy(probeOf({ iss, jti })) for every jti not yet denied.`,
   ];
   console.log(`\n${header.join("\n")}\n`);
-  console.log("Seconds from each revoke's 200 to the first denial in each isolate (samples = revocations x isolates).\n");
-  console.log("| location | path | samples | p50 s | p99 s | max s | unseen | head reads/s (isolates) | head fills/s (to upstream) | KV reads/s | not vouched |");
+  console.log(
+    "Seconds from each revoke's 200 to the first denial in each isolate (samples = revocations x isolates).\n",
+  );
+  console.log(
+    "| location | path | samples | p50 s | p99 s | max s | unseen | head reads/s (isolates) | head fills/s (to upstream) | KV reads/s | not vouched |",
+  );
   console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   const f2 = (/** @type {number | null} */ x) => (x === null ? "—" : x.toFixed(2));
   for (const path of PATHS) {
     for (const r of rows.filter((x) => x.path === path)) {
-      console.log(`| ${r.location} | ${r.path} | ${r.samples} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.max)} | ${r.unseen} | ${f2(r.headReads)} | ${f2(r.headFills)} | ${f2(r.kvReads)} | ${r.notVouched}${r.errors ? ` (${r.errors} errors)` : ""} |`);
+      console.log(
+        `| ${r.location} | ${r.path} | ${r.samples} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.max)} | ${r.unseen} | ${f2(r.headReads)} | ${f2(r.headFills)} | ${f2(r.kvReads)} | ${r.notVouched}${r.errors ? ` (${r.errors} errors)` : ""} |`,
+      );
     }
   }
   for (const path of PATHS) {
     const sorted = all[path].sort((a, b) => a - b);
-    const sum = (/** @type {"reads" | "fills" | "kv"} */ what) => worlds[path].locations.reduce((a, l) => a + rate(`${path}:${l.name}`, what), 0);
+    const sum = (/** @type {"reads" | "fills" | "kv"} */ what) =>
+      worlds[path].locations.reduce((a, l) => a + rate(`${path}:${l.name}`, what), 0);
     const fills = path === "fresh" ? sum("fills") : null;
     const reads = path === "fresh" ? sum("reads") : null;
     const kvReads = sum("kv");
-    console.log(`| **total** | **${path}** | ${sorted.length} | ${fmt(quantile(sorted, 0.5))} | ${fmt(quantile(sorted, 0.99))} | ${fmt(sorted[sorted.length - 1] ?? NaN)} | ${totals[path].unseen} | ${f2(reads)} | ${f2(fills)} | ${f2(kvReads)} | ${totals[path].notVouched} |`);
+    console.log(
+      `| **total** | **${path}** | ${sorted.length} | ${fmt(quantile(sorted, 0.5))} | ${fmt(quantile(sorted, 0.99))} | ${fmt(sorted[sorted.length - 1] ?? NaN)} | ${totals[path].unseen} | ${f2(reads)} | ${f2(fills)} | ${f2(kvReads)} | ${totals[path].notVouched} |`,
+    );
   }
   const upper = worlds.fresh?.upper;
   const originRate = (after.origin - before.origin) / phaseS;
@@ -594,22 +695,39 @@ async function main() {
       `; revokes ${(ledgerCounts.revokes / phaseS).toFixed(2)} (${ledgerCounts.revokes}); nothing else (${ledgerCounts.selfCheck} requests at start-up, the self-check). Total ${(originRate + ledgerCounts.revokes / phaseS).toFixed(2)}.` +
       `\nWithout the caches every head read would reach it: ${(PATHS.includes("fresh") ? worlds.fresh.locations.reduce((a, l) => a + rate(`fresh:${l.name}`, "reads"), 0) : 0).toFixed(2)}/s (L x M / S = ${((L * M) / S).toFixed(2)}).`,
   );
-  console.log(`Fresh-path KV reads: ${worlds.fresh.locations.reduce((a, l) => a + l.kv.reads, 0)} in all (the cold loads). KV mirror: ${mirror.polls} polls of the real namespace, ${mirror.errors} failed.`);
+  console.log(
+    `Fresh-path KV reads: ${worlds.fresh.locations.reduce((a, l) => a + l.kv.reads, 0)} in all (the cold loads). KV mirror: ${mirror.polls} polls of the real namespace, ${mirror.errors} failed.`,
+  );
   const endStatus = (/** @type {string} */ p) => {
     const counts = new Map();
-    for (const x of isolates.filter((y) => y.path === p)) counts.set(x.end?.status?.path ?? "none", (counts.get(x.end?.status?.path ?? "none") ?? 0) + 1);
+    for (const x of isolates.filter((y) => y.path === p))
+      counts.set(x.end?.status?.path ?? "none", (counts.get(x.end?.status?.path ?? "none") ?? 0) + 1);
     return [...counts].map(([k, v]) => `${k} ${v}`).join(", ");
   };
-  console.log(`Views' last refresh path (status().path): ${PATHS.map((p) => `${p} isolates: ${endStatus(p)}`).join("; ")}.`);
-  console.log(`Fastest denial: ${PATHS.map((p) => `${p} ${fmt(all[p]?.[0] ?? NaN)} s`).join(", ")} (below 0: denied before the revoke's 200, which the route sends after its KV write).`);
-  if (totals.kv) console.log(`KV-only: ${totals.kv.unseen} of ${all.kv.length} samples unseen within ${WATCH_MS.kv / 1000} s (counted as past the window in p99/max).`);
+  console.log(
+    `Views' last refresh path (status().path): ${PATHS.map((p) => `${p} isolates: ${endStatus(p)}`).join("; ")}.`,
+  );
+  console.log(
+    `Fastest denial: ${PATHS.map((p) => `${p} ${fmt(all[p]?.[0] ?? NaN)} s`).join(", ")} (below 0: denied before the revoke's 200, which the route sends after its KV write).`,
+  );
+  if (totals.kv)
+    console.log(
+      `KV-only: ${totals.kv.unseen} of ${all.kv.length} samples unseen within ${WATCH_MS.kv / 1000} s (counted as past the window in p99/max).`,
+    );
 
   if (revokeErrors.length > 0) problems.push(`${revokeErrors.length} revokes failed: ${revokeErrors[0]}`);
-  if (totals.fresh.unseen > 0) problems.push(`${totals.fresh.unseen} fresh-path samples unseen within ${WATCH_MS.fresh / 1000} s`);
-  for (const path of PATHS) if (totals[path].errors > 0) problems.push(`${totals[path].errors} ${path} isolates failed: ${isolates.find((x) => x.path === path && x.error)?.error}`);
+  if (totals.fresh.unseen > 0)
+    problems.push(`${totals.fresh.unseen} fresh-path samples unseen within ${WATCH_MS.fresh / 1000} s`);
+  for (const path of PATHS)
+    if (totals[path].errors > 0)
+      problems.push(
+        `${totals[path].errors} ${path} isolates failed: ${isolates.find((x) => x.path === path && x.error)?.error}`,
+      );
   if (totals.fresh.notVouched > 0) problems.push(`fresh-path views could not vouch ${totals.fresh.notVouched} times`);
   const ok = !failed && problems.length === 0;
-  console.log(`\n${ok ? "PASS" : "FAIL"}: fresh-path p99 <= S + 1 s = ${S + 1} s in every location${problems.length ? `\n  - ${problems.join("\n  - ")}` : ""}`);
+  console.log(
+    `\n${ok ? "PASS" : "FAIL"}: fresh-path p99 <= S + 1 s = ${S + 1} s in every location${problems.length ? `\n  - ${problems.join("\n  - ")}` : ""}`,
+  );
   console.log(`(run took ${((clock() - T0) / 1000).toFixed(0)} s)`);
   return ok;
 }

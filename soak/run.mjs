@@ -21,7 +21,17 @@ import { keepAliveAgent, now, Recorder } from "./lib/http.mjs";
 import { openInspector } from "./lib/inspector.mjs";
 import { pass, runLoad } from "./lib/load.mjs";
 import { makePool, planRevocations, rng } from "./lib/pool.mjs";
-import { fmtInt, heading, heapTable, mb, printDetails, revocationRecords, sec, table, writeResults } from "./lib/report.mjs";
+import {
+  fmtInt,
+  heading,
+  heapTable,
+  mb,
+  printDetails,
+  revocationRecords,
+  sec,
+  table,
+  writeResults,
+} from "./lib/report.mjs";
 import { runRevocations } from "./lib/revoker.mjs";
 import { startStack } from "./lib/stack.mjs";
 
@@ -59,7 +69,8 @@ if (flags.help) {
 const num = (v, fallback, min, max, name) => {
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name}: expected a number from ${min} to ${max}, got ${v}`);
+  if (!Number.isFinite(n) || n < min || n > max)
+    throw new Error(`--${name}: expected a number from ${min} to ${max}, got ${v}`);
   return n;
 };
 const preset = flags.quick ? { duration: 20, tokens: 500 } : { duration: 120, tokens: 2000 };
@@ -103,7 +114,8 @@ setTimeout(() => {
 /** @returns {{ commit: string, dirty: string[] }} what was measured */
 function gitState() {
   try {
-    const git = (/** @type {string[]} */ args) => execFileSync("git", args, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    const git = (/** @type {string[]} */ args) =>
+      execFileSync("git", args, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
     const commit = git(["rev-parse", "--short", "HEAD"]).trim();
     const dirty = git(["status", "--porcelain", "--", "src", "wrangler.toml"]).split("\n").filter(Boolean);
     return { commit, dirty };
@@ -113,20 +125,26 @@ function gitState() {
 }
 
 /** GET /.auth/health's body. @param {string} gateway @returns {Promise<any>} */
-const health = async (gateway) => (await fetch(`${gateway}/.auth/health`, { signal: AbortSignal.timeout(10_000) })).json();
+const health = async (gateway) =>
+  (await fetch(`${gateway}/.auth/health`, { signal: AbortSignal.timeout(10_000) })).json();
 
 /** The issuer, the origin and wrangler dev; the bound revocations are held to; the tokens and the revocation plan. @param {typeof opts} opts */
 async function setUp(opts) {
   const random = rng(opts.seed);
   const revocationCount = Math.floor(opts.rate * opts.durationS);
-  log(`seed ${opts.seed}; ${opts.durationS} s, ${opts.connections} connections, ${opts.rate} revocations/s (${revocationCount}), ${opts.tokens} tokens`);
+  log(
+    `seed ${opts.seed}; ${opts.durationS} s, ${opts.connections} connections, ${opts.rate} revocations/s (${revocationCount}), ${opts.tokens} tokens`,
+  );
   const git = gitState();
 
   const dir = mkdtempSync(join(tmpdir(), "soak-"));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const keys = await makeKeys();
   const stack = await startStack({
-    dir, jwks: keys.jwks, cleanups, log,
+    dir,
+    jwks: keys.jwks,
+    cleanups,
+    log,
     vars: ({ iss, jwksUri, origin }) => ({
       ISSUERS: [{ issuer: iss, jwksUri, audiences: [AUDIENCE], algorithms: ["ES256"] }],
       ORIGIN_URL: origin,
@@ -138,14 +156,35 @@ async function setUp(opts) {
   // The staleness the Worker actually runs with (wrangler.toml's unless --staleness), not the option.
   const stalenessS = (await health(stack.gateway)).revocation.maxStalenessSeconds;
   const boundMs = stalenessS * 1000 + opts.slackMs;
-  log(`wrangler dev on ${stack.gateway} (pid ${stack.pid}); REVOCATION_MAX_STALENESS_SECONDS ${stalenessS}, bound ${sec(boundMs)}`);
+  log(
+    `wrangler dev on ${stack.gateway} (pid ${stack.pid}); REVOCATION_MAX_STALENESS_SECONDS ${stalenessS}, bound ${sec(boundMs)}`,
+  );
 
-  const pool = await makePool({ key: keys.keys.ES256, iss, count: opts.tokens, lifetimeS: opts.durationS + 3600, random });
+  const pool = await makePool({
+    key: keys.keys.ES256,
+    iss,
+    count: opts.tokens,
+    lifetimeS: opts.durationS + 3600,
+    random,
+  });
   const plan = planRevocations(pool, revocationCount, iss);
   const tokens = pool.tokens;
   const planned = plan.reduce((n, p) => n + p.tokens.length, 0);
   log(`${fmtInt(tokens.length)} tokens (${pool.users} users); the plan revokes ${fmtInt(planned)} of them`);
-  return { random, revocationCount, git, keys, stack, iss, stalenessS, boundMs, pool, tokens, all: tokens.map((t) => t.i), plan };
+  return {
+    random,
+    revocationCount,
+    git,
+    keys,
+    stack,
+    iss,
+    stalenessS,
+    boundMs,
+    pool,
+    tokens,
+    all: tokens.map((t) => t.i),
+    plan,
+  };
 }
 /** @typedef {Awaited<ReturnType<typeof setUp>>} Setup */
 
@@ -155,7 +194,8 @@ async function setUp(opts) {
  */
 async function openObservers(opts, { stack }) {
   const base = new URL(stack.gateway);
-  const kick = () => fetch(`${stack.gateway}/.auth/health`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.arrayBuffer());
+  const kick = () =>
+    fetch(`${stack.gateway}/.auth/health`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.arrayBuffer());
   const workerdRss = () => rssBytes(workerdDescendants(stack.pid));
   const inspector = await openInspector({ port: stack.inspectorPort, kick, rss: workerdRss, now });
   cleanups.push(() => inspector.close());
@@ -183,7 +223,9 @@ function heapSampler(inspector) {
       try {
         const s = await inspector.heap(label);
         samples.push(s);
-        log(`heap ${label}: ${mb(s.usedBytes)} + ${mb(s.backingStoreBytes)} ArrayBuffers (workerd RSS ${mb(s.workerdRssBytes)})`);
+        log(
+          `heap ${label}: ${mb(s.usedBytes)} + ${mb(s.backingStoreBytes)} ArrayBuffers (workerd RSS ${mb(s.workerdRssBytes)})`,
+        );
       } catch (e) {
         error ??= e instanceof Error ? e.message : String(e);
         log(`heap ${label}: FAILED ${error}`);
@@ -197,10 +239,17 @@ async function warmUp({ tokens, all }, { base, loadAgent, rec }) {
   // Twice over every token: the first pass verifies and caches each one (the verified-token cache
   // then holds the whole pool, as it will for the rest of the run), the second runs the cached path.
   for (let round = 0; round < 2; round++) {
-    const answers = await pass({ ctx: { base, agent: loadAgent, rec, source: "warm" }, tokens, indices: all, concurrency: 16 });
+    const answers = await pass({
+      ctx: { base, agent: loadAgent, rec, source: "warm" },
+      tokens,
+      indices: all,
+      concurrency: 16,
+    });
     const bad = [...answers.entries()].filter(([, a]) => a.status !== 200);
     if (bad.length > 0) {
-      throw new Error(`warm-up: ${bad.length} of ${answers.size} fresh tokens were not answered 200, e.g. ${JSON.stringify(bad.slice(0, 3))}; nothing was soaked`);
+      throw new Error(
+        `warm-up: ${bad.length} of ${answers.size} fresh tokens were not answered 200, e.g. ${JSON.stringify(bad.slice(0, 3))}; nothing was soaked`,
+      );
     }
   }
   log(`warm: ${fmtInt(2 * tokens.length)} requests, all 200`);
@@ -213,11 +262,19 @@ async function probeRefusals({ keys, iss, stack }) {
   // so they are judged here only.
   const probeTokens = await makeProbeTokens(keys, iss);
   /** @type {[string, string | null][]} */
-  const probes = [["no token", null], ["forged", probeTokens.forged], ["expired", probeTokens.expired], ["wrong audience", probeTokens.wrongAudience]];
+  const probes = [
+    ["no token", null],
+    ["forged", probeTokens.forged],
+    ["expired", probeTokens.expired],
+    ["wrong audience", probeTokens.wrongAudience],
+  ];
   /** @type {{ probe: string, status: number }[]} */
   const probeAnswers = [];
   for (const [probe, token] of probes) {
-    const res = await fetch(`${stack.gateway}/orders/0`, { headers: token === null ? {} : { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${stack.gateway}/orders/0`, {
+      headers: token === null ? {} : { Authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(10_000),
+    });
     await res.arrayBuffer();
     probeAnswers.push({ probe, status: res.status });
   }
@@ -228,20 +285,45 @@ async function probeRefusals({ keys, iss, stack }) {
  * Load and revocations side by side, the heap sampled at the start, each quarter and the end.
  * @param {typeof opts} opts @param {Setup} setup @param {Observers} observers
  */
-async function soak(opts, { stack, tokens, plan, boundMs, random, revocationCount }, { base, heap, rec, loadAgent, watchAgent }) {
+async function soak(
+  opts,
+  { stack, tokens, plan, boundMs, random, revocationCount },
+  { base, heap, rec, loadAgent, watchAgent },
+) {
   await heap.sample("start");
   // From here on: what the warm-up and the probes did is not counted.
-  const before = { origin: (await stack.origin.stats()).requests, jwks: (await stack.issuer.stats()).jwksFetches.soak ?? 0, records: rec.length };
+  const before = {
+    origin: (await stack.origin.stats()).requests,
+    jwks: (await stack.issuer.stats()).jwksFetches.soak ?? 0,
+    records: rec.length,
+  };
 
   const t0 = now();
   const loadUntil = t0 + opts.durationS * 1000;
   log(`load for ${opts.durationS} s with ${revocationCount} revocations`);
-  const loading = runLoad({ ctx: { base, agent: loadAgent, rec, source: "load" }, tokens, connections: opts.connections, untilMs: loadUntil, random });
-  const revoking = runRevocations({
-    gateway: stack.gateway, adminToken: ADMIN_TOKEN, plan, rate: opts.rate, startMs: t0, boundMs,
-    watchCtx: { base, agent: watchAgent, rec, source: "watch" }, tokens, log,
+  const loading = runLoad({
+    ctx: { base, agent: loadAgent, rec, source: "load" },
+    tokens,
+    connections: opts.connections,
+    untilMs: loadUntil,
+    random,
   });
-  for (const [fraction, label] of /** @type {const} */ ([[0.25, "25 %"], [0.5, "mid"], [0.75, "75 %"]])) {
+  const revoking = runRevocations({
+    gateway: stack.gateway,
+    adminToken: ADMIN_TOKEN,
+    plan,
+    rate: opts.rate,
+    startMs: t0,
+    boundMs,
+    watchCtx: { base, agent: watchAgent, rec, source: "watch" },
+    tokens,
+    log,
+  });
+  for (const [fraction, label] of /** @type {const} */ ([
+    [0.25, "25 %"],
+    [0.5, "mid"],
+    [0.75, "75 %"],
+  ])) {
     const at = t0 + fraction * opts.durationS * 1000;
     while (now() < at) await sleep(Math.min(1000, at - now()));
     await heap.sample(label);
@@ -250,7 +332,9 @@ async function soak(opts, { stack, tokens, plan, boundMs, random, revocationCoun
   await loading;
   const loadEnded = now();
   const revocations = await revoking;
-  log(`load done (${fmtInt(rec.length - before.records)} answers); ${revocations.filter((r) => r.revokedAt !== null).length}/${revocations.length} revocations acknowledged`);
+  log(
+    `load done (${fmtInt(rec.length - before.records)} answers); ${revocations.filter((r) => r.revokedAt !== null).length}/${revocations.length} revocations acknowledged`,
+  );
   await heap.sample("end");
   return { before, t0, loadEnded, revocations };
 }
@@ -260,31 +344,57 @@ async function soak(opts, { stack, tokens, plan, boundMs, random, revocationCoun
  * After the bound: the sweep, the feed, the stream, the edge's view, the origin's and the issuer's counts.
  * @param {Setup} setup @param {Observers} observers @param {Soaked} soaked
  */
-async function collect({ stack, tokens, all, iss, boundMs }, { base, watchAgent, rec, stream }, { before, t0, revocations }) {
+async function collect(
+  { stack, tokens, all, iss, boundMs },
+  { base, watchAgent, rec, stream },
+  { before, t0, revocations },
+) {
   // Nothing lost: after the bound has passed for the last revocation, every revoked token is
   // denied and every other one passes (the sweep), every acknowledged revocation is in the feed
   // and came down the stream, and the edge's view holds the last seq.
   const lastRevokedAt = Math.max(t0, ...revocations.map((r) => r.revokedAt ?? 0));
   const sweepAt = lastRevokedAt + boundMs + 500;
   while (now() < sweepAt) await sleep(Math.min(1000, sweepAt - now()));
-  const sweep = await pass({ ctx: { base, agent: watchAgent, rec, source: "sweep" }, tokens, indices: all, concurrency: 16 });
+  const sweep = await pass({
+    ctx: { base, agent: watchAgent, rec, source: "sweep" },
+    tokens,
+    indices: all,
+    concurrency: 16,
+  });
   const acked = revocations.filter((r) => r.revokedAt !== null);
   const revokedTokens = new Set(acked.flatMap((r) => r.tokens));
   const uncertainTokens = new Set(revocations.filter((r) => r.revokedAt === null).flatMap((r) => r.tokens));
   const sweepRevokedNotDenied = [...revokedTokens].filter((i) => sweep.get(i)?.status !== 401);
   const sweepValid = all.filter((i) => !revokedTokens.has(i) && !uncertainTokens.has(i));
   const sweepValidNotPassed = sweepValid.filter((i) => sweep.get(i)?.status !== 200);
-  log(`sweep: ${revokedTokens.size - sweepRevokedNotDenied.length}/${revokedTokens.size} revoked tokens denied, ${sweepValid.length - sweepValidNotPassed.length}/${sweepValid.length} others passed`);
+  log(
+    `sweep: ${revokedTokens.size - sweepRevokedNotDenied.length}/${revokedTokens.size} revoked tokens denied, ${sweepValid.length - sweepValidNotPassed.length}/${sweepValid.length} others passed`,
+  );
 
   const feed = await readFeed(stack.gateway, ADMIN_TOKEN, acked.length);
   const lostFromFeed = missingFromFeed(revocations, feed, iss);
   await sleep(500); // the stream's frames of the last revocations are already sent; let them land
-  const lostFromStream = acked.filter((r) => !stream.seqs.has(/** @type {number} */ (r.seq))).map((r) => ({ k: r.k, seq: r.seq }));
+  const lostFromStream = acked
+    .filter((r) => !stream.seqs.has(/** @type {number} */ (r.seq)))
+    .map((r) => ({ k: r.k, seq: r.seq }));
   const view = (await health(stack.gateway)).revocation.view;
   const maxSeq = Math.max(0, ...acked.map((r) => /** @type {number} */ (r.seq)));
   const originForwarded = (await stack.origin.stats()).requests - before.origin;
   const jwksFetches = ((await stack.issuer.stats()).jwksFetches.soak ?? 0) - before.jwks;
-  return { sweep, acked, revokedTokens, sweepValid, sweepRevokedNotDenied, sweepValidNotPassed, lostFromFeed, lostFromStream, view, maxSeq, originForwarded, jwksFetches };
+  return {
+    sweep,
+    acked,
+    revokedTokens,
+    sweepValid,
+    sweepRevokedNotDenied,
+    sweepValidNotPassed,
+    lostFromFeed,
+    lostFromStream,
+    view,
+    maxSeq,
+    originForwarded,
+    jwksFetches,
+  };
 }
 /** @typedef {Awaited<ReturnType<typeof collect>>} Collected */
 
@@ -298,14 +408,43 @@ function heapGrowth(samples, ackedCount) {
   const start = samples.find((s) => s.label === "start");
   const end = samples.find((s) => s.label === "end");
   const growth = start && end ? isolateBytes(end) - isolateBytes(start) : NaN;
-  const allowed = start ? Math.max(HEAP_SLACK_BYTES, HEAP_SLACK_FRACTION * isolateBytes(start)) + ackedCount * HEAP_BYTES_PER_REVOCATION : NaN;
+  const allowed = start
+    ? Math.max(HEAP_SLACK_BYTES, HEAP_SLACK_FRACTION * isolateBytes(start)) + ackedCount * HEAP_BYTES_PER_REVOCATION
+    : NaN;
   return { start, growth, allowed, isolates: new Set(samples.map((s) => s.isolateId)) };
 }
 
 /** Every recorded answer judged, and each figure of the table with the bound it is held to. @param {Run} run */
 function judgeRows(run) {
-  const { opts, stack, tokens, boundMs, stalenessS, inspector, heap, stream, rec, probeAnswers, before, t0, loadEnded, revocations } = run;
-  const { acked, revokedTokens, sweepValid, sweepRevokedNotDenied, sweepValidNotPassed, lostFromFeed, lostFromStream, view, maxSeq, originForwarded, jwksFetches } = run;
+  const {
+    opts,
+    stack,
+    tokens,
+    boundMs,
+    stalenessS,
+    inspector,
+    heap,
+    stream,
+    rec,
+    probeAnswers,
+    before,
+    t0,
+    loadEnded,
+    revocations,
+  } = run;
+  const {
+    acked,
+    revokedTokens,
+    sweepValid,
+    sweepRevokedNotDenied,
+    sweepValidNotPassed,
+    lostFromFeed,
+    lostFromStream,
+    view,
+    maxSeq,
+    originForwarded,
+    jwksFetches,
+  } = run;
   const verdict = judge({ rec, tokenCount: tokens.length, revocations, boundMs });
   const denial = denialTimes(revocations);
   let okSince = 0;
@@ -314,38 +453,130 @@ function judgeRows(run) {
   const loadS = (loadEnded - t0) / 1000;
   const { start, growth, allowed: heapAllowed, isolates } = heapGrowth(heap.samples, acked.length);
   const byKind = (/** @type {(r: import("./lib/revoker.mjs").RevocationResult) => boolean} */ f) =>
-    ["jti", "token", "sid", "sub"].map((k) => `${k} ${revocations.filter((r) => r.kind === k && f(r)).length}`).join(", ");
+    ["jti", "token", "sid", "sub"]
+      .map((k) => `${k} ${revocations.filter((r) => r.kind === k && f(r)).length}`)
+      .join(", ");
 
   /** @type {import("./lib/report.mjs").Row[]} */
   const rows = [
-    { figure: "refused before the load: no token, forged, expired, wrong audience", value: probeAnswers.map((p) => p.status).join(", "), bound: "401 each", ok: probeAnswers.every((p) => p.status === 401) },
-    { figure: "requests (load / watch / sweep; warm-up apart)", value: `${fmtInt(loadRequests + (verdict.bySource.watch ?? 0) + (verdict.bySource.sweep ?? 0))} (${fmtInt(loadRequests)} / ${fmtInt(verdict.bySource.watch ?? 0)} / ${fmtInt(verdict.bySource.sweep ?? 0)}; warm-up ${fmtInt(verdict.bySource.warm ?? 0)})` },
-    { figure: "load throughput", value: `${fmtInt(loadRequests / loadS)} req/s over ${loadS.toFixed(0)} s, ${opts.connections} connections` },
-    { figure: "revocations sent / acknowledged (200)", value: `${revocations.length} / ${acked.length} (sent: ${byKind(() => true)})`, bound: "all acknowledged", ok: acked.length === revocations.length },
+    {
+      figure: "refused before the load: no token, forged, expired, wrong audience",
+      value: probeAnswers.map((p) => p.status).join(", "),
+      bound: "401 each",
+      ok: probeAnswers.every((p) => p.status === 401),
+    },
+    {
+      figure: "requests (load / watch / sweep; warm-up apart)",
+      value: `${fmtInt(loadRequests + (verdict.bySource.watch ?? 0) + (verdict.bySource.sweep ?? 0))} (${fmtInt(loadRequests)} / ${fmtInt(verdict.bySource.watch ?? 0)} / ${fmtInt(verdict.bySource.sweep ?? 0)}; warm-up ${fmtInt(verdict.bySource.warm ?? 0)})`,
+    },
+    {
+      figure: "load throughput",
+      value: `${fmtInt(loadRequests / loadS)} req/s over ${loadS.toFixed(0)} s, ${opts.connections} connections`,
+    },
+    {
+      figure: "revocations sent / acknowledged (200)",
+      value: `${revocations.length} / ${acked.length} (sent: ${byKind(() => true)})`,
+      bound: "all acknowledged",
+      ok: acked.length === revocations.length,
+    },
     { figure: "tokens revoked / never revoked", value: `${fmtInt(revokedTokens.size)} / ${fmtInt(sweepValid.length)}` },
     { figure: "valid tokens denied", value: fmtInt(verdict.validDenied), bound: "0", ok: verdict.validDenied === 0 },
-    { figure: "revoked tokens passed after the bound", value: fmtInt(verdict.revokedPassedAfterBound), bound: `0 (bound ${sec(boundMs)}: staleness ${stalenessS} s + ${opts.slackMs} ms)`, ok: verdict.revokedPassedAfterBound === 0 },
+    {
+      figure: "revoked tokens passed after the bound",
+      value: fmtInt(verdict.revokedPassedAfterBound),
+      bound: `0 (bound ${sec(boundMs)}: staleness ${stalenessS} s + ${opts.slackMs} ms)`,
+      ok: verdict.revokedPassedAfterBound === 0,
+    },
     { figure: "revoked tokens passed within the window (informational)", value: fmtInt(verdict.passesWithinWindow) },
-    { figure: "latest pass of a revoked token, after its revoke's 200", value: Number.isFinite(verdict.lastPassAfterRevokeMs) ? sec(verdict.lastPassAfterRevokeMs) : "none", bound: `≤ ${sec(boundMs)}`, ok: !(verdict.lastPassAfterRevokeMs > boundMs) },
-    { figure: "revoke's 200 → first denial seen (watch, every 200 ms)", value: `p50 ${sec(denial.p50)}, p99 ${sec(denial.p99)}, max ${sec(denial.max)} over ${denial.n}`, bound: "every revocation denied", ok: denial.neverDenied === 0 && denial.n === acked.length },
+    {
+      figure: "latest pass of a revoked token, after its revoke's 200",
+      value: Number.isFinite(verdict.lastPassAfterRevokeMs) ? sec(verdict.lastPassAfterRevokeMs) : "none",
+      bound: `≤ ${sec(boundMs)}`,
+      ok: !(verdict.lastPassAfterRevokeMs > boundMs),
+    },
+    {
+      figure: "revoke's 200 → first denial seen (watch, every 200 ms)",
+      value: `p50 ${sec(denial.p50)}, p99 ${sec(denial.p99)}, max ${sec(denial.max)} over ${denial.n}`,
+      bound: "every revocation denied",
+      ok: denial.neverDenied === 0 && denial.n === acked.length,
+    },
     { figure: "revoked tokens denied (401 token_revoked answers)", value: fmtInt(verdict.revokedDenied) },
-    { figure: "acknowledged revocations missing from the feed", value: fmtInt(lostFromFeed.length), bound: "0", ok: lostFromFeed.length === 0 },
-    { figure: "acknowledged revocations missing from the stream", value: `${fmtInt(lostFromStream.length)}${stream.closedEarly() ? ` (stream ${stream.closedEarly()})` : ""}`, bound: "0", ok: lostFromStream.length === 0 },
-    { figure: "final sweep: revoked tokens not denied", value: `${fmtInt(sweepRevokedNotDenied.length)} of ${fmtInt(revokedTokens.size)}`, bound: "0", ok: sweepRevokedNotDenied.length === 0 },
-    { figure: "final sweep: never-revoked tokens not passed", value: `${fmtInt(sweepValidNotPassed.length)} of ${fmtInt(sweepValid.length)}`, bound: "0", ok: sweepValidNotPassed.length === 0 },
-    { figure: "edge view after the sweep (seq, entries)", value: `seq ${view.seq}, ${fmtInt(view.entries)} entries (last acknowledged seq ${maxSeq}, ${acked.length} acknowledged)`, bound: "seq ≥ last acknowledged", ok: view.seq >= maxSeq },
-    { figure: "requests that reached the origin", value: `${fmtInt(originForwarded)} (200 answers received: ${fmtInt(okSince)})`, bound: "= 200 answers", ok: originForwarded === okSince },
-    { figure: "isolate heap after GC (JS heap + ArrayBuffers)", value: heap.samples.length ? heap.samples.map((s) => `${s.label} ${mb(isolateBytes(s))}`).join(", ") : `not measured: ${heap.error()}` },
+    {
+      figure: "acknowledged revocations missing from the feed",
+      value: fmtInt(lostFromFeed.length),
+      bound: "0",
+      ok: lostFromFeed.length === 0,
+    },
+    {
+      figure: "acknowledged revocations missing from the stream",
+      value: `${fmtInt(lostFromStream.length)}${stream.closedEarly() ? ` (stream ${stream.closedEarly()})` : ""}`,
+      bound: "0",
+      ok: lostFromStream.length === 0,
+    },
+    {
+      figure: "final sweep: revoked tokens not denied",
+      value: `${fmtInt(sweepRevokedNotDenied.length)} of ${fmtInt(revokedTokens.size)}`,
+      bound: "0",
+      ok: sweepRevokedNotDenied.length === 0,
+    },
+    {
+      figure: "final sweep: never-revoked tokens not passed",
+      value: `${fmtInt(sweepValidNotPassed.length)} of ${fmtInt(sweepValid.length)}`,
+      bound: "0",
+      ok: sweepValidNotPassed.length === 0,
+    },
+    {
+      figure: "edge view after the sweep (seq, entries)",
+      value: `seq ${view.seq}, ${fmtInt(view.entries)} entries (last acknowledged seq ${maxSeq}, ${acked.length} acknowledged)`,
+      bound: "seq ≥ last acknowledged",
+      ok: view.seq >= maxSeq,
+    },
+    {
+      figure: "requests that reached the origin",
+      value: `${fmtInt(originForwarded)} (200 answers received: ${fmtInt(okSince)})`,
+      bound: "= 200 answers",
+      ok: originForwarded === okSince,
+    },
+    {
+      figure: "isolate heap after GC (JS heap + ArrayBuffers)",
+      value: heap.samples.length
+        ? heap.samples.map((s) => `${s.label} ${mb(isolateBytes(s))}`).join(", ")
+        : `not measured: ${heap.error()}`,
+    },
     {
       figure: "isolate heap growth, end − start",
-      value: Number.isFinite(growth) ? `${growth >= 0 ? "+" : "−"}${mb(Math.abs(growth))} (${((growth / isolateBytes(/** @type {HeapSample} */ (start))) * 100).toFixed(1)} %)` : `not measured: ${heap.error()}`,
-      bound: Number.isFinite(heapAllowed) ? `≤ +${mb(heapAllowed)} (max(1 MB, 10 % of start) + ${acked.length} × ${HEAP_BYTES_PER_REVOCATION} B)` : "",
+      value: Number.isFinite(growth)
+        ? `${growth >= 0 ? "+" : "−"}${mb(Math.abs(growth))} (${((growth / isolateBytes(/** @type {HeapSample} */ (start))) * 100).toFixed(1)} %)`
+        : `not measured: ${heap.error()}`,
+      bound: Number.isFinite(heapAllowed)
+        ? `≤ +${mb(heapAllowed)} (max(1 MB, 10 % of start) + ${acked.length} × ${HEAP_BYTES_PER_REVOCATION} B)`
+        : "",
       ok: growth <= heapAllowed,
     },
-    { figure: "one isolate throughout; wrangler dev reloads", value: `${isolates.size} isolate id(s); ${stack.reloads()} reload(s)`, bound: "1; 0", ok: isolates.size <= 1 && stack.reloads() === 0 },
-    { figure: "connection errors (no HTTP answer)", value: `${fmtInt(verdict.connectionErrors)} (stale keep-alive sockets retried: ${rec.staleSocketRetries})`, bound: "0", ok: verdict.connectionErrors === 0 },
-    { figure: "unexpected answers for revoked tokens", value: fmtInt(verdict.unexpected), bound: "0", ok: verdict.unexpected === 0 },
-    { figure: "uncaught exceptions in the Worker's isolate", value: fmtInt(inspector.exceptions().length), bound: "0", ok: inspector.exceptions().length === 0 },
+    {
+      figure: "one isolate throughout; wrangler dev reloads",
+      value: `${isolates.size} isolate id(s); ${stack.reloads()} reload(s)`,
+      bound: "1; 0",
+      ok: isolates.size <= 1 && stack.reloads() === 0,
+    },
+    {
+      figure: "connection errors (no HTTP answer)",
+      value: `${fmtInt(verdict.connectionErrors)} (stale keep-alive sockets retried: ${rec.staleSocketRetries})`,
+      bound: "0",
+      ok: verdict.connectionErrors === 0,
+    },
+    {
+      figure: "unexpected answers for revoked tokens",
+      value: fmtInt(verdict.unexpected),
+      bound: "0",
+      ok: verdict.unexpected === 0,
+    },
+    {
+      figure: "uncaught exceptions in the Worker's isolate",
+      value: fmtInt(inspector.exceptions().length),
+      bound: "0",
+      ok: inspector.exceptions().length === 0,
+    },
     { figure: "JWKS fetches during the soak", value: fmtInt(jwksFetches) },
   ];
   return { verdict, denial, okSince, heapAllowed, rows, failed: rows.filter((r) => r.ok === false) };
@@ -357,23 +588,72 @@ function judgeRows(run) {
  * @param {Run} run @param {Judged} judged
  */
 function report(run, { verdict, denial, okSince, heapAllowed, rows, failed }) {
-  const { opts, git, stalenessS, boundMs, tokens, pool, heap, t0, probeAnswers, inspector, stack, stream, revocations } = run;
-  const { sweep, sweepRevokedNotDenied, sweepValidNotPassed, lostFromFeed, lostFromStream, view, originForwarded, jwksFetches } = run;
+  const {
+    opts,
+    git,
+    stalenessS,
+    boundMs,
+    tokens,
+    pool,
+    heap,
+    t0,
+    probeAnswers,
+    inspector,
+    stack,
+    stream,
+    revocations,
+  } = run;
+  const {
+    sweep,
+    sweepRevokedNotDenied,
+    sweepValidNotPassed,
+    lostFromFeed,
+    lostFromStream,
+    view,
+    originForwarded,
+    jwksFetches,
+  } = run;
   const header = heading(opts, { tokens: tokens.length, stalenessS, git });
   const markdown = ["", header, "", table(rows), "", heapTable(heap.samples, t0), ""].join("\n");
   console.log(markdown);
   const exceptions = inspector.exceptions();
   const notable = stack.notable();
   printDetails({
-    examples: verdict.examples, lostFromFeed, lostFromStream, sweep, revokedNotDenied: sweepRevokedNotDenied, validNotPassed: sweepValidNotPassed,
-    exceptions, wranglerOutput: failed.length > 0 ? notable : [], revocations,
+    examples: verdict.examples,
+    lostFromFeed,
+    lostFromStream,
+    sweep,
+    revokedNotDenied: sweepRevokedNotDenied,
+    validNotPassed: sweepValidNotPassed,
+    exceptions,
+    wranglerOutput: failed.length > 0 ? notable : [],
+    revocations,
   });
 
   const file = writeResults(ROOT, git, {
-    options: opts, stalenessS, boundMs, tokens: tokens.length, users: pool.users,
-    passed: failed.length === 0, failed: failed.map((r) => r.figure), rows,
-    verdict, denial, heap: heap.samples.map((s) => ({ ...s, atS: round3((s.atMs - t0) / 1000) })), heapError: heap.error(), heapAllowedBytes: heapAllowed,
-    probeAnswers, exceptions, wranglerOutput: notable, lostFromFeed, lostFromStream, streamClosedEarly: stream.closedEarly(), view, originForwarded, okAnswersSinceWarm: okSince, jwksFetches,
+    options: opts,
+    stalenessS,
+    boundMs,
+    tokens: tokens.length,
+    users: pool.users,
+    passed: failed.length === 0,
+    failed: failed.map((r) => r.figure),
+    rows,
+    verdict,
+    denial,
+    heap: heap.samples.map((s) => ({ ...s, atS: round3((s.atMs - t0) / 1000) })),
+    heapError: heap.error(),
+    heapAllowedBytes: heapAllowed,
+    probeAnswers,
+    exceptions,
+    wranglerOutput: notable,
+    lostFromFeed,
+    lostFromStream,
+    streamClosedEarly: stream.closedEarly(),
+    view,
+    originForwarded,
+    okAnswersSinceWarm: okSince,
+    jwksFetches,
     sweep: { revokedNotDenied: sweepRevokedNotDenied, validNotPassed: sweepValidNotPassed },
     revocations: revocationRecords(revocations, t0),
     markdown,

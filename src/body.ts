@@ -17,7 +17,11 @@ export async function readLimitedText(request: Request, maxBytes: number): Promi
 }
 
 /** A JSON body checked against `schema`; every failure is a 400 that says what is wrong. */
-export async function readJson<S extends z.ZodType>(request: Request, schema: S, maxBytes: number): Promise<z.output<S>> {
+export async function readJson<S extends z.ZodType>(
+  request: Request,
+  schema: S,
+  maxBytes: number,
+): Promise<z.output<S>> {
   const text = await readLimitedText(request, maxBytes);
   let value: unknown;
   try {

@@ -9,7 +9,8 @@ const MAX_API_KEY_LENGTH = 512;
 
 export async function identifyClient(headers: Headers, clients: readonly ClientConfig[]): Promise<ClientConfig> {
   const key = headers.get("X-Api-Key");
-  if (key === null || key === "") throw new AuthError("client_key_missing", "This route requires a client API key in X-Api-Key.");
+  if (key === null || key === "")
+    throw new AuthError("client_key_missing", "This route requires a client API key in X-Api-Key.");
   const hash = key.length > MAX_API_KEY_LENGTH ? "" : await sha256Hex(key);
   let found: ClientConfig | undefined;
   // No early exit: the time taken does not depend on which client (if any) matched.

@@ -8,7 +8,17 @@ import { IDENTITY_HEADERS } from "./identity-headers";
 import { compilePattern, type MatchReadings, type PathPattern } from "./path";
 
 export const ALGORITHMS = [
-  "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519",
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+  "Ed25519",
 ] as const;
 export type Algorithm = (typeof ALGORITHMS)[number];
 export const DEFAULT_ALGORITHMS: Algorithm[] = ["RS256", "ES256", "EdDSA"];
@@ -23,8 +33,20 @@ const originUrl = httpUrl.refine((u) => !u.includes("?"), "must not have a query
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, "must be a valid header name");
 /** Headers a claim mapping must not overwrite: routing, credentials, framing, and our own identity headers. */
 const RESERVED_HEADERS = new Set([
-  "host", "authorization", "x-api-key", "cookie", "content-length", "content-type", "content-encoding",
-  "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "proxy-authorization",
+  "host",
+  "authorization",
+  "x-api-key",
+  "cookie",
+  "content-length",
+  "content-type",
+  "content-encoding",
+  "transfer-encoding",
+  "connection",
+  "keep-alive",
+  "te",
+  "trailer",
+  "upgrade",
+  "proxy-authorization",
   ...Object.keys(IDENTITY_HEADERS).map((h) => h.toLowerCase()),
 ]);
 
@@ -36,18 +58,54 @@ const RESERVED_HEADERS = new Set([
  * every client request by default (FOREIGN_IDENTITY_HEADERS replaces the list).
  */
 export const DEFAULT_FOREIGN_IDENTITY_HEADERS = [
-  "X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups", "X-Forwarded-Preferred-Username", "X-Forwarded-Access-Token",
-  "Remote-User", "Remote-Email", "Remote-Groups", "Remote-Name", "X-Remote-User", "X-Remote-Group", "X-User", "X-Email",
-  "X-Authenticated-User", "X-Authenticated-Userid", "X-WebAuth-User", "X-Consumer-Id", "X-Consumer-Username", "X-Consumer-Custom-Id",
-  "X-Credential-Identifier", "X-Anonymous-Consumer", "X-Userinfo", "X-Amzn-Oidc-Data", "X-Amzn-Oidc-Identity", "X-Amzn-Oidc-Accesstoken",
-  "X-Goog-Authenticated-User-Email", "X-Goog-Authenticated-User-Id", "X-MS-Client-Principal", "X-MS-Client-Principal-Id",
-  "X-MS-Client-Principal-Name", "X-MS-Client-Principal-Idp", "Cf-Access-Authenticated-User-Email", "X-Forwarded-Client-Cert",
+  "X-Forwarded-User",
+  "X-Forwarded-Email",
+  "X-Forwarded-Groups",
+  "X-Forwarded-Preferred-Username",
+  "X-Forwarded-Access-Token",
+  "Remote-User",
+  "Remote-Email",
+  "Remote-Groups",
+  "Remote-Name",
+  "X-Remote-User",
+  "X-Remote-Group",
+  "X-User",
+  "X-Email",
+  "X-Authenticated-User",
+  "X-Authenticated-Userid",
+  "X-WebAuth-User",
+  "X-Consumer-Id",
+  "X-Consumer-Username",
+  "X-Consumer-Custom-Id",
+  "X-Credential-Identifier",
+  "X-Anonymous-Consumer",
+  "X-Userinfo",
+  "X-Amzn-Oidc-Data",
+  "X-Amzn-Oidc-Identity",
+  "X-Amzn-Oidc-Accesstoken",
+  "X-Goog-Authenticated-User-Email",
+  "X-Goog-Authenticated-User-Id",
+  "X-MS-Client-Principal",
+  "X-MS-Client-Principal-Id",
+  "X-MS-Client-Principal-Name",
+  "X-MS-Client-Principal-Idp",
+  "Cf-Access-Authenticated-User-Email",
+  "X-Forwarded-Client-Cert",
   // prefixes: Kubernetes' X-Remote-Extra-<key>, Pomerium's claim headers, authentik's
-  "X-Remote-Extra-*", "X-Pomerium-Claim-*", "X-authentik-*",
+  "X-Remote-Extra-*",
+  "X-Pomerium-Claim-*",
+  "X-authentik-*",
 ];
 
 /** Headers no strip list may name: without them the request cannot be forwarded as it was sent. */
-const FRAMING_HEADERS = new Set(["host", "content-length", "content-type", "content-encoding", "transfer-encoding", "upgrade"]);
+const FRAMING_HEADERS = new Set([
+  "host",
+  "content-length",
+  "content-type",
+  "content-encoding",
+  "transfer-encoding",
+  "upgrade",
+]);
 
 export const IssuerSchema = z
   .strictObject({
@@ -137,7 +195,10 @@ const VAR_SCHEMAS = {
   CLAIM_HEADERS: z
     .record(z.string().min(1).max(256), headerName)
     .refine((m) => Object.keys(m).length <= 50, "at most 50 mappings")
-    .refine((m) => new Set(Object.values(m).map((h) => h.toLowerCase())).size === Object.keys(m).length, "each header may be mapped once")
+    .refine(
+      (m) => new Set(Object.values(m).map((h) => h.toLowerCase())).size === Object.keys(m).length,
+      "each header may be mapped once",
+    )
     .refine(
       (m) => Object.values(m).every((h) => !RESERVED_HEADERS.has(h.toLowerCase())),
       `a header may not be one of: ${[...RESERVED_HEADERS].join(", ")}`,
@@ -154,9 +215,17 @@ const VAR_SCHEMAS = {
   LOG_DECISIONS: z.enum(["all", "denials", "errors"]).default("all"),
   LOGOUT: LogoutSchema.default({ session: {}, all: { scopes: ["openid"] } }),
   FOREIGN_IDENTITY_HEADERS: z
-    .array(z.union([headerName, z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,127}\*$/, "must be a header name, or a prefix ending in *")]))
+    .array(
+      z.union([
+        headerName,
+        z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,127}\*$/, "must be a header name, or a prefix ending in *"),
+      ]),
+    )
     .max(200)
-    .refine((hs) => hs.every((h) => !FRAMING_HEADERS.has(h.toLowerCase())), `a header may not be one of: ${[...FRAMING_HEADERS].join(", ")}`)
+    .refine(
+      (hs) => hs.every((h) => !FRAMING_HEADERS.has(h.toLowerCase())),
+      `a header may not be one of: ${[...FRAMING_HEADERS].join(", ")}`,
+    )
     .default(DEFAULT_FOREIGN_IDENTITY_HEADERS),
 } as const;
 
@@ -224,7 +293,8 @@ export function parseConfig(env: Record<string, unknown>): { config: Config } | 
   for (const [name, schema] of Object.entries(VAR_SCHEMAS) as [keyof typeof VAR_SCHEMAS, z.ZodType][]) {
     let input = fromVar(env[name]);
     // The vars that are naturally bare strings.
-    if (!input.ok && (name === "ORIGIN_URL" || name === "LOG_DECISIONS")) input = { ok: true, value: String(env[name]).trim() };
+    if (!input.ok && (name === "ORIGIN_URL" || name === "LOG_DECISIONS"))
+      input = { ok: true, value: String(env[name]).trim() };
     if (!input.ok) {
       issues.push({ var: name, message: "is not valid JSON" });
       continue;
@@ -275,8 +345,15 @@ export function parseConfig(env: Record<string, unknown>): { config: Config } | 
       maxTokenLifetimeSeconds: p.MAX_TOKEN_LIFETIME_SECONDS,
       clients: p.CLIENTS,
       adminTokens: adminTokens ?? [],
-      strippedHeaders: new Set(["x-api-key", ...[...Object.values(p.CLAIM_HEADERS), ...p.FOREIGN_IDENTITY_HEADERS.filter((h) => !h.endsWith("*"))].map((h) => h.toLowerCase())]),
-      strippedPrefixes: p.FOREIGN_IDENTITY_HEADERS.filter((h) => h.endsWith("*")).map((h) => h.slice(0, -1).toLowerCase()),
+      strippedHeaders: new Set([
+        "x-api-key",
+        ...[...Object.values(p.CLAIM_HEADERS), ...p.FOREIGN_IDENTITY_HEADERS.filter((h) => !h.endsWith("*"))].map((h) =>
+          h.toLowerCase(),
+        ),
+      ]),
+      strippedPrefixes: p.FOREIGN_IDENTITY_HEADERS.filter((h) => h.endsWith("*")).map((h) =>
+        h.slice(0, -1).toLowerCase(),
+      ),
     },
   };
 }
@@ -284,7 +361,10 @@ export function parseConfig(env: Record<string, unknown>): { config: Config } | 
 function parseAdminTokens(raw: unknown): string[] | null {
   if (raw === undefined || raw === null || raw === "") return [];
   if (typeof raw !== "string") return null;
-  const tokens = raw.split(",").map((t) => t.trim()).filter((t) => t !== "");
+  const tokens = raw
+    .split(",")
+    .map((t) => t.trim())
+    .filter((t) => t !== "");
   const valid = tokens.every((t) => t.length >= MIN_ADMIN_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(t));
   return valid ? tokens : null;
 }

@@ -16,14 +16,17 @@ export { IDENTITY_HEADER_PREFIX, IDENTITY_HEADERS } from "./identity-headers";
  */
 function joinEscaped(values: readonly (string | number)[], separator: "," | " "): string {
   const escape = separator === "," ? /[%,]/g : /[% ]/g;
-  return values.map((v) => String(v).replace(escape, (c) => (c === "%" ? "%25" : c === "," ? "%2C" : "%20"))).join(separator);
+  return values
+    .map((v) => String(v).replace(escape, (c) => (c === "%" ? "%25" : c === "," ? "%2C" : "%20")))
+    .join(separator);
 }
 
 function headerValue(value: unknown, separator: "," | " " = ","): string | null {
   let text: string;
   if (typeof value === "string") text = value;
   else if (typeof value === "number" || typeof value === "boolean") text = String(value);
-  else if (Array.isArray(value) && value.every((v) => typeof v === "string" || typeof v === "number")) text = joinEscaped(value, separator);
+  else if (Array.isArray(value) && value.every((v) => typeof v === "string" || typeof v === "number"))
+    text = joinEscaped(value, separator);
   else if (value !== null && typeof value === "object") text = JSON.stringify(value);
   else return null;
   if (text.length > MAX_CLAIM_HEADER_BYTES || !/^[\x20-\x7e]*$/.test(text)) return null;
@@ -33,7 +36,8 @@ function headerValue(value: unknown, separator: "," | " " = ","): string | null 
 /** `scope` as it is (space-separated already), else `scp`, whose array elements are joined with spaces. */
 function scopesHeader(claims: VerifiedToken["claims"]): string | null {
   if (typeof claims.scope === "string") return headerValue(claims.scope);
-  if (Array.isArray(claims.scp)) return claims.scp.every((s) => typeof s === "string") ? headerValue(claims.scp, " ") : null;
+  if (Array.isArray(claims.scp))
+    return claims.scp.every((s) => typeof s === "string") ? headerValue(claims.scp, " ") : null;
   return headerValue(claims.scp);
 }
 
@@ -48,7 +52,8 @@ export function identityHeaders(
     // Kept in the token's record (verified-cache.ts) for the claim mapping it was made with: a token
     // answered from the cache gets the same headers again without deriving them.
     const memo = memoOf(verified);
-    if (memo.headers?.claimHeaders !== claimHeaders) memo.headers = { claimHeaders, list: tokenHeaders(verified, claimHeaders) };
+    if (memo.headers?.claimHeaders !== claimHeaders)
+      memo.headers = { claimHeaders, list: tokenHeaders(verified, claimHeaders) };
     out = memo.headers.list;
   }
   if (client) {

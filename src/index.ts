@@ -18,7 +18,11 @@ app.use("/.auth/*", decisionLog);
 app.use("/.auth/*", async (c, next) => {
   // The route, for the log: fixed names only, never what a client put after /.auth/check.
   const path = new URL(c.req.url).pathname;
-  c.get("trace").rule = path.startsWith("/.auth/check") ? "/.auth/check/*" : /^\/\.auth\/[a-z/.-]{1,48}$/.test(path) ? path : "/.auth/*";
+  c.get("trace").rule = path.startsWith("/.auth/check")
+    ? "/.auth/check/*"
+    : /^\/\.auth\/[a-z/.-]{1,48}$/.test(path)
+      ? path
+      : "/.auth/*";
   await next();
 });
 app.get("/.auth/health", health);

@@ -55,5 +55,7 @@ export function methodOverrideOf(method: string, headers: Headers, rawQuery: str
 
 /** The refusal when the two methods fall under different rules. */
 export function overrideRefused(method: string, override: string): AuthError {
-  return refused(`The request is sent as ${method} but asks the origin to run ${override}, which falls under another rule.`);
+  return refused(
+    `The request is sent as ${method} but asks the origin to run ${override}, which falls under another rule.`,
+  );
 }

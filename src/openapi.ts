@@ -24,7 +24,11 @@ function problems(statuses: Record<number, string>): Responses {
 
 const common = { 500: "Invalid configuration (the body's `errors` names the bad vars) or an internal error." };
 const admin = [{ admin: [] }];
-const identityHeaders = z.object(Object.fromEntries(Object.entries(IDENTITY_HEADERS).map(([name, what]) => [name, z.string().optional().describe(what)])));
+const identityHeaders = z.object(
+  Object.fromEntries(
+    Object.entries(IDENTITY_HEADERS).map(([name, what]) => [name, z.string().optional().describe(what)]),
+  ),
+);
 
 const checkMethods = ["get", "post", "put", "patch", "delete", "head", "options"] as const;
 
@@ -34,13 +38,21 @@ export const routeDescriptions: RouteConfig[] = [
     method: "get",
     path: "/.auth/health",
     summary: "Liveness and a configuration summary, never a secret",
-    responses: { 200: { description: "Healthy", content: { "application/json": { schema: HealthSchema } } }, ...problems(common) },
+    responses: {
+      200: { description: "Healthy", content: { "application/json": { schema: HealthSchema } } },
+      ...problems(common),
+    },
   }),
   createRoute({
     method: "get",
     path: "/.auth/openapi.json",
     summary: "This document",
-    responses: { 200: { description: "OpenAPI 3.1", content: { "application/json": { schema: z.looseObject({ openapi: z.string() }) } } } },
+    responses: {
+      200: {
+        description: "OpenAPI 3.1",
+        content: { "application/json": { schema: z.looseObject({ openapi: z.string() }) } },
+      },
+    },
   }),
   ...checkMethods.map((method) =>
     createRoute({
@@ -51,7 +63,13 @@ export const routeDescriptions: RouteConfig[] = [
         "The gateway's decision for the request described by X-Forwarded-Uri / X-Original-URI and X-Forwarded-Method / X-Original-Method, or else by this request's method and the path after /.auth/check. Any method. Descriptions that are all present must agree (both header pairs; a forwarded URI beside a path after /.auth/check): two that differ get 400 path_ambiguous.",
       security: [{ accessToken: [] }, {}],
       request: {
-        params: z.object({ path: z.string().describe("The path to judge (Envoy's mode); may contain slashes. Empty when the headers describe the request.") }),
+        params: z.object({
+          path: z
+            .string()
+            .describe(
+              "The path to judge (Envoy's mode); may contain slashes. Empty when the headers describe the request.",
+            ),
+        }),
         headers: z.object({
           "x-forwarded-uri": z.string().optional(),
           "x-original-uri": z.string().optional(),
@@ -86,7 +104,10 @@ export const routeDescriptions: RouteConfig[] = [
       body: { required: true, content: { "application/json": { schema: RevokeBodySchema } } },
     },
     responses: {
-      200: { description: "Recorded durably; repeated revocations answer the entry they already made", content: { "application/json": { schema: RevokeResponseSchema } } },
+      200: {
+        description: "Recorded durably; repeated revocations answer the entry they already made",
+        content: { "application/json": { schema: RevokeResponseSchema } },
+      },
       ...problems({
         400: "Malformed body or Idempotency-Key, or an issuer that is not configured (issuer_not_configured, with `issuers`)",
         401: "No valid admin token",
@@ -125,13 +146,19 @@ export const routeDescriptions: RouteConfig[] = [
     request: { query: FeedQuerySchema },
     responses: {
       200: { description: "One page, in seq order", content: { "application/json": { schema: FeedResponseSchema } } },
-      ...problems({ 400: "Bad since or limit", 401: "No valid admin token", 503: "The ledger did not answer in time", ...common }),
+      ...problems({
+        400: "Bad since or limit",
+        401: "No valid admin token",
+        503: "The ledger did not answer in time",
+        ...common,
+      }),
     },
   }),
   createRoute({
     method: "get",
     path: "/.auth/revocations/stream",
-    summary: "WebSocket: the backlog after ?since, then each new revocation, one JSON RevocationEvent per text frame, in seq order",
+    summary:
+      "WebSocket: the backlog after ?since, then each new revocation, one JSON RevocationEvent per text frame, in seq order",
     security: admin,
     request: { query: FeedQuerySchema.pick({ since: true }) },
     responses: {
@@ -141,8 +168,13 @@ export const routeDescriptions: RouteConfig[] = [
   }),
 ];
 
-const oauthError = (description: string, schema: z.ZodType) => ({ description, content: { "application/json": { schema } } });
-const BackchannelErrorSchema = z.object({ error: z.string(), error_description: z.string() }).meta({ id: "BackchannelLogoutError" });
+const oauthError = (description: string, schema: z.ZodType) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+const BackchannelErrorSchema = z
+  .object({ error: z.string(), error_description: z.string() })
+  .meta({ id: "BackchannelLogoutError" });
 const SetErrorSchema = z.object({ err: z.string(), description: z.string() }).meta({ id: "SecurityEventError" });
 
 routeDescriptions.push(
@@ -150,8 +182,14 @@ routeDescriptions.push(
     method: "post",
     path: "/.auth/backchannel-logout",
     summary: "OpenID Connect Back-Channel Logout 1.0: revoke the logout token's session (sid), or its subject",
-    description: "The logout token is the credential: signed by a configured issuer, addressed to one of its logoutAudiences, at most 5 minutes old, never replayed.",
-    request: { body: { required: true, content: { "application/x-www-form-urlencoded": { schema: z.object({ logout_token: z.string() }) } } } },
+    description:
+      "The logout token is the credential: signed by a configured issuer, addressed to one of its logoutAudiences, at most 5 minutes old, never replayed.",
+    request: {
+      body: {
+        required: true,
+        content: { "application/x-www-form-urlencoded": { schema: z.object({ logout_token: z.string() }) } },
+      },
+    },
     responses: {
       200: { description: "Revoked (recorded in the ledger)" },
       400: oauthError("Invalid, replayed or unusable logout token (error: invalid_request)", BackchannelErrorSchema),
@@ -162,12 +200,22 @@ routeDescriptions.push(
   createRoute({
     method: "post",
     path: "/.auth/events",
-    summary: "Security Event Tokens pushed per RFC 8935: CAEP session-revoked, RISC account-disabled and credential-compromise revoke",
-    description: "Other event types are acknowledged and ignored (counted in /.auth/health). The SET is the credential, as for back-channel logout.",
-    request: { body: { required: true, content: { "application/secevent+jwt": { schema: z.string().describe("A compact JWS") } } } },
+    summary:
+      "Security Event Tokens pushed per RFC 8935: CAEP session-revoked, RISC account-disabled and credential-compromise revoke",
+    description:
+      "Other event types are acknowledged and ignored (counted in /.auth/health). The SET is the credential, as for back-channel logout.",
+    request: {
+      body: {
+        required: true,
+        content: { "application/secevent+jwt": { schema: z.string().describe("A compact JWS") } },
+      },
+    },
     responses: {
       202: { description: "Accepted" },
-      400: oauthError("RFC 8935 error: invalid_request, invalid_key, invalid_issuer, invalid_audience, authentication_failed", SetErrorSchema),
+      400: oauthError(
+        "RFC 8935 error: invalid_request, invalid_key, invalid_issuer, invalid_audience, authentication_failed",
+        SetErrorSchema,
+      ),
       503: oauthError("Keys or the ledger unavailable; retry (err: temporarily_unavailable)", SetErrorSchema),
       ...problems(common),
     },

@@ -53,7 +53,12 @@ export function compilePattern(path: string): PathPattern {
  * Whether the segments fall under the pattern. `folded`: the segments are case-folded, so they are
  * compared with the pattern's folded ones; `suffix`: the last segment may carry a ".ext" too.
  */
-export function matchesPattern(pattern: PathPattern, segments: readonly string[], folded = false, suffix = false): boolean {
+export function matchesPattern(
+  pattern: PathPattern,
+  segments: readonly string[],
+  folded = false,
+  suffix = false,
+): boolean {
   if (!pattern.ok) return false;
   const want = folded ? pattern.folded : pattern.segments;
   if (pattern.rest ? segments.length < want.length : segments.length !== want.length) return false;
@@ -165,7 +170,8 @@ function resolve(parts: readonly string[], resolveDots: boolean, mergeSlashes: b
     if (resolveDots && part === "..") {
       // Dropped at the root by a browser, but an origin under a base path (ORIGIN_URL=.../api) may
       // resolve it against that path instead and leave it: /..%2Finternal reaching /internal.
-      if (out.length === 0) throw new AuthError("path_invalid", "The request path climbs above the root with a \"..\" segment.");
+      if (out.length === 0)
+        throw new AuthError("path_invalid", 'The request path climbs above the root with a ".." segment.');
       out.pop();
       continue;
     }
@@ -202,7 +208,8 @@ function* segmentLists(raw: string): Generator<string[]> {
       const parts = s.slice(1).split("/");
       const kept = parts.map(decode);
       const lists = r.params ? [kept, parts.map(withoutParams).map(decode), kept.map(withoutParams)] : [kept];
-      for (const list of lists) for (const dots of both(r.dots)) for (const merge of both(r.empty)) yield resolve(list, dots, merge);
+      for (const list of lists)
+        for (const dots of both(r.dots)) for (const merge of both(r.empty)) yield resolve(list, dots, merge);
     }
   }
 }
@@ -215,7 +222,7 @@ const SEPARATORS = /[/\\]|%2f|%5c/gi;
 /** Whether `raw` holds more than `limit` matches of the (global) pattern; stops at the one past it. */
 function moreThan(raw: string, pattern: RegExp, limit: number): boolean {
   pattern.lastIndex = 0;
-  for (let n = 0; pattern.exec(raw) !== null; ) {
+  for (let n = 0; pattern.exec(raw) !== null;) {
     if (++n > limit) return true;
   }
   return false;
@@ -239,7 +246,10 @@ export function readingsOf(rawPath: string): string[][] {
     return [segments];
   }
   if (rawPath.length > MAX_READ_PATH_BYTES) {
-    throw new AuthError("path_invalid", `A request path with escapes, backslashes, ";" or dot segments may be at most ${MAX_READ_PATH_BYTES} bytes.`);
+    throw new AuthError(
+      "path_invalid",
+      `A request path with escapes, backslashes, ";" or dot segments may be at most ${MAX_READ_PATH_BYTES} bytes.`,
+    );
   }
   if (moreThan(rawPath, SEPARATORS, MAX_READ_PATH_SEGMENTS)) throw tooManySegments(MAX_READ_PATH_SEGMENTS);
   // Readings are told apart by the ids of their segments, not by joining them: the segments are the
@@ -250,7 +260,8 @@ export function readingsOf(rawPath: string): string[][] {
     if (id === undefined) {
       // U+FEFF too: a decoder that drops a leading byte order mark (WHATWG's TextDecoder does) reads
       // "%EF%BB%BFadmin" as "admin", one that keeps it does not.
-      if (/[\x00-\x1f\x7f\uFEFF]/.test(segment)) throw new AuthError("path_invalid", "The request path holds control characters or a byte order mark.");
+      if (/[\x00-\x1f\x7f\uFEFF]/.test(segment))
+        throw new AuthError("path_invalid", "The request path holds control characters or a byte order mark.");
       ids.set(segment, (id = ids.size));
     }
     return id;
@@ -267,5 +278,8 @@ export function readingsOf(rawPath: string): string[][] {
 }
 
 function tooManySegments(limit: number): AuthError {
-  return new AuthError("path_invalid", `The request path has more than ${limit} segments${limit === MAX_READ_PATH_SEGMENTS ? " (with escapes, backslashes, \";\" or dot segments)" : ""}.`);
+  return new AuthError(
+    "path_invalid",
+    `The request path has more than ${limit} segments${limit === MAX_READ_PATH_SEGMENTS ? ' (with escapes, backslashes, ";" or dot segments)' : ""}.`,
+  );
 }

@@ -21,7 +21,13 @@ export const RESERVED = "reserved" as const;
 /** Both readings on: what a new deployment gets unless POLICY.readings says its origin does neither. */
 export const ALL_READINGS: MatchReadings = { caseInsensitive: true, suffixes: true };
 
-function ruleFor(rules: readonly Rule[], method: string, segments: readonly string[], folded = false, suffix = false): Rule | typeof RESERVED {
+function ruleFor(
+  rules: readonly Rule[],
+  method: string,
+  segments: readonly string[],
+  folded = false,
+  suffix = false,
+): Rule | typeof RESERVED {
   if (segments[0] === ".auth") return RESERVED;
   for (const rule of rules) {
     if (rule.methodSet && !rule.methodSet.has(method)) continue;
@@ -33,7 +39,7 @@ function ruleFor(rules: readonly Rule[], method: string, segments: readonly stri
 function ambiguous(): AuthError {
   return new AuthError(
     "path_ambiguous",
-    "The request path falls under different rules depending on how the origin reads it (encoded slashes, backslashes, dot or empty segments, \";\" parameters, letter case, a \".ext\" suffix).",
+    'The request path falls under different rules depending on how the origin reads it (encoded slashes, backslashes, dot or empty segments, ";" parameters, letter case, a ".ext" suffix).',
   );
 }
 
@@ -43,7 +49,12 @@ function ambiguous(): AuthError {
  * Case and suffix readings are tried only on paths they can change (a letter with a case, a dot in
  * the last segment), so a plain lower-case path costs one pass over the rules.
  */
-export function selectRule(rules: readonly Rule[], method: string, rawPath: string, match: MatchReadings = ALL_READINGS): Rule | typeof RESERVED {
+export function selectRule(
+  rules: readonly Rule[],
+  method: string,
+  rawPath: string,
+  match: MatchReadings = ALL_READINGS,
+): Rule | typeof RESERVED {
   const readings = readingsOf(rawPath);
   const chosen = ruleFor(rules, method, readings[0]!);
   if (readings.length === 1) {
@@ -79,7 +90,14 @@ export function selectRule(rules: readonly Rule[], method: string, rawPath: stri
 }
 
 /** Throws path_ambiguous unless the segments fall under `chosen` as read, case-folded and without a suffix. */
-function judge(rules: readonly Rule[], method: string, segments: string[], chosen: Rule | typeof RESERVED, match: MatchReadings, fold: (s: string) => string): void {
+function judge(
+  rules: readonly Rule[],
+  method: string,
+  segments: string[],
+  chosen: Rule | typeof RESERVED,
+  match: MatchReadings,
+  fold: (s: string) => string,
+): void {
   if (ruleFor(rules, method, segments) !== chosen) throw ambiguous();
   const suffix = match.suffixes && segments.length > 0 && segments[segments.length - 1]!.includes(".");
   if (suffix && ruleFor(rules, method, segments, false, true) !== chosen) throw ambiguous();
@@ -126,7 +144,12 @@ const MEMO_PATH_MAX = 256;
 const memos = new WeakMap<readonly Rule[], Map<string, Rule | typeof RESERVED>>();
 
 /** selectRule, answered from memory for a method and path seen before. */
-export function selectRuleMemo(rules: readonly Rule[], method: string, rawPath: string, match: MatchReadings = ALL_READINGS): Rule | typeof RESERVED {
+export function selectRuleMemo(
+  rules: readonly Rule[],
+  method: string,
+  rawPath: string,
+  match: MatchReadings = ALL_READINGS,
+): Rule | typeof RESERVED {
   if (rawPath.length > MEMO_PATH_MAX) return selectRule(rules, method, rawPath, match);
   let memo = memos.get(rules);
   if (!memo) memos.set(rules, (memo = new Map()));
@@ -172,9 +195,13 @@ export function checkRequire(rule: { require?: Require }, claims: JWTPayload): v
   if (require.roles) {
     const have = new Set(rolesOf(claims));
     if (!require.roles.some((r) => have.has(r))) {
-      throw new AuthError("insufficient_scope", `The token has none of the required roles: ${require.roles.join(", ")}.`, {
-        required: { roles: require.roles },
-      });
+      throw new AuthError(
+        "insufficient_scope",
+        `The token has none of the required roles: ${require.roles.join(", ")}.`,
+        {
+          required: { roles: require.roles },
+        },
+      );
     }
   }
   if (require.claims) {

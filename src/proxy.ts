@@ -9,7 +9,14 @@ import { isOverrideHeader } from "./method";
 
 /** RFC 9110 section 7.6.1 hop-by-hop headers. Upgrade is not one here, so that WebSockets pass. */
 const HOP_BY_HOP = new Set([
-  "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "proxy-authorization", "proxy-authenticate",
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "proxy-authorization",
+  "proxy-authenticate",
 ]);
 
 /**
@@ -37,7 +44,15 @@ function removed(name: string, as: string, config: Config, listed: Set<string> |
 
 export function forwardHeaders(incoming: Headers, config: Config, identity: readonly [string, string][]): Headers {
   const connection = incoming.get("Connection");
-  const listed = connection === null ? null : new Set(connection.toLowerCase().split(",").map((s) => s.trim()));
+  const listed =
+    connection === null
+      ? null
+      : new Set(
+          connection
+            .toLowerCase()
+            .split(",")
+            .map((s) => s.trim()),
+        );
   // A native copy, then deletes (rare: only headers a client should not have sent): measured in
   // workerd, cheaper than appending the kept ones one by one (and far cheaper than a list of pairs
   // for the Headers constructor).
@@ -72,11 +87,17 @@ export async function forward(request: Request, url: string, headers: Headers, t
   // the fetch: it would cut that body too. On timeout the abandoned fetch is cancelled by the
   // runtime when the 504 ends the request.
   const timedOut = new Promise<never>((_, reject) => {
-    setTimeout(() => reject(new AuthError("origin_timeout", `The origin did not answer within ${timeoutMs / 1000} s.`)), timeoutMs);
+    setTimeout(
+      () => reject(new AuthError("origin_timeout", `The origin did not answer within ${timeoutMs / 1000} s.`)),
+      timeoutMs,
+    );
   });
   const hasBody = request.method !== "GET" && request.method !== "HEAD";
   try {
-    return await Promise.race([fetch(url, { method: request.method, headers, body: hasBody ? request.body : null, redirect: "manual" }), timedOut]);
+    return await Promise.race([
+      fetch(url, { method: request.method, headers, body: hasBody ? request.body : null, redirect: "manual" }),
+      timedOut,
+    ]);
   } catch (e) {
     if (e instanceof AuthError) throw e;
     throw new AuthError("origin_unreachable", "The origin could not be reached.");

@@ -57,7 +57,9 @@ describe("a token revoked by its value stays revoked in every valid encoding", (
     expect((await post(env, "/.auth/revoke", { token: malleate(token, "ES256") })).status).toBe(200);
     expect(await codeOf(await send(env, "/strict/x", bearer(token)))).toBe("token_revoked");
     const other = await idp.sign({ jti: null, sub: "carol" });
-    expect((await send(env, "/.auth/logout", { method: "POST", ...bearer(malleate(other, "ES256")) })).status).toBe(204);
+    expect((await send(env, "/.auth/logout", { method: "POST", ...bearer(malleate(other, "ES256")) })).status).toBe(
+      204,
+    );
     expect(await codeOf(await send(env, "/x", bearer(other)))).toBe("token_revoked");
   });
 
@@ -77,7 +79,11 @@ describe("a revocation that could never match is refused, not acknowledged", () 
     const { idp, env } = await world();
     const exp = Math.floor(Date.now() / 1000) + 600;
     const unknown = `${idp.issuer}/`;
-    for (const body of [{ sub: "carol", iss: unknown }, { sid: "s-1", iss: unknown }, { jti: "j-1", exp, iss: unknown }]) {
+    for (const body of [
+      { sub: "carol", iss: unknown },
+      { sid: "s-1", iss: unknown },
+      { jti: "j-1", exp, iss: unknown },
+    ]) {
       const response = await post(env, "/.auth/revoke", body);
       expect(response.status).toBe(400);
       const problem = await problemOf(response);
@@ -109,11 +115,16 @@ describe("a crafted path costs little, and is refused past what is worth reading
 
   it("refuses the same through X-Forwarded-Uri on /.auth/check", async () => {
     const { env } = await world();
-    expect(await codeOf(await send(env, "/.auth/check", { headers: { "X-Forwarded-Uri": attack(8000) } }))).toBe("path_invalid");
+    expect(await codeOf(await send(env, "/.auth/check", { headers: { "X-Forwarded-Uri": attack(8000) } }))).toBe(
+      "path_invalid",
+    );
   });
 
   it("refuses a '..' that climbs above the root, which an origin under a base path would keep (ORIGIN_URL=.../api)", async () => {
-    const { net, env } = await world({ ORIGIN_URL: "https://origin.test/api", POLICY: { routes: [{ path: "/*", auth: "none" }] } });
+    const { net, env } = await world({
+      ORIGIN_URL: "https://origin.test/api",
+      POLICY: { routes: [{ path: "/*", auth: "none" }] },
+    });
     // (workerd itself resolves a plain "/../" or "/%2e%2e/" before the Worker sees the URL.)
     for (const path of ["/..%2Finternal", "/..%5Cinternal", "/x/..%2F..%2Finternal", "/..;/internal"]) {
       const response = await send(env, path);
@@ -146,19 +157,54 @@ describe("a revoked token can end nothing, and a narrow one not every session", 
     const refused = await send(narrow.env, "/.auth/logout?scope=all", { method: "POST", ...bearer(integration) });
     expect(refused.status).toBe(403);
     expect(await codeOf(refused)).toBe("insufficient_scope");
-    expect((await send(narrow.env, "/.auth/logout?scope=session", { method: "POST", ...bearer(integration) })).status).toBe(204);
+    expect(
+      (await send(narrow.env, "/.auth/logout?scope=session", { method: "POST", ...bearer(integration) })).status,
+    ).toBe(204);
 
     const open = await coldWorld({ LOGOUT: { all: {} } });
-    expect((await send(open.env, "/.auth/logout?scope=all", { method: "POST", ...bearer(await open.idp.sign({ scope: "orders:read" })) })).status).toBe(204);
+    expect(
+      (
+        await send(open.env, "/.auth/logout?scope=all", {
+          method: "POST",
+          ...bearer(await open.idp.sign({ scope: "orders:read" })),
+        })
+      ).status,
+    ).toBe(204);
     const off = await coldWorld({ LOGOUT: { session: false, all: { roles: ["user"] } } });
-    expect((await send(off.env, "/.auth/logout?scope=session", { method: "POST", ...bearer(await off.idp.sign({ sid: "s" })) })).status).toBe(403);
-    expect((await send(off.env, "/.auth/logout?scope=all", { method: "POST", ...bearer(await off.idp.sign({ scope: "openid" })) })).status).toBe(403);
-    expect((await send(off.env, "/.auth/logout?scope=all", { method: "POST", ...bearer(await off.idp.sign({ roles: ["user"] })) })).status).toBe(204);
+    expect(
+      (
+        await send(off.env, "/.auth/logout?scope=session", {
+          method: "POST",
+          ...bearer(await off.idp.sign({ sid: "s" })),
+        })
+      ).status,
+    ).toBe(403);
+    expect(
+      (
+        await send(off.env, "/.auth/logout?scope=all", {
+          method: "POST",
+          ...bearer(await off.idp.sign({ scope: "openid" })),
+        })
+      ).status,
+    ).toBe(403);
+    expect(
+      (
+        await send(off.env, "/.auth/logout?scope=all", {
+          method: "POST",
+          ...bearer(await off.idp.sign({ roles: ["user"] })),
+        })
+      ).status,
+    ).toBe(204);
   });
 });
 
 describe("a method override is judged as the method the origin may run", () => {
-  const ORDERS = { routes: [{ path: "/orders/*", methods: ["DELETE"], require: { roles: ["admin"] } }, { path: "/orders/*", require: { roles: ["buyer"] } }] };
+  const ORDERS = {
+    routes: [
+      { path: "/orders/*", methods: ["DELETE"], require: { roles: ["admin"] } },
+      { path: "/orders/*", require: { roles: ["buyer"] } },
+    ],
+  };
 
   for (const [where, init] of [
     ["X-HTTP-Method-Override", { headers: { "X-HTTP-Method-Override": "DELETE" } }],
@@ -185,18 +231,41 @@ describe("a method override is judged as the method the origin may run", () => {
   it("removes an override spelled with '_' before forwarding, and refuses it in forward-auth mode", async () => {
     const { net, idp, env } = await world({ POLICY: ORDERS });
     const buyer = await idp.sign({ roles: ["buyer"] });
-    expect((await send(env, "/orders/1", { method: "POST", headers: { Authorization: `Bearer ${buyer}`, X_HTTP_Method_Override: "DELETE" } })).status).toBe(200);
+    expect(
+      (
+        await send(env, "/orders/1", {
+          method: "POST",
+          headers: { Authorization: `Bearer ${buyer}`, X_HTTP_Method_Override: "DELETE" },
+        })
+      ).status,
+    ).toBe(200);
     expect(Object.keys(net.originRequests[0]!.headers).filter((h) => h.includes("method"))).toEqual([]);
-    const check = await send(env, "/.auth/check", { method: "POST", headers: { Authorization: `Bearer ${buyer}`, "X-Forwarded-Uri": "/orders/1", X_HTTP_Method: "DELETE" } });
+    const check = await send(env, "/.auth/check", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${buyer}`, "X-Forwarded-Uri": "/orders/1", X_HTTP_Method: "DELETE" },
+    });
     expect(await codeOf(check)).toBe("method_override");
-    const viaUri = await send(env, "/.auth/check", { headers: { Authorization: `Bearer ${buyer}`, "X-Forwarded-Uri": "/orders/1?_method=DELETE", "X-Forwarded-Method": "POST" } });
+    const viaUri = await send(env, "/.auth/check", {
+      headers: {
+        Authorization: `Bearer ${buyer}`,
+        "X-Forwarded-Uri": "/orders/1?_method=DELETE",
+        "X-Forwarded-Method": "POST",
+      },
+    });
     expect(await codeOf(viaUri)).toBe("method_override");
   });
 });
 
 describe("HEAD is judged by the rule for GET", () => {
   it("does not let HEAD fall through to a later public rule", async () => {
-    const { net, env } = await world({ POLICY: { routes: [{ path: "/reports/*", methods: ["GET"], require: { scopes: ["reports"] } }, { path: "/*", auth: "none" }] } });
+    const { net, env } = await world({
+      POLICY: {
+        routes: [
+          { path: "/reports/*", methods: ["GET"], require: { scopes: ["reports"] } },
+          { path: "/*", auth: "none" },
+        ],
+      },
+    });
     const head = await send(env, "/reports/q3", { method: "HEAD" });
     expect(head.status).toBe(401);
     expect(net.originRequests).toHaveLength(0);
@@ -207,19 +276,39 @@ describe("headers that steer the origin never reach it", () => {
   it("removes re-routing headers and other gateways' identity headers on public routes too, '_' spellings included", async () => {
     const { net, env } = await world({ POLICY: { routes: [{ path: "/public/*", auth: "none" }] } });
     const steer = {
-      "X-Original-URL": "/admin/users", "X-Rewrite-URL": "/admin/users", X_Original_URL: "/admin", "X-Forwarded-User": "admin", "X-Forwarded-Email": "ceo@x.test",
-      "X-Forwarded-Groups": "admins", "X-Forwarded-Preferred-Username": "root", "Remote-User": "admin", "X-Remote-User": "admin", "X-User": "admin",
-      X_Forwarded_User: "admin", "X-Kept": "yes",
+      "X-Original-URL": "/admin/users",
+      "X-Rewrite-URL": "/admin/users",
+      X_Original_URL: "/admin",
+      "X-Forwarded-User": "admin",
+      "X-Forwarded-Email": "ceo@x.test",
+      "X-Forwarded-Groups": "admins",
+      "X-Forwarded-Preferred-Username": "root",
+      "Remote-User": "admin",
+      "X-Remote-User": "admin",
+      "X-User": "admin",
+      X_Forwarded_User: "admin",
+      "X-Kept": "yes",
     };
     expect((await send(env, "/public/page", { headers: steer })).status).toBe(200);
     const got = net.originRequests[0]!.headers;
-    expect(Object.keys(got).filter((h) => h !== "x-kept" && (h.includes("user") || h.includes("url") || h.includes("forwarded-") || h.includes("remote")))).toEqual([]);
+    expect(
+      Object.keys(got).filter(
+        (h) =>
+          h !== "x-kept" &&
+          (h.includes("user") || h.includes("url") || h.includes("forwarded-") || h.includes("remote")),
+      ),
+    ).toEqual([]);
     expect(got["x-kept"]).toBe("yes");
   });
 
   it("keeps the foreign identity headers when FOREIGN_IDENTITY_HEADERS is emptied, and strips the ones it names", async () => {
-    const { net, env } = await world({ POLICY: { routes: [{ path: "/*", auth: "none" }] }, FOREIGN_IDENTITY_HEADERS: ["X-Tenant-User"] });
-    await send(env, "/x", { headers: { "X-Forwarded-User": "kept", "X-Tenant-User": "gone", "X-Original-URL": "/always-gone" } });
+    const { net, env } = await world({
+      POLICY: { routes: [{ path: "/*", auth: "none" }] },
+      FOREIGN_IDENTITY_HEADERS: ["X-Tenant-User"],
+    });
+    await send(env, "/x", {
+      headers: { "X-Forwarded-User": "kept", "X-Tenant-User": "gone", "X-Original-URL": "/always-gone" },
+    });
     const got = net.originRequests[0]!.headers;
     expect(got).toMatchObject({ "x-forwarded-user": "kept" });
     expect(got["x-tenant-user"]).toBeUndefined();
@@ -228,13 +317,20 @@ describe("headers that steer the origin never reach it", () => {
 
   it("refuses a re-routing header in forward-auth mode, where the proxy would pass it on", async () => {
     const { env } = await world({ POLICY: { routes: [{ path: "/public/*", auth: "none" }] } });
-    const answer = await send(env, "/.auth/check", { headers: { "X-Forwarded-Uri": "/public/x", "X-Original-URL": "/admin" } });
+    const answer = await send(env, "/.auth/check", {
+      headers: { "X-Forwarded-Uri": "/public/x", "X-Original-URL": "/admin" },
+    });
     expect(answer.status).toBe(400);
   });
 });
 
 describe("a path's rule holds whatever case or suffix the origin ignores", () => {
-  const ADMIN_ONLY = { routes: [{ path: "/admin/*", require: { scopes: ["admin"] } }, { path: "/*", auth: "none" }] };
+  const ADMIN_ONLY = {
+    routes: [
+      { path: "/admin/*", require: { scopes: ["admin"] } },
+      { path: "/*", auth: "none" },
+    ],
+  };
 
   it("refuses /ADMIN/users and /admin.json by default (400), which Express, ASP.NET, Spring and Rails send to /admin", async () => {
     const { net, env } = await world({ POLICY: ADMIN_ONLY });
@@ -248,7 +344,9 @@ describe("a path's rule holds whatever case or suffix the origin ignores", () =>
   });
 
   it("forwards them as the unprotected paths they are when POLICY.readings says the origin reads neither way", async () => {
-    const { net, env } = await world({ POLICY: { ...ADMIN_ONLY, readings: { caseInsensitive: false, suffixes: false } } });
+    const { net, env } = await world({
+      POLICY: { ...ADMIN_ONLY, readings: { caseInsensitive: false, suffixes: false } },
+    });
     expect((await send(env, "/ADMIN/users")).status).toBe(200);
     expect((await send(env, "/admin.json")).status).toBe(200);
     expect((await send(env, "/admin/users")).status).toBe(401);
@@ -277,19 +375,33 @@ describe("self-service logouts cannot crowd out the admin", () => {
     const one = await send(e, "/.auth/logout", { method: "POST", ...bearer(await idp.sign({ sub: "spammer" })) });
     expect(one.status).toBe(429);
     expect(await codeOf(one)).toBe("logout_limited");
-    expect((await send(e, "/.auth/logout", { method: "POST", ...bearer(await idp.sign({ sub: "someone-else" })) })).status).toBe(204);
-    expect((await send(e, "/.auth/logout?scope=all", { method: "POST", ...bearer(await idp.sign({ sub: "spammer", scope: "openid" })) })).status).toBe(204);
+    expect(
+      (await send(e, "/.auth/logout", { method: "POST", ...bearer(await idp.sign({ sub: "someone-else" })) })).status,
+    ).toBe(204);
+    expect(
+      (
+        await send(e, "/.auth/logout?scope=all", {
+          method: "POST",
+          ...bearer(await idp.sign({ sub: "spammer", scope: "openid" })),
+        })
+      ).status,
+    ).toBe(204);
   });
 
-  it(`stops self-service logouts at ${MAX_SELF_SERVICE_REVOCATIONS} entries (507) while the admin still revokes every kind`, { timeout: 60_000 }, async () => {
-    const { idp, env: e } = await coldWorld();
-    await fillSelfService(MAX_SELF_SERVICE_REVOCATIONS, null);
-    const full = await send(e, "/.auth/logout", { method: "POST", ...bearer(await idp.sign({ sub: "late" })) });
-    expect(full.status).toBe(507);
-    expect((await problemOf(full)).detail).toMatch(/self-service/);
-    const exp = Math.floor(Date.now() / 1000) + 600;
-    for (const body of [{ jti: "admin-1", exp }, { sub: "attacker" }, { sid: "s-9" }]) expect((await post(e, "/.auth/revoke", body)).status).toBe(200);
-  });
+  it(
+    `stops self-service logouts at ${MAX_SELF_SERVICE_REVOCATIONS} entries (507) while the admin still revokes every kind`,
+    { timeout: 60_000 },
+    async () => {
+      const { idp, env: e } = await coldWorld();
+      await fillSelfService(MAX_SELF_SERVICE_REVOCATIONS, null);
+      const full = await send(e, "/.auth/logout", { method: "POST", ...bearer(await idp.sign({ sub: "late" })) });
+      expect(full.status).toBe(507);
+      expect((await problemOf(full)).detail).toMatch(/self-service/);
+      const exp = Math.floor(Date.now() / 1000) + 600;
+      for (const body of [{ jti: "admin-1", exp }, { sub: "attacker" }, { sid: "s-9" }])
+        expect((await post(e, "/.auth/revoke", body)).status).toBe(200);
+    },
+  );
 
   it(`takes sub and sid revocations past ${MAX_ACTIVE_REVOCATIONS} entries, into a reserve per-token ones cannot use, and says so`, async () => {
     const { env: e } = await coldWorld();
@@ -320,7 +432,11 @@ describe("an authorized WebSocket handshake reaches the origin", () => {
       pair[1].addEventListener("message", (m) => pair[1].send(`echo:${String(m.data)}`));
       return Promise.resolve(new Response(null, { status: 101, webSocket: pair[0] }));
     };
-    const response = await send(e, "/ws", bearer(await idp.sign({ sub: "alice" }), { Connection: "Upgrade", Upgrade: "websocket" }));
+    const response = await send(
+      e,
+      "/ws",
+      bearer(await idp.sign({ sub: "alice" }), { Connection: "Upgrade", Upgrade: "websocket" }),
+    );
     expect(response.status).toBe(101);
     expect(seen?.get("Upgrade")).toBe("websocket");
     expect(seen?.get("X-Auth-Subject")).toBe("alice");
@@ -336,7 +452,10 @@ describe("an authorized WebSocket handshake reaches the origin", () => {
 describe("smaller ones", () => {
   it("never takes a token with events (a logout or security event token) as an access token, whatever its typ", async () => {
     const { idp, env: e } = await world();
-    const logoutToken = await idp.sign({ events: { "http://schemas.openid.net/event/backchannel-logout": {} }, sid: "s" }, { header: { typ: "JWT" } });
+    const logoutToken = await idp.sign(
+      { events: { "http://schemas.openid.net/event/backchannel-logout": {} }, sid: "s" },
+      { header: { typ: "JWT" } },
+    );
     expect(await codeOf(await send(e, "/x", bearer(logoutToken)))).toBe("token_claims_invalid");
   });
 
@@ -350,9 +469,13 @@ describe("smaller ones", () => {
     expect(await codeOf(answer)).toBe("path_ambiguous");
   });
 
-  it("escapes the separator inside array claims: a role \"x,admin\" never reads as the role admin", async () => {
+  it('escapes the separator inside array claims: a role "x,admin" never reads as the role admin', async () => {
     const { net, idp, env: e } = await world({ CLAIM_HEADERS: { groups: "X-Groups" } });
-    await send(e, "/x", bearer(await idp.sign({ roles: ["buyer", "x,admin", "50%"], scp: ["read", "write admin"], groups: ["a,b"] })));
+    await send(
+      e,
+      "/x",
+      bearer(await idp.sign({ roles: ["buyer", "x,admin", "50%"], scp: ["read", "write admin"], groups: ["a,b"] })),
+    );
     const got = net.originRequests[0]!.headers;
     expect(got["x-auth-roles"]).toBe("buyer,x%2Cadmin,50%25");
     expect(got["x-auth-roles"]!.split(",")).not.toContain("admin");
@@ -371,9 +494,22 @@ describe("smaller ones", () => {
     const { net, env: e } = await world();
     const idp = net.issuer("https://weak-idp.test");
     // jose will not make or sign with such a key, so WebCrypto does, as a careless issuer would.
-    const algorithm = { name: "RSASSA-PKCS1-v1_5", modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" };
-    const { privateKey, publicKey } = (await crypto.subtle.generateKey(algorithm, true, ["sign", "verify"])) as CryptoKeyPair;
-    idp.keys.push({ kid: "weak", alg: "RS256", privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid: "weak", alg: "RS256" } });
+    const algorithm = {
+      name: "RSASSA-PKCS1-v1_5",
+      modulusLength: 1024,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash: "SHA-256",
+    };
+    const { privateKey, publicKey } = (await crypto.subtle.generateKey(algorithm, true, [
+      "sign",
+      "verify",
+    ])) as CryptoKeyPair;
+    idp.keys.push({
+      kid: "weak",
+      alg: "RS256",
+      privateKey,
+      publicJwk: { ...(await exportJWK(publicKey)), kid: "weak", alg: "RS256" },
+    });
     const env2 = { ...e, ISSUERS: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, audiences: ["api"] }] } as Env;
     const now = Math.floor(Date.now() / 1000);
     const json = (v: unknown) => base64url.encode(JSON.stringify(v));
@@ -385,23 +521,48 @@ describe("smaller ones", () => {
 
 describe("what a review of the fixes found", () => {
   it("judges /admin/users under a rule written /Admin/* (an ASP.NET origin routes it there), and /admin.json too", async () => {
-    const { net, env: e } = await world({ POLICY: { routes: [{ path: "/Admin/*", require: { roles: ["admin"] } }, { path: "/*", auth: "none" }] } });
-    for (const path of ["/admin/users", "/admin.json", "/ADMIN/users"]) expect((await send(e, path, { method: "DELETE" })).status, path).toBe(400);
+    const { net, env: e } = await world({
+      POLICY: {
+        routes: [
+          { path: "/Admin/*", require: { roles: ["admin"] } },
+          { path: "/*", auth: "none" },
+        ],
+      },
+    });
+    for (const path of ["/admin/users", "/admin.json", "/ADMIN/users"])
+      expect((await send(e, path, { method: "DELETE" })).status, path).toBe(400);
     expect((await send(e, "/Admin/users")).status).toBe(401);
     expect(net.originRequests).toHaveLength(0);
   });
 
   it("reads _method however its name is spelled: escaped, or as PHP mangles '.', ' ' and '['", async () => {
-    const { idp, env: e } = await world({ POLICY: { routes: [{ path: "/orders/*", methods: ["DELETE"], require: { roles: ["admin"] } }] } });
+    const { idp, env: e } = await world({
+      POLICY: { routes: [{ path: "/orders/*", methods: ["DELETE"], require: { roles: ["admin"] } }] },
+    });
     const buyer = await idp.sign({ roles: ["buyer"] });
-    for (const q of ["?_%6Dethod=DELETE", "?.method=DELETE", "?%20method=DELETE", "?%5Fmethod=DELETE", "?_METHOD=delete"]) {
-      expect(await codeOf(await send(e, `/orders/1${q}`, { method: "POST", ...bearer(buyer) })), q).toBe("method_override");
+    for (const q of [
+      "?_%6Dethod=DELETE",
+      "?.method=DELETE",
+      "?%20method=DELETE",
+      "?%5Fmethod=DELETE",
+      "?_METHOD=delete",
+    ]) {
+      expect(await codeOf(await send(e, `/orders/1${q}`, { method: "POST", ...bearer(buyer) })), q).toBe(
+        "method_override",
+      );
     }
   });
 
   it("reads the override in every forwarded URI's query in forward-auth mode", async () => {
-    const { idp, env: e } = await world({ POLICY: { routes: [{ path: "/orders/*", methods: ["DELETE"], require: { roles: ["admin"] } }] } });
-    const headers = { Authorization: `Bearer ${await idp.sign({ roles: ["buyer"] })}`, "X-Original-URI": "/orders/1?_method=DELETE", "X-Forwarded-Uri": "/orders/1?z", "X-Original-Method": "POST" };
+    const { idp, env: e } = await world({
+      POLICY: { routes: [{ path: "/orders/*", methods: ["DELETE"], require: { roles: ["admin"] } }] },
+    });
+    const headers = {
+      Authorization: `Bearer ${await idp.sign({ roles: ["buyer"] })}`,
+      "X-Original-URI": "/orders/1?_method=DELETE",
+      "X-Forwarded-Uri": "/orders/1?z",
+      "X-Original-Method": "POST",
+    };
     expect(await codeOf(await send(e, "/.auth/check", { headers }))).toBe("method_override");
   });
 
@@ -415,7 +576,11 @@ describe("what a review of the fixes found", () => {
 
   it("strips foreign identity headers named by a prefix (Kubernetes' X-Remote-Extra-*)", async () => {
     const { net, env: e } = await world({ POLICY: { routes: [{ path: "/*", auth: "none" }] } });
-    await send(e, "/x", { headers: { "X-Remote-Extra-Scopes": "admin", "X-Pomerium-Claim-Email": "ceo@x.test", "X-Kept": "1" } });
-    expect(Object.keys(net.originRequests[0]!.headers).filter((h) => h.startsWith("x-remote") || h.startsWith("x-pomerium"))).toEqual([]);
+    await send(e, "/x", {
+      headers: { "X-Remote-Extra-Scopes": "admin", "X-Pomerium-Claim-Email": "ceo@x.test", "X-Kept": "1" },
+    });
+    expect(
+      Object.keys(net.originRequests[0]!.headers).filter((h) => h.startsWith("x-remote") || h.startsWith("x-pomerium")),
+    ).toEqual([]);
   });
 });

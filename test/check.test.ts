@@ -34,7 +34,11 @@ describe("forward-auth", () => {
   it("nginx auth_request: reads X-Original-URI and X-Original-Method", async () => {
     const { idp, env } = await world({ POLICY });
     const token = await idp.sign({ scope: "read" });
-    const res = await send(env, "/.auth/check", bearer(token, { "X-Original-URI": "/admin/x?y=1", "X-Original-Method": "GET" }));
+    const res = await send(
+      env,
+      "/.auth/check",
+      bearer(token, { "X-Original-URI": "/admin/x?y=1", "X-Original-Method": "GET" }),
+    );
     expect(res.status).toBe(403);
     const pub = await send(env, "/.auth/check", { headers: { "X-Original-URI": "/public/a" } });
     expect(pub.status).toBe(200);
@@ -44,9 +48,17 @@ describe("forward-auth", () => {
   it("Traefik ForwardAuth: reads X-Forwarded-Uri and X-Forwarded-Method", async () => {
     const { idp, env } = await world({ POLICY });
     const token = await idp.sign({ roles: ["buyer"] });
-    const del = await send(env, "/.auth/check", bearer(token, { "X-Forwarded-Uri": "/orders/7", "X-Forwarded-Method": "DELETE" }));
+    const del = await send(
+      env,
+      "/.auth/check",
+      bearer(token, { "X-Forwarded-Uri": "/orders/7", "X-Forwarded-Method": "DELETE" }),
+    );
     expect(del.status).toBe(403);
-    const get = await send(env, "/.auth/check", bearer(token, { "X-Forwarded-Uri": "/orders/7", "X-Forwarded-Method": "GET" }));
+    const get = await send(
+      env,
+      "/.auth/check",
+      bearer(token, { "X-Forwarded-Uri": "/orders/7", "X-Forwarded-Method": "GET" }),
+    );
     expect(get.status).toBe(200);
   });
 
@@ -68,12 +80,21 @@ describe("forward-auth", () => {
       expect((await problemOf(res)).code).toBe("path_ambiguous");
     }
     // The check's own method is no description: nginx's subrequest is a GET whatever it describes.
-    const nginxAppended = await send(env, "/.auth/check/orders/7", bearer(token, { "X-Original-URI": "/orders/7", "X-Original-Method": "DELETE" }));
+    const nginxAppended = await send(
+      env,
+      "/.auth/check/orders/7",
+      bearer(token, { "X-Original-URI": "/orders/7", "X-Original-Method": "DELETE" }),
+    );
     expect(nginxAppended.status).toBe(403); // judged as DELETE /orders/7, not as the GET it came as
     // Descriptions that agree are one request: judged as such.
-    const same = await send(env, "/.auth/check", { headers: { "X-Original-URI": "/public/a?x=1", "X-Forwarded-Uri": "/public/a" } });
+    const same = await send(env, "/.auth/check", {
+      headers: { "X-Original-URI": "/public/a?x=1", "X-Forwarded-Uri": "/public/a" },
+    });
     expect(same.status).toBe(200);
-    const sameDelete = await send(env, "/.auth/check/orders/7", { ...bearer(token, { "X-Forwarded-Uri": "/orders/7", "X-Original-Method": "DELETE" }), method: "DELETE" });
+    const sameDelete = await send(env, "/.auth/check/orders/7", {
+      ...bearer(token, { "X-Forwarded-Uri": "/orders/7", "X-Original-Method": "DELETE" }),
+      method: "DELETE",
+    });
     expect(sameDelete.status).toBe(403);
     expect(net.originRequests).toHaveLength(0);
   });
@@ -84,20 +105,32 @@ describe("forward-auth", () => {
     const res = await send(env, "/.auth/check", bearer(token, { "X-Forwarded-Uri": "/public/..%2Fadmin/x" }));
     expect(res.status).toBe(400);
     expect((await problemOf(res)).code).toBe("path_ambiguous");
-    const method = await send(env, "/.auth/check", bearer(token, { "X-Forwarded-Uri": "/x", "X-Forwarded-Method": "GET /evil" }));
+    const method = await send(
+      env,
+      "/.auth/check",
+      bearer(token, { "X-Forwarded-Uri": "/x", "X-Forwarded-Method": "GET /evil" }),
+    );
     expect(method.status).toBe(400);
     for (const uri of ["admin/x", "javascript:alert(1)", "ftp://h/admin"]) {
       const res = await send(env, "/.auth/check", bearer(token, { "X-Forwarded-Uri": uri }));
       expect(res.status, uri).toBe(400);
       expect((await problemOf(res)).code).toBe("path_invalid");
     }
-    const absolute = await send(env, "/.auth/check", bearer(token, { "X-Forwarded-Uri": "https://api.example.com/admin/x?y=1" }));
+    const absolute = await send(
+      env,
+      "/.auth/check",
+      bearer(token, { "X-Forwarded-Uri": "https://api.example.com/admin/x?y=1" }),
+    );
     expect(absolute.status).toBe(403); // judged as /admin/x
   });
 
   it("does not let a client's own X-Auth-* headers into the answer", async () => {
     const { idp, env } = await world({ POLICY });
-    const res = await send(env, "/.auth/check/x", bearer(await idp.sign({ sub: "alice" }), { "X-Auth-Roles": "admin" }));
+    const res = await send(
+      env,
+      "/.auth/check/x",
+      bearer(await idp.sign({ sub: "alice" }), { "X-Auth-Roles": "admin" }),
+    );
     expect(res.headers.get("X-Auth-Roles")).toBeNull();
     expect(res.headers.get("X-Auth-Subject")).toBe("alice");
   });

@@ -29,7 +29,9 @@ describe("client API keys", () => {
     const unknown = await send(env, "/catalog/1", { headers: { "X-Api-Key": "guess" } });
     expect(unknown.status).toBe(401);
     expect((await problemOf(unknown)).code).toBe("client_key_unknown");
-    const foreign = await send(env, "/catalog/1", { headers: { "X-Api-Key": "web-key-123", Origin: "https://evil.example" } });
+    const foreign = await send(env, "/catalog/1", {
+      headers: { "X-Api-Key": "web-key-123", Origin: "https://evil.example" },
+    });
     expect(foreign.status).toBe(403);
     expect((await problemOf(foreign)).code).toBe("client_origin_forbidden");
     const noOrigin = await send(env, "/catalog/1", { headers: { "X-Api-Key": "web-key-123" } });
@@ -39,7 +41,10 @@ describe("client API keys", () => {
 
   it("forwards with X-Auth-Client and without the key", async () => {
     const { net, env } = await clientWorld();
-    expect((await send(env, "/catalog/1", { headers: { "X-Api-Key": "web-key-123", Origin: "https://app.example" } })).status).toBe(200);
+    expect(
+      (await send(env, "/catalog/1", { headers: { "X-Api-Key": "web-key-123", Origin: "https://app.example" } }))
+        .status,
+    ).toBe(200);
     expect((await send(env, "/catalog/2", { headers: { "X-Api-Key": "cli-key-456" } })).status).toBe(200);
     const [web, cli] = net.originRequests;
     expect(web!.headers["x-auth-client"]).toBe("web-app");
@@ -74,7 +79,9 @@ describe("client API keys", () => {
 
   it("never echoes the key in a denial", async () => {
     const { env } = await clientWorld();
-    const res = await send(env, "/catalog/1", { headers: { "X-Api-Key": "web-key-123", Origin: "https://evil.example" } });
+    const res = await send(env, "/catalog/1", {
+      headers: { "X-Api-Key": "web-key-123", Origin: "https://evil.example" },
+    });
     expect((await res.text()) + JSON.stringify([...res.headers])).not.toContain("web-key-123");
   });
 });

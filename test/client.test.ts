@@ -4,7 +4,13 @@
 import { reset } from "cloudflare:test";
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
 import { retryAfterMs } from "../src/client/backoff";
-import { RevocationClient, RevocationClientError, type FetchLike, type Revocation, type RevocationEvent } from "../src/client/index";
+import {
+  RevocationClient,
+  RevocationClientError,
+  type FetchLike,
+  type Revocation,
+  type RevocationEvent,
+} from "../src/client/index";
 import type { Revocation as LedgerRevocation, RevocationEvent as LedgerRevocationEvent } from "../src/revocation/model";
 import { send, world } from "./helpers/app";
 
@@ -33,7 +39,10 @@ describe("against the Worker, in workerd", () => {
       await client.revokeSubject({ sub: "w-4", iss: idp.issuer }),
     ];
     expect(results.map((r) => [r.seq, r.revocation.kind, r.revocation.value])).toEqual([
-      [1, "jti", "w-1"], [2, "jti", "w-2"], [3, "sid", "w-3"], [4, "sub", "w-4"],
+      [1, "jti", "w-1"],
+      [2, "jti", "w-2"],
+      [3, "sid", "w-3"],
+      [4, "sub", "w-4"],
     ]);
     expect(await client.feed({ since: 1, limit: 2 })).toMatchObject({ events: [{ seq: 2 }, { seq: 3 }], next: 3 });
     const all: number[] = [];
@@ -52,10 +61,20 @@ describe("against the Worker, in workerd", () => {
 
   it("keeps a quiet stream open with its heartbeat, answered by the ledger", async () => {
     const { env } = await world();
-    const client = new RevocationClient({ baseUrl: BASE, adminToken: ADMIN, fetch: (input, init) => send(env, input, init) });
+    const client = new RevocationClient({
+      baseUrl: BASE,
+      adminToken: ADMIN,
+      fetch: (input, init) => send(env, input, init),
+    });
     const errors: RevocationClientError[] = [];
     const controller = new AbortController();
-    const following = client.follow({ since: 0, heartbeatMs: 100, signal: controller.signal, onEvent: () => {}, onError: (e) => void errors.push(e) });
+    const following = client.follow({
+      since: 0,
+      heartbeatMs: 100,
+      signal: controller.signal,
+      onEvent: () => {},
+      onError: (e) => void errors.push(e),
+    });
     await new Promise((r) => setTimeout(r, 1_000)); // ten heartbeats; silent for 200 ms would drop it
     controller.abort();
     expect(await following).toBe(0);
@@ -64,20 +83,38 @@ describe("against the Worker, in workerd", () => {
 
   it("rejects follow() at once when the admin token is refused", async () => {
     const { env } = await world();
-    const client = new RevocationClient({ baseUrl: BASE, adminToken: "wrong-wrong-wrong", fetch: (input, init) => send(env, input, init) });
-    const failed = await client.follow({ since: 0, onEvent: () => {}, signal: AbortSignal.timeout(5_000) }).catch((e: unknown) => e);
+    const client = new RevocationClient({
+      baseUrl: BASE,
+      adminToken: "wrong-wrong-wrong",
+      fetch: (input, init) => send(env, input, init),
+    });
+    const failed = await client
+      .follow({ since: 0, onEvent: () => {}, signal: AbortSignal.timeout(5_000) })
+      .catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(RevocationClientError);
     expect(failed).toMatchObject({ status: 401, code: "admin_unauthorized" });
   });
 });
 
 describe("retries", () => {
-  const ok = () => new Response(JSON.stringify({ seq: 7, revocation: { kind: "sub", value: "u", iss: null, at: 1, expiresAt: 2 } }), { status: 200 });
-  const problem = (status: number, code: string, headers: Record<string, string> = {}) =>
-    new Response(JSON.stringify({ type: `urn:edge-jwt-authorizer:problem:${code}`, title: "t", status, detail: `because ${code}`, code }), {
-      status,
-      headers: { "Content-Type": "application/problem+json", ...headers },
+  const ok = () =>
+    new Response(JSON.stringify({ seq: 7, revocation: { kind: "sub", value: "u", iss: null, at: 1, expiresAt: 2 } }), {
+      status: 200,
     });
+  const problem = (status: number, code: string, headers: Record<string, string> = {}) =>
+    new Response(
+      JSON.stringify({
+        type: `urn:edge-jwt-authorizer:problem:${code}`,
+        title: "t",
+        status,
+        detail: `because ${code}`,
+        code,
+      }),
+      {
+        status,
+        headers: { "Content-Type": "application/problem+json", ...headers },
+      },
+    );
 
   /** A fetch that answers from a script, one step per call, and records each call's Idempotency-Key. */
   function scripted(steps: (() => Response | Promise<Response>)[]) {
@@ -88,12 +125,22 @@ describe("retries", () => {
       if (!step) throw new Error("more calls than scripted");
       return step();
     };
-    return { keys, client: (options: { retries?: number; timeoutMs?: number } = {}) => new RevocationClient({ baseUrl: BASE, adminToken: ADMIN, fetch, ...options }) };
+    return {
+      keys,
+      client: (options: { retries?: number; timeoutMs?: number } = {}) =>
+        new RevocationClient({ baseUrl: BASE, adminToken: ADMIN, fetch, ...options }),
+    };
   }
   const networkError = () => Promise.reject(new TypeError("fetch failed"));
 
   it("retries network errors and 502/503/504 with one Idempotency-Key, then answers", async () => {
-    const s = scripted([networkError, () => problem(502, "origin_unreachable"), () => problem(503, "revocations_unavailable", { "Retry-After": "0" }), () => problem(504, "origin_timeout"), ok]);
+    const s = scripted([
+      networkError,
+      () => problem(502, "origin_unreachable"),
+      () => problem(503, "revocations_unavailable", { "Retry-After": "0" }),
+      () => problem(504, "origin_timeout"),
+      ok,
+    ]);
     const result = await s.client({ retries: 4 }).revokeSubject({ sub: "u" });
     expect(result.seq).toBe(7);
     expect(s.keys).toHaveLength(5);
@@ -110,19 +157,38 @@ describe("retries", () => {
   });
 
   it("never retries 400, 401, 403, 413, 422 or 507, and throws the problem's fields", async () => {
-    const cases: [number, string][] = [[400, "body_invalid"], [401, "admin_unauthorized"], [403, "forbidden"], [413, "body_too_large"], [422, "idempotency_key_reused"], [507, "revocations_full"]];
+    const cases: [number, string][] = [
+      [400, "body_invalid"],
+      [401, "admin_unauthorized"],
+      [403, "forbidden"],
+      [413, "body_too_large"],
+      [422, "idempotency_key_reused"],
+      [507, "revocations_full"],
+    ];
     for (const [status, code] of cases) {
       const s = scripted([() => problem(status, code), ok]);
-      const error = await s.client().revokeSubject({ sub: "u" }).catch((e: unknown) => e);
+      const error = await s
+        .client()
+        .revokeSubject({ sub: "u" })
+        .catch((e: unknown) => e);
       expect(error, String(status)).toBeInstanceOf(RevocationClientError);
-      expect(error).toMatchObject({ status, code, detail: `because ${code}`, type: `urn:edge-jwt-authorizer:problem:${code}`, attempts: 1 });
+      expect(error).toMatchObject({
+        status,
+        code,
+        detail: `because ${code}`,
+        type: `urn:edge-jwt-authorizer:problem:${code}`,
+        attempts: 1,
+      });
       expect(s.keys).toHaveLength(1);
     }
   });
 
   it("stops after `retries`, throwing the last failure", async () => {
     const s = scripted([networkError, networkError, networkError]);
-    const error = await s.client({ retries: 2 }).feed().catch((e: unknown) => e);
+    const error = await s
+      .client({ retries: 2 })
+      .feed()
+      .catch((e: unknown) => e);
     expect(error).toMatchObject({ name: "RevocationClientError", status: null, code: "network_error", attempts: 3 });
     expect(s.keys).toHaveLength(3);
   });
@@ -134,7 +200,12 @@ describe("retries", () => {
     expect(result.seq).toBe(7);
     expect(Date.now() - started).toBeLessThan(5_000);
     const never = scripted([() => new Promise<Response>(() => {})]);
-    expect(await never.client({ timeoutMs: 50, retries: 0 }).feed().catch((e: unknown) => e)).toMatchObject({ code: "timeout", status: null });
+    expect(
+      await never
+        .client({ timeoutMs: 50, retries: 0 })
+        .feed()
+        .catch((e: unknown) => e),
+    ).toMatchObject({ code: "timeout", status: null });
   });
 
   it("waits what Retry-After asks before the next attempt", async () => {
@@ -150,11 +221,19 @@ describe("retries", () => {
   it("stops when the caller aborts, and refuses an answer of the wrong shape", async () => {
     const s = scripted([networkError, ok]);
     const controller = new AbortController();
-    const pending = s.client().revokeSubject({ sub: "u" }, { signal: controller.signal }).catch((e: unknown) => e);
+    const pending = s
+      .client()
+      .revokeSubject({ sub: "u" }, { signal: controller.signal })
+      .catch((e: unknown) => e);
     controller.abort();
     expect(await pending).toMatchObject({ code: "aborted" });
     const odd = scripted([() => new Response(JSON.stringify({ seq: "seven" }), { status: 200 })]);
-    expect(await odd.client().revokeSubject({ sub: "u" }).catch((e: unknown) => e)).toMatchObject({ code: "response_invalid" });
+    expect(
+      await odd
+        .client()
+        .revokeSubject({ sub: "u" })
+        .catch((e: unknown) => e),
+    ).toMatchObject({ code: "response_invalid" });
   });
 
   it("refuses options it cannot honour", () => {

@@ -33,11 +33,19 @@ describe("parsing", () => {
 
   it("accepts every var as a JSON value or as a string holding JSON", () => {
     const asValues = {
-      ISSUERS, CLOCK_TOLERANCE_SECONDS: 10, POLICY: { routes: [{ path: "/h", auth: "none" }] }, CLAIM_HEADERS: { email: "X-Auth-Email" },
-      FORWARD_AUTHORIZATION: false, REVOCATION_MAX_STALENESS_SECONDS: 2, MAX_TOKEN_LIFETIME_SECONDS: 3600, CLIENTS: [{ id: "a", keySha256: "0".repeat(64) }],
+      ISSUERS,
+      CLOCK_TOLERANCE_SECONDS: 10,
+      POLICY: { routes: [{ path: "/h", auth: "none" }] },
+      CLAIM_HEADERS: { email: "X-Auth-Email" },
+      FORWARD_AUTHORIZATION: false,
+      REVOCATION_MAX_STALENESS_SECONDS: 2,
+      MAX_TOKEN_LIFETIME_SECONDS: 3600,
+      CLIENTS: [{ id: "a", keySha256: "0".repeat(64) }],
       ORIGIN_URL: "https://o.test",
     };
-    const asStrings = Object.fromEntries(Object.entries(asValues).map(([k, v]) => [k, k === "ORIGIN_URL" ? v : JSON.stringify(v)]));
+    const asStrings = Object.fromEntries(
+      Object.entries(asValues).map(([k, v]) => [k, k === "ORIGIN_URL" ? v : JSON.stringify(v)]),
+    );
     const a = parseConfig(asValues);
     const b = parseConfig({ ...asStrings, ORIGIN_URL: JSON.stringify("https://o.test") });
     const c = parseConfig(asStrings);
@@ -61,7 +69,9 @@ describe("parsing", () => {
     expect(issuesOf({ CLAIM_HEADERS: { email: "Bad Header" } })[0]!.var).toBe("CLAIM_HEADERS");
     expect(issuesOf({ CLAIM_HEADERS: { email: "X-Auth-Subject" } })[0]!.var).toBe("CLAIM_HEADERS");
     expect(issuesOf({ CLAIM_HEADERS: { tenant: "x-auth-client" } })[0]!.var).toBe("CLAIM_HEADERS");
-    expect(issuesOf({ CLAIM_HEADERS: { email: "X-Auth-Email", mail: "x-auth-email" } })[0]!.message).toContain("mapped once");
+    expect(issuesOf({ CLAIM_HEADERS: { email: "X-Auth-Email", mail: "x-auth-email" } })[0]!.message).toContain(
+      "mapped once",
+    );
     expect(issuesOf({ CLIENTS: [{ id: "a", keySha256: "nothex" }] })[0]!.var).toBe("CLIENTS");
     expect(issuesOf({ MAX_TOKEN_LIFETIME_SECONDS: 0 })[0]!.var).toBe("MAX_TOKEN_LIFETIME_SECONDS");
     expect(issuesOf({ REVOCATION_MAX_STALENESS_SECONDS: 0 })[0]!.var).toBe("REVOCATION_MAX_STALENESS_SECONDS");
@@ -78,7 +88,9 @@ describe("parsing", () => {
   it("refuses bad policy rules by index", () => {
     const issues = issuesOf({ POLICY: { routes: [{ path: "/ok" }, { path: "/a/../b" }] } });
     expect(issues[0]).toEqual({ var: "POLICY", message: expect.stringContaining("routes[1].path") });
-    expect(issuesOf({ POLICY: { routes: [{ path: "/x", auth: "none", require: { scopes: ["a"] } }] } })[0]!.var).toBe("POLICY");
+    expect(issuesOf({ POLICY: { routes: [{ path: "/x", auth: "none", require: { scopes: ["a"] } }] } })[0]!.var).toBe(
+      "POLICY",
+    );
     expect(issuesOf({ POLICY: { routes: [{ path: "/x", revocation: "sometimes" }] } })[0]!.var).toBe("POLICY");
   });
 
@@ -92,7 +104,21 @@ describe("parsing", () => {
 
   it("knows every var of the contract, and LOG_DECISIONS, LOGOUT and FOREIGN_IDENTITY_HEADERS (additions, see README)", () => {
     expect(CONFIG_VARS.sort()).toEqual(
-      ["ADMIN_TOKENS", "CLAIM_HEADERS", "CLIENTS", "CLOCK_TOLERANCE_SECONDS", "FOREIGN_IDENTITY_HEADERS", "FORWARD_AUTHORIZATION", "ISSUERS", "LOG_DECISIONS", "LOGOUT", "MAX_TOKEN_LIFETIME_SECONDS", "ORIGIN_URL", "POLICY", "REVOCATION_MAX_STALENESS_SECONDS"].sort(),
+      [
+        "ADMIN_TOKENS",
+        "CLAIM_HEADERS",
+        "CLIENTS",
+        "CLOCK_TOLERANCE_SECONDS",
+        "FOREIGN_IDENTITY_HEADERS",
+        "FORWARD_AUTHORIZATION",
+        "ISSUERS",
+        "LOG_DECISIONS",
+        "LOGOUT",
+        "MAX_TOKEN_LIFETIME_SECONDS",
+        "ORIGIN_URL",
+        "POLICY",
+        "REVOCATION_MAX_STALENESS_SECONDS",
+      ].sort(),
     );
   });
 });
@@ -118,7 +144,10 @@ describe("an invalid configuration", () => {
     expect(res.status).toBe(500);
     const body = await problemOf(res);
     expect(body.errors).toEqual(
-      expect.arrayContaining([expect.objectContaining({ var: "ISSUERS" }), expect.objectContaining({ var: "CLOCK_TOLERANCE_SECONDS" })]),
+      expect.arrayContaining([
+        expect.objectContaining({ var: "ISSUERS" }),
+        expect.objectContaining({ var: "CLOCK_TOLERANCE_SECONDS" }),
+      ]),
     );
   });
 });
@@ -129,16 +158,28 @@ describe("GET /.auth/health", () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as Record<string, unknown>;
     expect(body.status).toBe("ok");
-    expect(body.issuers).toEqual([expect.objectContaining({ issuer: "http://127.0.0.1:9001", jwksUri: "discovery", jwks: expect.objectContaining({ keys: 0 }) })]);
+    expect(body.issuers).toEqual([
+      expect.objectContaining({
+        issuer: "http://127.0.0.1:9001",
+        jwksUri: "discovery",
+        jwks: expect.objectContaining({ keys: 0 }),
+      }),
+    ]);
     expect(body.adminTokens).toBe(2);
-    expect(body.revocation).toMatchObject({ maxStalenessSeconds: 5, view: expect.objectContaining({ seq: expect.any(Number), kvReads: expect.any(Number) }) });
+    expect(body.revocation).toMatchObject({
+      maxStalenessSeconds: 5,
+      view: expect.objectContaining({ seq: expect.any(Number), kvReads: expect.any(Number) }),
+    });
     expect(JSON.stringify(body)).not.toContain("test-admin-token");
   });
 
   it("shows client ids only, and each issuer's JWKS cache age", async () => {
     const { idp, env: environment } = await world({ CLIENTS: [{ id: "web", keySha256: "ab".repeat(32) }] });
     await send(environment, "/x", { headers: { Authorization: `Bearer ${await idp.sign()}` } });
-    const body = (await (await send(environment, "/.auth/health")).json()) as { clients: unknown; issuers: { jwks: { keys: number; ageSeconds: number } }[] };
+    const body = (await (await send(environment, "/.auth/health")).json()) as {
+      clients: unknown;
+      issuers: { jwks: { keys: number; ageSeconds: number } }[];
+    };
     expect(body.clients).toEqual(["web"]);
     expect(JSON.stringify(body)).not.toContain("abab");
     expect(body.issuers[0]!.jwks).toMatchObject({ keys: 1, ageSeconds: 0, fresh: true });

@@ -55,14 +55,24 @@ describe("verifyToken", () => {
     const token = await sign({ exp: NOW + 10 });
     expect(await codeOf(verifyToken(token, config, keyFor, (NOW + 10 + 29) * 1000))).toBe("none");
     expect(await codeOf(verifyToken(token, config, keyFor, (NOW + 10 + 31) * 1000))).toBe("token_expired");
-    expect(await codeOf(verifyToken(await sign({ iat: NOW + 31, exp: NOW + 600 }), config, keyFor, NOW_MS))).toBe("token_issued_in_future");
+    expect(await codeOf(verifyToken(await sign({ iat: NOW + 31, exp: NOW + 600 }), config, keyFor, NOW_MS))).toBe(
+      "token_issued_in_future",
+    );
   });
 
   it("refuses a lifetime over the cap, a missing iat, another issuer, and a token with events", async () => {
-    expect(await codeOf(verifyToken(await sign({ exp: NOW + 86_401 }), config, keyFor, NOW_MS))).toBe("token_lifetime_too_long");
-    expect(await codeOf(verifyToken(await sign({ iat: undefined }), config, keyFor, NOW_MS))).toBe("token_claims_invalid");
-    expect(await codeOf(verifyToken(await sign({ iss: "https://other.test" }), config, keyFor, NOW_MS))).toBe("issuer_unknown");
-    expect(await codeOf(verifyToken(await sign({ events: { "urn:x": {} } }), config, keyFor, NOW_MS))).toBe("token_claims_invalid");
+    expect(await codeOf(verifyToken(await sign({ exp: NOW + 86_401 }), config, keyFor, NOW_MS))).toBe(
+      "token_lifetime_too_long",
+    );
+    expect(await codeOf(verifyToken(await sign({ iat: undefined }), config, keyFor, NOW_MS))).toBe(
+      "token_claims_invalid",
+    );
+    expect(await codeOf(verifyToken(await sign({ iss: "https://other.test" }), config, keyFor, NOW_MS))).toBe(
+      "issuer_unknown",
+    );
+    expect(await codeOf(verifyToken(await sign({ events: { "urn:x": {} } }), config, keyFor, NOW_MS))).toBe(
+      "token_claims_invalid",
+    );
   });
 });
 
@@ -105,7 +115,11 @@ describe("authorize", () => {
     expect(await codeOf(authorize(target("GET", "/orders/1"), config, deps()))).toBe("token_missing");
     expect(await codeOf(authorize(target("GET", "/public/..%2Forders/1"), config, deps()))).toBe("path_ambiguous");
     expect(await codeOf(authorize(target("DELETE", "/orders/1", reader), config, deps()))).toBe("insufficient_scope");
-    expect(await codeOf(authorize(target("POST", "/orders/1", reader, { "X-HTTP-Method-Override": "DELETE" }), config, deps()))).toBe("method_override");
+    expect(
+      await codeOf(
+        authorize(target("POST", "/orders/1", reader, { "X-HTTP-Method-Override": "DELETE" }), config, deps()),
+      ),
+    ).toBe("method_override");
     revoked.add("r-1");
     expect(await codeOf(authorize(target("GET", "/orders/1", reader), config, deps()))).toBe("token_revoked");
   });
@@ -115,18 +129,39 @@ describe("the identity headers and what is forwarded", () => {
   const config = configOf({ CLAIM_HEADERS: { email: "X-Email-Claim" } });
 
   it("tokenHeaders: the claims as headers, arrays escaped, from the claims alone", async () => {
-    const verified = await verifyToken(await sign({ jti: "j", roles: ["a", "b,c"], scp: ["x y"], email: "a@x.test" }), config, keyFor, NOW_MS);
+    const verified = await verifyToken(
+      await sign({ jti: "j", roles: ["a", "b,c"], scp: ["x y"], email: "a@x.test" }),
+      config,
+      keyFor,
+      NOW_MS,
+    );
     const headers = Object.fromEntries(tokenHeaders(verified, config.claimHeaders));
-    expect(headers).toMatchObject({ "X-Auth-Subject": "alice", "X-Auth-Token-Id": "j", "X-Auth-Roles": "a,b%2Cc", "X-Auth-Scopes": "x%20y", "X-Email-Claim": "a@x.test" });
+    expect(headers).toMatchObject({
+      "X-Auth-Subject": "alice",
+      "X-Auth-Token-Id": "j",
+      "X-Auth-Roles": "a,b%2Cc",
+      "X-Auth-Scopes": "x%20y",
+      "X-Email-Claim": "a@x.test",
+    });
     expect(tokenHeaders(verified, config.claimHeaders)).toEqual(tokenHeaders(verified, config.claimHeaders));
   });
 
   it("forwardHeaders: the client's identity, foreign identity, re-routing and hop-by-hop headers out, the identity headers in", () => {
     const incoming = new Headers({
-      "X-Auth-Subject": "root", "X-Forwarded-User": "root", "X-Original-URL": "/admin", Connection: "keep-alive, Upgrade", Upgrade: "websocket",
-      "Keep-Alive": "5", "X-Email-Claim": "ceo@x.test", Accept: "application/json",
+      "X-Auth-Subject": "root",
+      "X-Forwarded-User": "root",
+      "X-Original-URL": "/admin",
+      Connection: "keep-alive, Upgrade",
+      Upgrade: "websocket",
+      "Keep-Alive": "5",
+      "X-Email-Claim": "ceo@x.test",
+      Accept: "application/json",
     });
     const out = forwardHeaders(incoming, config, [["X-Auth-Subject", "alice"]]);
-    expect(Object.fromEntries(out)).toEqual({ accept: "application/json", upgrade: "websocket", "x-auth-subject": "alice" });
+    expect(Object.fromEntries(out)).toEqual({
+      accept: "application/json",
+      upgrade: "websocket",
+      "x-auth-subject": "alice",
+    });
   });
 });

@@ -6,7 +6,11 @@ import { sha256Hex } from "../src/crypto";
 import { ledgerOf } from "../src/revocation/ledger";
 import { BACKCHANNEL_LOGOUT_EVENT } from "../src/token/event-token";
 import { signingInput } from "../src/token/verify";
-import { CAEP_SESSION_REVOKED, RISC_ACCOUNT_DISABLED, RISC_CREDENTIAL_COMPROMISE } from "../src/revocation/security-events";
+import {
+  CAEP_SESSION_REVOKED,
+  RISC_ACCOUNT_DISABLED,
+  RISC_CREDENTIAL_COMPROMISE,
+} from "../src/revocation/security-events";
 import { bearer, freezeClock, makeEnv, send, world, type World } from "./helpers/app";
 
 afterEach(async () => {
@@ -39,7 +43,11 @@ function spareBitsSet(token: string): string {
 }
 
 /** An event token: no exp, no access-token claims, unless `claims` says so (null deletes). */
-function eventToken(w: World, claims: Record<string, unknown>, opts: { kid?: string; header?: Record<string, unknown> } = LOGOUT_TYP): Promise<string> {
+function eventToken(
+  w: World,
+  claims: Record<string, unknown>,
+  opts: { kid?: string; header?: Record<string, unknown> } = LOGOUT_TYP,
+): Promise<string> {
   return w.idp.sign({ aud: RP, exp: null, scope: null, ...claims }, opts);
 }
 
@@ -56,7 +64,9 @@ function postSet(env: Env, token: string, type = "application/secevent+jwt"): Pr
 }
 
 async function feed(env: Env) {
-  const body = (await (await send(env, "/.auth/revocations", { headers: ADMIN })).json()) as { events: { revocation: { kind: string; value: string; iss: string } }[] };
+  const body = (await (await send(env, "/.auth/revocations", { headers: ADMIN })).json()) as {
+    events: { revocation: { kind: string; value: string; iss: string } }[];
+  };
   return body.events.map((e) => e.revocation);
 }
 
@@ -83,9 +93,14 @@ describe("POST /.auth/backchannel-logout", () => {
 
   it("revokes the subject when the token names no session", async () => {
     const w = await idpWorld();
-    expect((await postLogout(w.env, await eventToken(w, { sub: "bob", sid: null, events: logoutEvent }))).status).toBe(200);
+    expect((await postLogout(w.env, await eventToken(w, { sub: "bob", sid: null, events: logoutEvent }))).status).toBe(
+      200,
+    );
     expect(await feed(w.env)).toEqual([expect.objectContaining({ kind: "sub", value: "bob" })]);
-    expect((await send(w.env, "/x", bearer(await w.idp.sign({ sub: "bob", iat: Math.floor(Date.now() / 1000) - 5 })))).status).toBe(401);
+    expect(
+      (await send(w.env, "/x", bearer(await w.idp.sign({ sub: "bob", iat: Math.floor(Date.now() / 1000) - 5 }))))
+        .status,
+    ).toBe(401);
   });
 
   it("refuses, with an OAuth error body and nothing revoked, every token that breaks a rule", async () => {
@@ -97,7 +112,10 @@ describe("POST /.auth/backchannel-logout", () => {
       ["without events", eventToken(w, { sid: "s" })],
       ["with a nonce", eventToken(w, { sid: "s", nonce: "n", events: logoutEvent })],
       ["for another audience", eventToken(w, { aud: "api", sid: "s", events: logoutEvent })],
-      ["signed by a key the issuer does not publish", eventToken(w, { sid: "s", events: logoutEvent }, { ...LOGOUT_TYP, kid: "not-published" })],
+      [
+        "signed by a key the issuer does not publish",
+        eventToken(w, { sid: "s", events: logoutEvent }, { ...LOGOUT_TYP, kid: "not-published" }),
+      ],
       ["without sub or sid", eventToken(w, { sub: null, sid: null, events: logoutEvent })],
       ["without jti", eventToken(w, { jti: null, sid: "s", events: logoutEvent })],
       ["issued ten minutes ago", eventToken(w, { iat: now - 600, sid: "s", events: logoutEvent })],
@@ -119,7 +137,11 @@ describe("POST /.auth/backchannel-logout", () => {
     const token = await eventToken(w, { sid: "s-9", events: logoutEvent });
     expect((await postLogout(w.env, token)).status).toBe(200);
     expect((await refusal(await postLogout(w.env, token))).error_description).toMatch(/delivered before/);
-    const sameJti = await eventToken(w, { jti: JSON.parse(atob(token.split(".")[1]!.replace(/-/g, "+").replace(/_/g, "/"))).jti, sid: "s-10", events: logoutEvent });
+    const sameJti = await eventToken(w, {
+      jti: JSON.parse(atob(token.split(".")[1]!.replace(/-/g, "+").replace(/_/g, "/"))).jti,
+      sid: "s-10",
+      events: logoutEvent,
+    });
     expect((await postLogout(w.env, sameJti)).status).toBe(400);
     expect(await feed(w.env)).toHaveLength(1);
   });
@@ -127,7 +149,11 @@ describe("POST /.auth/backchannel-logout", () => {
   it("wants a form with one logout_token, from an issuer configured for it", async () => {
     const w = await idpWorld();
     const token = await eventToken(w, { sid: "s", events: logoutEvent });
-    const asJson = await send(w.env, "/.auth/backchannel-logout", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ logout_token: token }) });
+    const asJson = await send(w.env, "/.auth/backchannel-logout", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ logout_token: token }),
+    });
     await refusal(asJson);
     const twice = await send(w.env, "/.auth/backchannel-logout", {
       method: "POST",
@@ -136,12 +162,16 @@ describe("POST /.auth/backchannel-logout", () => {
     });
     await refusal(twice);
     const plain = await world(); // its issuer has no logoutAudiences
-    expect((await refusal(await postLogout(plain.env, await eventToken(plain, { sid: "s", events: logoutEvent })))).error).toBe("invalid_request");
+    expect(
+      (await refusal(await postLogout(plain.env, await eventToken(plain, { sid: "s", events: logoutEvent })))).error,
+    ).toBe("invalid_request");
   });
 
   it("is never accepted as an access token", async () => {
     const w = await idpWorld();
-    const env = makeEnv({ ISSUERS: [{ issuer: w.idp.issuer, jwksUri: w.idp.jwksUri, audiences: [RP], logoutAudiences: [RP] }] });
+    const env = makeEnv({
+      ISSUERS: [{ issuer: w.idp.issuer, jwksUri: w.idp.jwksUri, audiences: [RP], logoutAudiences: [RP] }],
+    });
     const res = await send(env, "/x", bearer(await w.idp.sign({ aud: RP, sid: "s", events: logoutEvent }, LOGOUT_TYP)));
     expect(res.status).toBe(401);
   });
@@ -162,9 +192,19 @@ describe("POST /.auth/events", () => {
     const w = await idpWorld();
     const iss = w.idp.issuer;
     const sets = [
-      { events: { [CAEP_SESSION_REVOKED]: {} }, sub_id: { format: "complex", session: { format: "opaque", id: "s-7" }, user: { format: "iss_sub", iss, sub: "carol" } } },
+      {
+        events: { [CAEP_SESSION_REVOKED]: {} },
+        sub_id: {
+          format: "complex",
+          session: { format: "opaque", id: "s-7" },
+          user: { format: "iss_sub", iss, sub: "carol" },
+        },
+      },
       { events: { [RISC_ACCOUNT_DISABLED]: { subject: { format: "iss_sub", iss, sub: "dave" } } } },
-      { events: { [RISC_CREDENTIAL_COMPROMISE]: { credential_type: "password" } }, sub_id: { format: "opaque", id: "erin" } },
+      {
+        events: { [RISC_CREDENTIAL_COMPROMISE]: { credential_type: "password" } },
+        sub_id: { format: "opaque", id: "erin" },
+      },
       { events: { [CAEP_SESSION_REVOKED]: {} }, sub_id: { format: "iss_sub", iss, sub: "frank" } },
     ];
     // Issued before the events: a session revocation denies the tokens issued up to its second, and
@@ -175,14 +215,26 @@ describe("POST /.auth/events", () => {
       const res = await postSet(w.env, await eventToken(w, { sub: null, ...claims }, SET_TYP));
       expect(res.status).toBe(202);
     }
-    expect((await feed(w.env)).map((r) => `${r.kind}:${r.value}`)).toEqual(["sid:s-7", "sub:dave", "sub:erin", "sub:frank"]);
+    expect((await feed(w.env)).map((r) => `${r.kind}:${r.value}`)).toEqual([
+      "sid:s-7",
+      "sub:dave",
+      "sub:erin",
+      "sub:frank",
+    ]);
     expect((await send(w.env, "/x", bearer(revokedSession))).status).toBe(401);
     expect((await send(w.env, "/x", bearer(otherSession))).status).toBe(200);
   });
 
   it("acknowledges and counts an event type it does not act on, revoking nothing", async () => {
     const w = await idpWorld();
-    const res = await postSet(w.env, await eventToken(w, { events: { "https://schemas.openid.net/secevent/caep/event-type/token-claims-change": {} } }, SET_TYP));
+    const res = await postSet(
+      w.env,
+      await eventToken(
+        w,
+        { events: { "https://schemas.openid.net/secevent/caep/event-type/token-claims-change": {} } },
+        SET_TYP,
+      ),
+    );
     expect(res.status).toBe(202);
     expect(await feed(w.env)).toEqual([]);
     const health = (await (await send(w.env, "/.auth/health")).json()) as { events: Record<string, number> };
@@ -201,13 +253,33 @@ describe("POST /.auth/events", () => {
       ["bad signature", Promise.resolve(tampered), "authentication_failed"],
       ["unknown issuer", eventToken(w, { ...ok, iss: "https://elsewhere.test" }, SET_TYP), "invalid_issuer"],
       ["a logout token", eventToken(w, { sid: "s", events: logoutEvent }, LOGOUT_TYP), "invalid_request"],
-      ["an email subject", eventToken(w, { ...ok, sub_id: { format: "email", email: "g@x.test" } }, SET_TYP), "invalid_request"],
+      [
+        "an email subject",
+        eventToken(w, { ...ok, sub_id: { format: "email", email: "g@x.test" } }, SET_TYP),
+        "invalid_request",
+      ],
       // Regression: the revocation took its issuer from the subject, so a transmitter revoked another issuer's users.
-      ["another issuer's user", eventToken(w, { ...ok, sub_id: { format: "iss_sub", iss: "https://other-idp.test", sub: "gina" } }, SET_TYP), "invalid_request"],
-      ["another issuer's session", eventToken(w, { events: { [CAEP_SESSION_REVOKED]: {} }, sub_id: { format: "complex", session: { format: "iss_sub", iss: "https://other-idp.test", sub: "s-1" } } }, SET_TYP), "invalid_request"],
+      [
+        "another issuer's user",
+        eventToken(w, { ...ok, sub_id: { format: "iss_sub", iss: "https://other-idp.test", sub: "gina" } }, SET_TYP),
+        "invalid_request",
+      ],
+      [
+        "another issuer's session",
+        eventToken(
+          w,
+          {
+            events: { [CAEP_SESSION_REVOKED]: {} },
+            sub_id: { format: "complex", session: { format: "iss_sub", iss: "https://other-idp.test", sub: "s-1" } },
+          },
+          SET_TYP,
+        ),
+        "invalid_request",
+      ],
       ["the same signature with its spare base64url bits set", Promise.resolve(spareBitsSet(good)), "invalid_request"],
     ];
-    for (const [why, token, err] of cases) expect((await refusal(await postSet(w.env, await token))).err, why).toBe(err);
+    for (const [why, token, err] of cases)
+      expect((await refusal(await postSet(w.env, await token))).err, why).toBe(err);
     expect((await refusal(await postSet(w.env, good, "application/jwt"))).err).toBe("invalid_request");
     expect((await postSet(w.env, good)).status).toBe(202);
     expect((await refusal(await postSet(w.env, good))).err).toBe("invalid_request"); // replayed
@@ -217,16 +289,26 @@ describe("POST /.auth/events", () => {
   it("completes a SET whose first event landed before a failure, and refuses it once all have", async () => {
     const w = await idpWorld();
     const jti = "two-events";
-    const token = await eventToken(w, {
-      jti,
-      sub_id: { format: "complex", session: { format: "opaque", id: "s-1" }, user: { format: "iss_sub", iss: w.idp.issuer, sub: "ivy" } },
-      events: { [CAEP_SESSION_REVOKED]: {}, [RISC_ACCOUNT_DISABLED]: {} },
-    }, SET_TYP);
+    const token = await eventToken(
+      w,
+      {
+        jti,
+        sub_id: {
+          format: "complex",
+          session: { format: "opaque", id: "s-1" },
+          user: { format: "iss_sub", iss: w.idp.issuer, sub: "ivy" },
+        },
+        events: { [CAEP_SESSION_REVOKED]: {}, [RISC_ACCOUNT_DISABLED]: {} },
+      },
+      SET_TYP,
+    );
     // As if an earlier delivery recorded the first event, then the ledger timed out before the second.
     const now = Math.floor(Date.now() / 1000);
     const first = { kind: "sid" as const, value: "s-1", iss: w.idp.issuer, at: now, expiresAt: now + 86400 };
     const fingerprint = await sha256Hex(signingInput(token)); // what the route fingerprints a delivery by
-    expect((await ledgerOf(w.env).revokeOnce(first, { key: `secevent:${w.idp.issuer} ${jti}`, fingerprint })).outcome).toBe("answered");
+    expect(
+      (await ledgerOf(w.env).revokeOnce(first, { key: `secevent:${w.idp.issuer} ${jti}`, fingerprint })).outcome,
+    ).toBe("answered");
     expect((await postSet(w.env, token)).status).toBe(202);
     expect((await feed(w.env)).map((r) => `${r.kind}:${r.value}`)).toEqual(["sid:s-1", "sub:ivy"]);
     expect((await refusal(await postSet(w.env, token))).err).toBe("invalid_request");
@@ -235,12 +317,19 @@ describe("POST /.auth/events", () => {
   it("refuses another SET with a used jti before it records anything, even with more events (found by a property test)", async () => {
     const w = await idpWorld();
     const jti = "used-once";
-    expect((await postSet(w.env, await eventToken(w, { jti, events: { [RISC_ACCOUNT_DISABLED]: {} }, sub: "jay" }, SET_TYP))).status).toBe(202);
-    const other = await eventToken(w, {
-      jti,
-      sub: "kim",
-      events: { [RISC_ACCOUNT_DISABLED]: {}, [CAEP_SESSION_REVOKED]: { subject: { format: "opaque", id: "s-3" } } },
-    }, SET_TYP);
+    expect(
+      (await postSet(w.env, await eventToken(w, { jti, events: { [RISC_ACCOUNT_DISABLED]: {} }, sub: "jay" }, SET_TYP)))
+        .status,
+    ).toBe(202);
+    const other = await eventToken(
+      w,
+      {
+        jti,
+        sub: "kim",
+        events: { [RISC_ACCOUNT_DISABLED]: {}, [CAEP_SESSION_REVOKED]: { subject: { format: "opaque", id: "s-3" } } },
+      },
+      SET_TYP,
+    );
     expect((await refusal(await postSet(w.env, other))).err).toBe("invalid_request");
     expect((await feed(w.env)).map((r) => `${r.kind}:${r.value}`)).toEqual(["sub:jay"]);
   });

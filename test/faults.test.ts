@@ -25,8 +25,23 @@ import { JWKS_FETCH_TIMEOUT_MS, LEDGER_TIMEOUT_MS } from "../src/constants";
 import { ledgerOf } from "../src/revocation/ledger";
 import { bearer, freezeClock, world } from "./helpers/app";
 import {
-  ADMIN, alarmInMs, crash, edgeEnv, feedValues, FlakyLedger, flappable, form, LedgerKv, logoutToken, post, setToken, sleep, timed, within,
-  type Flap, type Timed,
+  ADMIN,
+  alarmInMs,
+  crash,
+  edgeEnv,
+  feedValues,
+  FlakyLedger,
+  flappable,
+  form,
+  LedgerKv,
+  logoutToken,
+  post,
+  setToken,
+  sleep,
+  timed,
+  within,
+  type Flap,
+  type Timed,
 } from "./helpers/faults";
 import { quietDecisionLog } from "./helpers/properties";
 
@@ -88,7 +103,11 @@ describe("JWKS", () => {
       expect(old.ms).toBeLessThan(SLACK_MS); // the refresh runs in the background, never in the request
       maxMs = Math.max(maxMs, old.ms);
       const fresh = await timed(e, "/x", bearer(await w.idp.sign({}, { kid: rotated.kid })));
-      expect([fresh.res.status, fresh.res.headers.get("Retry-After"), fresh.code], mode).toEqual([503, "5", "jwks_unavailable"]);
+      expect([fresh.res.status, fresh.res.headers.get("Retry-After"), fresh.code], mode).toEqual([
+        503,
+        "5",
+        "jwks_unavailable",
+      ]);
       expect((await timed(e, "/x", bearer(revoked))).code).toBe("token_revoked");
       faults++;
     }
@@ -96,9 +115,13 @@ describe("JWKS", () => {
     flap("ok");
     expect((await timed(e, "/x", bearer(await w.idp.sign()))).res.status).toBe(200); // refreshes behind it
     expect((await timed(e, "/x", bearer(await w.idp.sign({}, { kid: rotated.kid })))).res.status).toBe(200);
-    const health = (await (await timed(e, "/.auth/health")).res.json()) as { issuers: { jwks: { fresh: boolean; lastError: string | null } }[] };
+    const health = (await (await timed(e, "/.auth/health")).res.json()) as {
+      issuers: { jwks: { fresh: boolean; lastError: string | null } }[];
+    };
     expect(health.issuers[0]!.jwks).toMatchObject({ fresh: true, lastError: null });
-    console.log(`faults: jwks flapping ${faults} injected (${modes.length} cold, ${modes.length} warm), recovered 2 of 2; max latency ${maxMs} ms (bound ${JWKS_FETCH_TIMEOUT_MS} + ${SLACK_MS} ms)`);
+    console.log(
+      `faults: jwks flapping ${faults} injected (${modes.length} cold, ${modes.length} warm), recovered 2 of 2; max latency ${maxMs} ms (bound ${JWKS_FETCH_TIMEOUT_MS} + ${SLACK_MS} ms)`,
+    );
   });
 
   it("slow discovery then a slow JWKS: 503 bounded by the two fetch timeouts (3 s each), then recovers", async () => {
@@ -108,7 +131,8 @@ describe("JWKS", () => {
     const original = w.idp.handle.bind(w.idp);
     let slowDiscovery = true;
     w.idp.handle = async (url, signal) => {
-      if (slowDiscovery && url.pathname === "/.well-known/openid-configuration") await sleep(JWKS_FETCH_TIMEOUT_MS - 500);
+      if (slowDiscovery && url.pathname === "/.well-known/openid-configuration")
+        await sleep(JWKS_FETCH_TIMEOUT_MS - 500);
       return original(url, signal);
     };
     w.idp.mode = "slow";
@@ -120,7 +144,9 @@ describe("JWKS", () => {
     w.idp.mode = "ok";
     clock.advance(6); // past the refetch cooldown
     expect((await timed(e, "/x", bearer(await w.idp.sign()))).res.status).toBe(200);
-    console.log(`faults: jwks slow through discovery 1 injected, recovered; ${slow.ms} ms (bound 2 x ${JWKS_FETCH_TIMEOUT_MS} + ${SLACK_MS} ms)`);
+    console.log(
+      `faults: jwks slow through discovery 1 injected, recovered; ${slow.ms} ms (bound 2 x ${JWKS_FETCH_TIMEOUT_MS} + ${SLACK_MS} ms)`,
+    );
   });
 });
 
@@ -134,7 +160,8 @@ describe("origin", () => {
       const path = new URL(req.url).pathname;
       calls.set(path, (calls.get(path) ?? 0) + 1);
       if (path.startsWith("/reset/")) return Promise.reject(new TypeError("connection reset by peer"));
-      if (path.startsWith("/5xx/")) return Promise.resolve(new Response(`down ${path}`, { status: 500 + (path.length % 4) }));
+      if (path.startsWith("/5xx/"))
+        return Promise.resolve(new Response(`down ${path}`, { status: 500 + (path.length % 4) }));
       return undefined; // the echo
     };
     const [token, revoked] = await Promise.all([w.idp.sign(), w.idp.sign({ sub: "mallory" })]);
@@ -152,11 +179,14 @@ describe("origin", () => {
       expect(calls.get(p), p).toBe(1);
       expect(a.ms).toBeLessThan(SLACK_MS);
       if (p.startsWith("/reset/")) expect([a.res.status, a.code]).toEqual([502, "origin_unreachable"]);
-      else if (p.startsWith("/5xx/")) expect([a.res.status, await a.res.text()]).toEqual([500 + (p.length % 4), `down ${p}`]);
+      else if (p.startsWith("/5xx/"))
+        expect([a.res.status, await a.res.text()]).toEqual([500 + (p.length % 4), `down ${p}`]);
       else expect((await a.res.json()) as { url: string }).toMatchObject({ url: `https://origin.test${p}` });
       if (!p.startsWith("/ok/")) faults++;
     }
-    console.log(`faults: origin reset/5xx ${faults} injected among 30 concurrent requests, every next request recovered; max latency ${Math.max(...answers.map((a) => a.ms))} ms`);
+    console.log(
+      `faults: origin reset/5xx ${faults} injected among 30 concurrent requests, every next request recovered; max latency ${Math.max(...answers.map((a) => a.ms))} ms`,
+    );
   });
 });
 
@@ -198,7 +228,9 @@ describe("KV", () => {
     await sleep(1_100); // the edge view's staleness bound (1 s)
     for (const t of acked) expect((await timed(e, "/x", bearer(t))).code).toBe("token_revoked");
     expect((await timed(e, "/x", bearer(await w.idp.sign()))).res.status).toBe(200);
-    console.log(`faults: kv writes ${kv.failed} failed writes injected, retries after ${delays.map((d) => Math.round(d)).join(" / ")} ms, recovered ${recoveredMs} ms after KV was back; ${acked.length}/${acked.length} acknowledged revocations in KV`);
+    console.log(
+      `faults: kv writes ${kv.failed} failed writes injected, retries after ${delays.map((d) => Math.round(d)).join(" / ")} ms, recovered ${recoveredMs} ms after KV was back; ${acked.length}/${acked.length} acknowledged revocations in KV`,
+    );
   }, 40_000);
 
   it("reads failing: eventual routes ask the ledger once the view is past the bound (once per token per window), so a revocation made meanwhile holds; 503 only when the ledger fails too; KV's return ends it within 1 s", async () => {
@@ -223,7 +255,11 @@ describe("KV", () => {
     clock.advance(1);
     ledger.mode = "down";
     const neither = await timed(e, "/x", bearer(b));
-    expect([neither.res.status, neither.res.headers.get("Retry-After"), neither.code]).toEqual([503, "5", "revocations_unavailable"]);
+    expect([neither.res.status, neither.res.headers.get("Retry-After"), neither.code]).toEqual([
+      503,
+      "5",
+      "revocations_unavailable",
+    ]);
     ledger.mode = "ok";
     failedReads += e.kv.reads - r0;
     e.kv.failReads = false;
@@ -252,7 +288,9 @@ describe("KV", () => {
     expect((await timed(e, "/x", bearer(c))).code).toBe("token_revoked"); // from the view again
     expect((await timed(e, "/x", bearer(b))).res.status).toBe(200);
     expect(e.kv.reads).toBeGreaterThan(reads);
-    console.log(`faults: kv reads ${failedReads} failed reads injected (cold and warm), the ledger answered meanwhile, 503 only with both down; recovered within 1 s of KV's return`);
+    console.log(
+      `faults: kv reads ${failedReads} failed reads injected (cold and warm), the ledger answered meanwhile, 503 only with both down; recovered within 1 s of KV's return`,
+    );
   });
 });
 
@@ -265,16 +303,34 @@ describe("ledger", () => {
     const e = edgeEnv(w, { REVOCATION_LEDGER: ledger.binding() });
     const revoked = await w.idp.sign({ sub: "mallory" });
     expect((await post(e, "/.auth/revoke", { token: revoked })).res.status).toBe(200);
-    const [good, later, bcl, set] = await Promise.all([w.idp.sign({ sid: "s-1" }), w.idp.sign({ sub: "later" }), logoutToken(w, "s-9"), setToken(w, "eve")]);
+    const [good, later, bcl, set] = await Promise.all([
+      w.idp.sign({ sid: "s-1" }),
+      w.idp.sign({ sub: "later" }),
+      logoutToken(w, "s-9"),
+      setToken(w, "eve"),
+    ]);
     const requests: [string, number, () => Promise<Timed>][] = [
       ["strict", 200, () => timed(e, "/strict/x", bearer(good))],
       ["strict, revoked", 401, () => timed(e, "/strict/x", bearer(revoked))],
       ["revoke", 200, () => post(e, "/.auth/revoke", { token: later })],
-      ["revoke with Idempotency-Key", 200, () => post(e, "/.auth/revoke", { sub: "later" }, { "Idempotency-Key": "k-1" })],
+      [
+        "revoke with Idempotency-Key",
+        200,
+        () => post(e, "/.auth/revoke", { sub: "later" }, { "Idempotency-Key": "k-1" }),
+      ],
       ["logout", 204, () => timed(e, "/.auth/logout", { method: "POST", ...bearer(good) })],
       ["feed", 200, () => timed(e, "/.auth/revocations", { headers: ADMIN })],
       ["back-channel logout", 200, () => timed(e, "/.auth/backchannel-logout", form(bcl))],
-      ["security event", 202, () => timed(e, "/.auth/events", { method: "POST", headers: { "Content-Type": "application/secevent+jwt" }, body: set })],
+      [
+        "security event",
+        202,
+        () =>
+          timed(e, "/.auth/events", {
+            method: "POST",
+            headers: { "Content-Type": "application/secevent+jwt" },
+            body: set,
+          }),
+      ],
     ];
     ledger.mode = "down";
     let maxMs = 0;
@@ -295,16 +351,25 @@ describe("ledger", () => {
     for (const [name, status, go] of requests) expect((await go()).res.status, name).toBe(status);
     expect((await timed(e, "/strict/x", bearer(good))).code).toBe("token_revoked"); // its logout landed
     expect(await feedValues()).toEqual(expect.arrayContaining(["sid:s-9", "sub:eve", "sub:later"]));
-    console.log(`faults: ledger unreachable ${faults} injected over ${requests.length} routes, ${requests.length} recovered per request; max latency ${maxMs} ms`);
+    console.log(
+      `faults: ledger unreachable ${faults} injected over ${requests.length} routes, ${requests.length} recovered per request; max latency ${maxMs} ms`,
+    );
   });
 
   it("hanging, or answering after the Worker gave up: 503 within 5 s; a keyed revoke retried gets its first answer; a logout token retried after it landed is refused as replayed, and holds", async () => {
     const w = await world();
     const [hang, late, lateLogout] = [new FlakyLedger(), new FlakyLedger(), new FlakyLedger()];
-    const [eHang, eLate, eLateLogout] = [hang, late, lateLogout].map((l) => edgeEnv(w, { REVOCATION_LEDGER: l.binding() }));
+    const [eHang, eLate, eLateLogout] = [hang, late, lateLogout].map((l) =>
+      edgeEnv(w, { REVOCATION_LEDGER: l.binding() }),
+    );
     hang.mode = "hang";
     late.mode = lateLogout.mode = "late";
-    const [good, victim, bcl, inSession] = await Promise.all([w.idp.sign(), w.idp.sign({ sub: "victim" }), logoutToken(w, "s-7"), w.idp.sign({ sid: "s-7" })]);
+    const [good, victim, bcl, inSession] = await Promise.all([
+      w.idp.sign(),
+      w.idp.sign({ sub: "victim" }),
+      logoutToken(w, "s-7"),
+      w.idp.sign({ sid: "s-7" }),
+    ]);
     const answers = await Promise.all([
       timed(eHang!, "/strict/x", bearer(good)),
       post(eLate!, "/.auth/revoke", { token: victim }, { "Idempotency-Key": "k-late" }),
@@ -321,11 +386,15 @@ describe("ledger", () => {
     expect(retried.res.status).toBe(200);
     const jti = JSON.parse(atob(victim.split(".")[1]!.replace(/-/g, "+").replace(/_/g, "/"))).jti as string;
     expect((await feedValues()).filter((v) => v === `jti:${jti}`)).toHaveLength(1);
-    expect(((await retried.res.json()) as { seq: number }).seq).toBe((await ledgerOf(env).feed(0, 10)).find((ev) => ev.revocation.value === jti)!.seq);
+    expect(((await retried.res.json()) as { seq: number }).seq).toBe(
+      (await ledgerOf(env).feed(0, 10)).find((ev) => ev.revocation.value === jti)!.seq,
+    );
     const again = await timed(eLateLogout!, "/.auth/backchannel-logout", form(bcl));
     expect([again.res.status, ((await again.res.json()) as { error: string }).error]).toEqual([400, "invalid_request"]);
     expect((await timed(eLateLogout!, "/strict/x", bearer(inSession))).code).toBe("token_revoked");
-    console.log(`faults: ledger hanging/late ${hang.faults + late.faults + lateLogout.faults} injected, recovered 3 of 3; latency ${answers.map((a) => a.ms).join(" / ")} ms (bound ${LEDGER_TIMEOUT_MS} + ${SLACK_MS} ms)`);
+    console.log(
+      `faults: ledger hanging/late ${hang.faults + late.faults + lateLogout.faults} injected, recovered 3 of 3; latency ${answers.map((a) => a.ms).join(" / ")} ms (bound ${LEDGER_TIMEOUT_MS} + ${SLACK_MS} ms)`,
+    );
   }, 30_000);
 
   it("restarted mid-revoke: every revoke answered 200 is kept and published by itself; those cut off got 503, were stored, and a retry is answered 200", async () => {
@@ -350,7 +419,9 @@ describe("ledger", () => {
     for (const t of [...acked, ...cut]) expect((await timed(e, "/x", bearer(t))).code).toBe("token_revoked");
     for (const t of cut) expect((await post(e, "/.auth/revoke", { token: t })).res.status).toBe(200);
     expect(await ledgerOf(env).lastSeq()).toBe(6); // the retries found their entries: no second one
-    console.log(`faults: ledger restart mid-revoke 1 injected (${cut.length} revokes cut off), recovered ${recoveredMs} ms later by its alarm; ${acked.length}/${acked.length} acknowledged revocations in KV`);
+    console.log(
+      `faults: ledger restart mid-revoke 1 injected (${cut.length} revokes cut off), recovered ${recoveredMs} ms later by its alarm; ${acked.length}/${acked.length} acknowledged revocations in KV`,
+    );
   }, 30_000);
 
   // Found by this suite: the ledger set the alarm that retries the outbox only after the KV write
@@ -369,7 +440,9 @@ describe("ledger", () => {
     expect((await inflight).res.status).toBe(503);
     expect((await timed(e, "/strict/x", bearer(token))).code).toBe("token_revoked");
     const recoveredMs = await within(5_000, async () => (await ledgerOf(env).pending()) === 0);
-    console.log(`faults: ledger restart before its alarm 1 injected, ${recoveredMs === Infinity ? "NOT recovered within 5 s" : `recovered in ${recoveredMs} ms`}`);
+    console.log(
+      `faults: ledger restart before its alarm 1 injected, ${recoveredMs === Infinity ? "NOT recovered within 5 s" : `recovered in ${recoveredMs} ms`}`,
+    );
     expect(recoveredMs).toBeLessThan(Infinity);
   }, 20_000);
 
@@ -382,8 +455,13 @@ describe("ledger", () => {
     ledger.mode = "down";
     const down = await timed(e, "/.auth/revocations/stream", upgrade);
     ledger.mode = "hang";
-    const hung = await Promise.race([timed(e, "/.auth/revocations/stream", upgrade), sleep(LEDGER_TIMEOUT_MS + SLACK_MS).then(() => null)]);
-    console.log(`faults: stream with the ledger down/hanging 2 injected: ${down.res.status} ${down.code} / ${hung ? hung.res.status : "no answer"} within ${LEDGER_TIMEOUT_MS + SLACK_MS} ms`);
+    const hung = await Promise.race([
+      timed(e, "/.auth/revocations/stream", upgrade),
+      sleep(LEDGER_TIMEOUT_MS + SLACK_MS).then(() => null),
+    ]);
+    console.log(
+      `faults: stream with the ledger down/hanging 2 injected: ${down.res.status} ${down.code} / ${hung ? hung.res.status : "no answer"} within ${LEDGER_TIMEOUT_MS + SLACK_MS} ms`,
+    );
     expect.soft([down.res.status, down.code]).toEqual([503, "revocations_unavailable"]);
     expect(hung?.code).toBe("revocations_unavailable");
   }, 20_000);

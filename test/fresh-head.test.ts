@@ -5,7 +5,14 @@ import { createExecutionContext, env, reset, runInDurableObject, waitOnExecution
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
 import { FRESH_MAX_ENTRIES, FRESH_WINDOW_SECONDS } from "../src/constants";
-import { FRESH_CACHE_CONTROL, FRESH_HEAD_MAX_AGE_MS, headFetcher, refreshWindowMs, type FetchHead, type FreshHead } from "../src/revocation/fresh-head";
+import {
+  FRESH_CACHE_CONTROL,
+  FRESH_HEAD_MAX_AGE_MS,
+  headFetcher,
+  refreshWindowMs,
+  type FetchHead,
+  type FreshHead,
+} from "../src/revocation/fresh-head";
 import { probeOf } from "../src/revocation/hashed-index";
 import { ledgerOf, type RevocationLedger } from "../src/revocation/ledger";
 import type { Revocation } from "../src/revocation/model";
@@ -37,7 +44,10 @@ describe("the ledger's fresh head", () => {
     await stub.revoke(jti("b"));
     const head = await stub.freshHead();
     expect(head).toMatchObject({ seq: 3, from: 1 });
-    expect(head.entries.map((e) => [e[0], e[3], String(e[6]).length])).toEqual([[2, "a", 16], [3, "b", 16]]);
+    expect(head.entries.map((e) => [e[0], e[3], String(e[6]).length])).toEqual([
+      [2, "a", 16],
+      [3, "b", 16],
+    ]);
     clock.advance(FRESH_WINDOW_SECONDS + 1);
     expect(await stub.freshHead()).toMatchObject({ seq: 3, from: 3, entries: [] });
   });
@@ -48,7 +58,9 @@ describe("the ledger's fresh head", () => {
       state.storage.sql.exec(
         `WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?)
          INSERT INTO revocations (kind, iss, value, at, expires_at, revoked_at, h) SELECT 'jti', '', 'burst-' || x, ?, 4000000000, ?, printf('%016x', x) FROM n`,
-        FRESH_MAX_ENTRIES + 500, nowSec(), nowSec(),
+        FRESH_MAX_ENTRIES + 500,
+        nowSec(),
+        nowSec(),
       );
     });
     const head = await stub.freshHead();
@@ -59,7 +71,9 @@ describe("the ledger's fresh head", () => {
 
   it("is served by RevocationHead as cacheable for one second, never stale on error", async () => {
     const ctx = createExecutionContext();
-    const response = await (ctx as unknown as { exports: { RevocationHead: { fetch: (u: string) => Promise<Response> } } }).exports.RevocationHead.fetch("https://h/");
+    const response = await (
+      ctx as unknown as { exports: { RevocationHead: { fetch: (u: string) => Promise<Response> } } }
+    ).exports.RevocationHead.fetch("https://h/");
     expect(response.status).toBe(200);
     expect(response.headers.get("Cache-Control")).toBe(FRESH_CACHE_CONTROL);
     expect(FRESH_CACHE_CONTROL).toMatch(/stale-if-error=0/);
@@ -121,7 +135,12 @@ describe("a view with the fresh head", () => {
   it("reads KV first when the head starts after the view (a cold isolate, or one behind), then applies it", async () => {
     const view = new RevocationView(new FlakyKv().binding());
     await ledgerOf(env).revoke(jti("in-kv"));
-    const head: FreshHead = { seq: 5, from: 1, entries: [[5, "jti", ISS, "only-fresh", nowSec(), nowSec() + 600]], snapshotSeq: 0 };
+    const head: FreshHead = {
+      seq: 5,
+      from: 1,
+      entries: [[5, "jti", ISS, "only-fresh", nowSec(), nowSec() + 600]],
+      snapshotSeq: 0,
+    };
     expect(await view.ensureFresh(STALE_MS, Date.now(), undefined, async () => head)).toBe(true);
     expect(view.revokedBy(await probeOf({ iss: ISS, jti: "in-kv" }))).toBe("jti");
     expect(view.revokedBy(await probeOf({ iss: ISS, jti: "only-fresh" }))).toBe("jti");
@@ -141,7 +160,11 @@ describe("through the Worker", () => {
       return res;
     };
     expect((await send("/x", bearer(token))).status).toBe(200);
-    const revoke = await send("/.auth/revoke", { method: "POST", headers: { Authorization: "Bearer test-admin-token-0001" }, body: JSON.stringify({ token }) });
+    const revoke = await send("/.auth/revoke", {
+      method: "POST",
+      headers: { Authorization: "Bearer test-admin-token-0001" },
+      body: JSON.stringify({ token }),
+    });
     expect(revoke.status).toBe(200);
     await new Promise((r) => setTimeout(r, 1_100)); // one staleness window
     expect((await send("/x", bearer(token))).status).toBe(401);

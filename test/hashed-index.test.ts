@@ -16,8 +16,12 @@ afterAll(() => reset());
 const ISS = "https://i.test";
 
 /** A snapshot of these entries as the ledger writes it: records sorted by hash. */
-async function snapshotOf(entries: { kind: Revocation["kind"]; iss: string; value: string; at: number }[]): Promise<ArrayBuffer> {
-  const hashed = await Promise.all(entries.map(async (e) => ({ h: await entryHash(e.kind, e.iss, e.value), at: e.at })));
+async function snapshotOf(
+  entries: { kind: Revocation["kind"]; iss: string; value: string; at: number }[],
+): Promise<ArrayBuffer> {
+  const hashed = await Promise.all(
+    entries.map(async (e) => ({ h: await entryHash(e.kind, e.iss, e.value), at: e.at })),
+  );
   hashed.sort((a, b) => (a.h < b.h ? -1 : a.h > b.h ? 1 : 0));
   const bytes = encodeRecords(hashed, hashed.length);
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
@@ -46,15 +50,28 @@ describe("RevocationIndex", () => {
   });
 
   it("keeps the latest at of records whose hashes are equal (a collision denies more, never less)", () => {
-    const bytes = encodeRecords([{ h: "00000000000000aa", at: 5 }, { h: "00000000000000aa", at: 9 }, { h: "00000000000000ab", at: 1 }], 3);
+    const bytes = encodeRecords(
+      [
+        { h: "00000000000000aa", at: 5 },
+        { h: "00000000000000aa", at: 9 },
+        { h: "00000000000000ab", at: 1 },
+      ],
+      3,
+    );
     expect(bytes.byteLength).toBe(2 * RECORD_BYTES);
     expect(new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true)).toBe(9);
   });
 
   it("searches a record at every position of a large sorted chunk, and misses between them", async () => {
-    const entries = Array.from({ length: 2_000 }, (_, i) => ({ kind: "jti" as const, iss: ISS, value: `j${i}`, at: i }));
+    const entries = Array.from({ length: 2_000 }, (_, i) => ({
+      kind: "jti" as const,
+      iss: ISS,
+      value: `j${i}`,
+      at: i,
+    }));
     const index = new RevocationIndex([await snapshotOf(entries)]);
-    for (let i = 0; i < 2_000; i += 37) expect(index.revokedBy(await probeOf({ iss: ISS, jti: `j${i}` })), `j${i}`).toBe("jti");
+    for (let i = 0; i < 2_000; i += 37)
+      expect(index.revokedBy(await probeOf({ iss: ISS, jti: `j${i}` })), `j${i}`).toBe("jti");
     for (let i = 0; i < 50; i++) expect(index.revokedBy(await probeOf({ iss: ISS, jti: `absent${i}` }))).toBeNull();
   });
 });
@@ -69,29 +86,48 @@ describe("the index and the ledger's SQL", () => {
       value,
       at: fc.integer({ min: 1000, max: 1010 }),
     });
-    const facts: fc.Arbitrary<TokenFacts> = fc.record(
-      { iss: fc.constantFrom(...issuers), jti: value, tokenSha256: value, sub: value, sid: value, iat: fc.integer({ min: 995, max: 1015 }) },
-      { requiredKeys: ["iss"] },
-    ).map((f) => (f.jti !== undefined ? { ...f, tokenSha256: undefined } : f));
+    const facts: fc.Arbitrary<TokenFacts> = fc
+      .record(
+        {
+          iss: fc.constantFrom(...issuers),
+          jti: value,
+          tokenSha256: value,
+          sub: value,
+          sid: value,
+          iat: fc.integer({ min: 995, max: 1015 }),
+        },
+        { requiredKeys: ["iss"] },
+      )
+      .map((f) => (f.jti !== undefined ? { ...f, tokenSha256: undefined } : f));
     let run = 0;
     await counted("revocation sets through the index and the SQL", async (runs) => {
       await fc.assert(
-        fc.asyncProperty(fc.array(revocation, { maxLength: 12 }), fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }), fc.array(facts, { minLength: 1, maxLength: 6 }), async (revocations, inSnapshot, tokens) => {
-          runs.tick();
-          // Each run in a namespace of its own (a suffix on every value), in the one ledger's tables.
-          const tag = `#${++run}`;
-          const tagged = revocations.map((r) => ({ ...r, value: r.value + tag, expiresAt: 4_000_000_000 }));
-          const later = tagged.filter((_, i) => !inSnapshot[i]);
-          const index = new RevocationIndex([await snapshotOf(tagged.filter((_, i) => inSnapshot[i]).map((r) => ({ ...r, iss: r.iss ?? "" })))]);
-          for (const r of later) index.add(await entryHash(r.kind, r.iss ?? "", r.value), r.at);
-          const sqlAnswers = await runInDurableObject(ledgerOf(env), (_: RevocationLedger, state) => {
-            for (const r of tagged) record(state.storage.sql, r, r.at);
-            return tokens.map((t) => revokedBy(state.storage.sql, tag2(t, tag), 0) !== null);
-          });
-          for (const [i, t] of tokens.entries()) {
-            expect(index.revokedBy(await probeOf(tag2(t, tag))) !== null, JSON.stringify({ revocations: tagged, token: t })).toBe(sqlAnswers[i]);
-          }
-        }),
+        fc.asyncProperty(
+          fc.array(revocation, { maxLength: 12 }),
+          fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }),
+          fc.array(facts, { minLength: 1, maxLength: 6 }),
+          async (revocations, inSnapshot, tokens) => {
+            runs.tick();
+            // Each run in a namespace of its own (a suffix on every value), in the one ledger's tables.
+            const tag = `#${++run}`;
+            const tagged = revocations.map((r) => ({ ...r, value: r.value + tag, expiresAt: 4_000_000_000 }));
+            const later = tagged.filter((_, i) => !inSnapshot[i]);
+            const index = new RevocationIndex([
+              await snapshotOf(tagged.filter((_, i) => inSnapshot[i]).map((r) => ({ ...r, iss: r.iss ?? "" }))),
+            ]);
+            for (const r of later) index.add(await entryHash(r.kind, r.iss ?? "", r.value), r.at);
+            const sqlAnswers = await runInDurableObject(ledgerOf(env), (_: RevocationLedger, state) => {
+              for (const r of tagged) record(state.storage.sql, r, r.at);
+              return tokens.map((t) => revokedBy(state.storage.sql, tag2(t, tag), 0) !== null);
+            });
+            for (const [i, t] of tokens.entries()) {
+              expect(
+                index.revokedBy(await probeOf(tag2(t, tag))) !== null,
+                JSON.stringify({ revocations: tagged, token: t }),
+              ).toBe(sqlAnswers[i]);
+            }
+          },
+        ),
         { numRuns: 300 },
       );
     });

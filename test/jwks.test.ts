@@ -10,7 +10,6 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-
 describe("caching", () => {
   it("fetches the key set once and serves every later request from memory, importing each key once", async () => {
     const { idp, env } = await world();
@@ -81,11 +80,14 @@ describe("rotation and the refetch cooldown", () => {
     expect((await send(env, "/x", bearer(await idp.sign()))).status).toBe(200);
     clock.advance(6);
     const flood = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => idp.sign({}, { kid: rogue.kid, header: { kid: `made-up-${i}` } }).then((t) => send(env, "/x", bearer(t)))),
+      Array.from({ length: 50 }, (_, i) =>
+        idp.sign({}, { kid: rogue.kid, header: { kid: `made-up-${i}` } }).then((t) => send(env, "/x", bearer(t))),
+      ),
     );
     expect(new Set(flood.map((r) => r.status))).toEqual(new Set([401]));
     expect(idp.jwksFetches).toBe(2);
-    for (let i = 0; i < 20; i++) await send(env, "/x", bearer(await idp.sign({}, { kid: rogue.kid, header: { kid: `again-${i}` } })));
+    for (let i = 0; i < 20; i++)
+      await send(env, "/x", bearer(await idp.sign({}, { kid: rogue.kid, header: { kid: `again-${i}` } })));
     expect(idp.jwksFetches).toBe(2);
     clock.advance(6);
     await send(env, "/x", bearer(await idp.sign({}, { kid: rogue.kid, header: { kid: "after-cooldown" } })));
@@ -113,7 +115,12 @@ describe("rotation and the refetch cooldown", () => {
       const stranger = net.issuer(uniqueIssuer());
       await stranger.addKey("ES256", "stranger-key");
       const environment = several
-        ? makeEnv({ ISSUERS: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, audiences: ["api"] }, { issuer: uniqueIssuer(), jwksUri: idp.jwksUri, audiences: ["api"] }] })
+        ? makeEnv({
+            ISSUERS: [
+              { issuer: idp.issuer, jwksUri: idp.jwksUri, audiences: ["api"] },
+              { issuer: uniqueIssuer(), jwksUri: idp.jwksUri, audiences: ["api"] },
+            ],
+          })
         : env;
       // Cold (no key set yet), then warm with the stranger's kid unknown (which would refetch).
       for (const warm of [false, true]) {
@@ -189,7 +196,11 @@ describe("when the issuer fails", () => {
     idp.mode = "ok";
     clock.advance(6);
     expect((await send(env, "/x", bearer(await idp.sign({}, { kid: rotated.kid })))).status).toBe(200);
-    const unknown = await send(env, "/x", bearer(await idp.sign({}, { kid: rotated.kid, header: { kid: "never-published" } })));
+    const unknown = await send(
+      env,
+      "/x",
+      bearer(await idp.sign({}, { kid: rotated.kid, header: { kid: "never-published" } })),
+    );
     expect((await problemOf(unknown)).code).toBe("key_unknown");
   });
 

@@ -15,8 +15,20 @@ afterEach(async () => {
 });
 
 const now = () => Math.floor(Date.now() / 1000);
-const jti = (value: string, iss: string | null = "https://i.test"): Revocation => ({ kind: "jti", value, iss, at: now(), expiresAt: now() + 600 });
-const sub = (value: string, at = now(), iss: string | null = "https://i.test"): Revocation => ({ kind: "sub", value, iss, at, expiresAt: at + 86400 });
+const jti = (value: string, iss: string | null = "https://i.test"): Revocation => ({
+  kind: "jti",
+  value,
+  iss,
+  at: now(),
+  expiresAt: now() + 600,
+});
+const sub = (value: string, at = now(), iss: string | null = "https://i.test"): Revocation => ({
+  kind: "sub",
+  value,
+  iss,
+  at,
+  expiresAt: at + 86400,
+});
 
 /** A revoke that the test expects to be recorded (the ledger is far from full). */
 async function revoke(stub: DurableObjectStub<RevocationLedger>, r: Revocation) {
@@ -32,7 +44,6 @@ async function useKv(stub: DurableObjectStub<RevocationLedger>, kv: KVNamespace)
     Object.defineProperty(instance, "env", { value: { ...current, REVOCATIONS: kv } });
   });
 }
-
 
 /** Fills the ledger to its cap with `<prefix>-N` jti entries expiring at `expiresAt`, in one statement. */
 async function fill(stub: DurableObjectStub<RevocationLedger>, prefix: string, expiresAt: number): Promise<void> {
@@ -52,7 +63,9 @@ describe("RevocationLedger", () => {
     expect(await stub.lastSeq()).toBe(0);
     await runInDurableObject(stub, (instance: RevocationLedger, state) => {
       expect(instance).toBeInstanceOf(RevocationLedger);
-      const tables = state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray();
+      const tables = state.storage.sql
+        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .toArray();
       expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(["revocations", "outbox", "meta"]));
     });
   });
@@ -207,7 +220,9 @@ describe("Idempotency-Key", () => {
   const claim = (key: string, fingerprint = "a".repeat(64)) => ({ key, fingerprint });
   const keyRows = (stub: DurableObjectStub<RevocationLedger>) =>
     runInDurableObject(stub, (_: RevocationLedger, state) =>
-      state.storage.sql.exec<{ key: string; seq: number }>("SELECT key, seq FROM idempotency_keys ORDER BY n").toArray(),
+      state.storage.sql
+        .exec<{ key: string; seq: number }>("SELECT key, seq FROM idempotency_keys ORDER BY n")
+        .toArray(),
     );
 
   it("answers a retried sub revoke with its first event, later too: no new seq, no second entry", async () => {
@@ -252,7 +267,13 @@ describe("Idempotency-Key", () => {
   it(`forgets keys ${IDEMPOTENCY_KEY_TTL_SECONDS} s after their request, pruned by the alarm`, async () => {
     const clock = freezeClock();
     const stub = ledgerOf(env);
-    const long = (value: string): Revocation => ({ kind: "jti", value, iss: null, at: now(), expiresAt: now() + 10 * 86400 });
+    const long = (value: string): Revocation => ({
+      kind: "jti",
+      value,
+      iss: null,
+      at: now(),
+      expiresAt: now() + 10 * 86400,
+    });
     await stub.revokeOnce(long("t-1"), claim("k-5"));
     clock.advance(IDEMPOTENCY_KEY_TTL_SECONDS - 1);
     await stub.revokeOnce(long("t-2"), claim("k-6"));
@@ -262,7 +283,11 @@ describe("Idempotency-Key", () => {
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect((await keyRows(stub)).map((r) => r.key)).toEqual(["k-6"]);
     // forgotten: the key may now name a new request
-    expect(await stub.revokeOnce(long("t-3"), claim("k-5", "c".repeat(64)))).toMatchObject({ outcome: "answered", replayed: false, event: { seq: 3 } });
+    expect(await stub.revokeOnce(long("t-3"), claim("k-5", "c".repeat(64)))).toMatchObject({
+      outcome: "answered",
+      replayed: false,
+      event: { seq: 3 },
+    });
     expect((await stub.feed(0, 10)).map((e) => e.revocation.value)).toEqual(["t-1", "t-2", "t-3"]); // the entries stay until their own expiry
   });
 
@@ -284,6 +309,9 @@ describe("Idempotency-Key", () => {
       };
     });
     expect(rows).toEqual({ count: MAX_IDEMPOTENCY_KEYS, oldest: "bulk-2" });
-    expect(await stub.revokeOnce(jti("x"), claim("bulk-1", "d".repeat(64)))).toMatchObject({ outcome: "answered", replayed: false });
+    expect(await stub.revokeOnce(jti("x"), claim("bulk-1", "d".repeat(64)))).toMatchObject({
+      outcome: "answered",
+      replayed: false,
+    });
   });
 });

@@ -15,7 +15,8 @@ const POLICY = { routes: [{ path: "/public/*", auth: "none" }] };
 async function linesDuring(run: () => Promise<void>): Promise<Record<string, unknown>[]> {
   const lines: Record<string, unknown>[] = [];
   const spy = vi.spyOn(console, "log").mockImplementation((line: unknown) => {
-    if (typeof line === "string" && line.startsWith('{"event":"decision"')) lines.push(JSON.parse(line) as Record<string, unknown>);
+    if (typeof line === "string" && line.startsWith('{"event":"decision"'))
+      lines.push(JSON.parse(line) as Record<string, unknown>);
   });
   try {
     await run();
@@ -27,8 +28,14 @@ async function linesDuring(run: () => Promise<void>): Promise<Record<string, unk
 
 describe("LOG_DECISIONS", () => {
   for (const [mode, want] of [
-    [undefined, ["allowed 200", "allowed 200", "denied 401", "allowed 200", "denied 401", "error 502", "allowed 200 health"]],
-    ["all", ["allowed 200", "allowed 200", "denied 401", "allowed 200", "denied 401", "error 502", "allowed 200 health"]],
+    [
+      undefined,
+      ["allowed 200", "allowed 200", "denied 401", "allowed 200", "denied 401", "error 502", "allowed 200 health"],
+    ],
+    [
+      "all",
+      ["allowed 200", "allowed 200", "denied 401", "allowed 200", "denied 401", "error 502", "allowed 200 health"],
+    ],
     ["denials", ["denied 401", "denied 401", "error 502", "allowed 200 health"]],
     ["errors", ["error 502", "allowed 200 health"]],
   ] as const) {

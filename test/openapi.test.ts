@@ -30,13 +30,22 @@ beforeAll(async () => {
 
 /** A validator for a schema of the document, its component references resolved within it. */
 function validatorOf(schema: Schema): Validator {
-  const withDefs = JSON.parse(JSON.stringify({ ...schema, $defs: doc.components.schemas }).replaceAll("#/components/schemas/", "#/$defs/"));
+  const withDefs = JSON.parse(
+    JSON.stringify({ ...schema, $defs: doc.components.schemas }).replaceAll("#/components/schemas/", "#/$defs/"),
+  );
   return new Validator(withDefs, "2020-12", false);
 }
 
 function operationOf(path: string, method: string): Operation | undefined {
   for (const [template, item] of Object.entries(doc.paths)) {
-    const pattern = new RegExp("^" + template.replace(/[.]/g, "\\.").replace(/\{path\}/, ".*").replace(/\{[^}]+\}/g, "[^/]+") + "$");
+    const pattern = new RegExp(
+      "^" +
+        template
+          .replace(/[.]/g, "\\.")
+          .replace(/\{path\}/, ".*")
+          .replace(/\{[^}]+\}/g, "[^/]+") +
+        "$",
+    );
     if (pattern.test(path)) return item[method.toLowerCase()];
   }
   return undefined;
@@ -79,13 +88,23 @@ describe("GET /.auth/openapi.json", () => {
     expect(documented).toEqual(served);
     // The forward-auth route answers every method, and so does its description.
     expect(app.routes.some((r) => r.path === "/.auth/check/*" && r.method === "ALL")).toBe(true);
-    expect(Object.keys(doc.paths["/.auth/check/{path}"]!).sort()).toEqual(["delete", "get", "head", "options", "patch", "post", "put"]);
+    expect(Object.keys(doc.paths["/.auth/check/{path}"]!).sort()).toEqual([
+      "delete",
+      "get",
+      "head",
+      "options",
+      "patch",
+      "post",
+      "put",
+    ]);
   });
 
   it("documents the revoke body with the schema that validates it", () => {
     const body = validatorOf(doc.paths["/.auth/revoke"]!.post!.requestBody!.content["application/json"]!.schema);
-    for (const ok of [{ jti: "j", exp: 1 }, { token: "t" }, { sub: "s", iss: "https://i" }, { sid: "x" }]) expect(body.validate(ok).valid).toBe(true);
-    for (const bad of [{}, { jti: "j" }, { sub: "s", extra: 1 }, { sid: "" }, []]) expect(body.validate(bad).valid).toBe(false);
+    for (const ok of [{ jti: "j", exp: 1 }, { token: "t" }, { sub: "s", iss: "https://i" }, { sid: "x" }])
+      expect(body.validate(ok).valid).toBe(true);
+    for (const bad of [{}, { jti: "j" }, { sub: "s", extra: 1 }, { sid: "" }, []])
+      expect(body.validate(bad).valid).toBe(false);
   });
 });
 
@@ -108,8 +127,16 @@ describe("real responses match the description", () => {
     await run("/.auth/check/", { method: "POST", headers: { "X-Forwarded-Uri": "/.auth/revoke" } });
     await run("/.auth/revoke", { method: "POST", headers: ADMIN, body: JSON.stringify({ sub: "bob" }) });
     await run("/.auth/revoke", { method: "POST", headers: ADMIN, body: "{" });
-    await run("/.auth/revoke", { method: "POST", headers: { ...ADMIN, "Idempotency-Key": "k-1" }, body: JSON.stringify({ sub: "carol" }) });
-    await run("/.auth/revoke", { method: "POST", headers: { ...ADMIN, "Idempotency-Key": "k-1" }, body: JSON.stringify({ sub: "dave" }) });
+    await run("/.auth/revoke", {
+      method: "POST",
+      headers: { ...ADMIN, "Idempotency-Key": "k-1" },
+      body: JSON.stringify({ sub: "carol" }),
+    });
+    await run("/.auth/revoke", {
+      method: "POST",
+      headers: { ...ADMIN, "Idempotency-Key": "k-1" },
+      body: JSON.stringify({ sub: "dave" }),
+    });
     await run("/.auth/revoke", { method: "POST", body: "{}" });
     await run("/.auth/revoke", { method: "POST", headers: ADMIN, body: "x".repeat(17 * 1024) });
     await run("/.auth/revocations?since=0&limit=10", { headers: ADMIN });
@@ -133,7 +160,9 @@ describe("real responses match the description", () => {
 
   it("for the stream's upgrade", async () => {
     const env = makeEnv({});
-    const res = await send(env, "/.auth/revocations/stream?since=0", { headers: { Authorization: "Bearer test-admin-token-0001", Upgrade: "websocket" } });
+    const res = await send(env, "/.auth/revocations/stream?since=0", {
+      headers: { Authorization: "Bearer test-admin-token-0001", Upgrade: "websocket" },
+    });
     expect(operationOf("/.auth/revocations/stream", "GET")!.responses[String(res.status)]).toBeDefined();
     expect(res.status).toBe(101);
     res.webSocket!.accept();

@@ -10,7 +10,10 @@ import { bearer, problemOf, send, world } from "./helpers/app";
 afterEach(() => vi.restoreAllMocks());
 
 function rules(routes: unknown[]): Config["rules"] {
-  const result = parseConfig({ ISSUERS: [{ issuer: "https://i.test", jwksUri: "https://i.test/j", audiences: ["a"] }], POLICY: { routes } });
+  const result = parseConfig({
+    ISSUERS: [{ issuer: "https://i.test", jwksUri: "https://i.test/j", audiences: ["a"] }],
+    POLICY: { routes },
+  });
   if (!("config" in result)) throw new Error(JSON.stringify(result.issues));
   return result.config.rules;
 }
@@ -86,7 +89,10 @@ describe("ambiguous paths", () => {
       "/admin%3Bx/users",
       "/x/..%2F.auth/health",
     ]) {
-      expect(errorCode(() => ruleIndex("GET", path)), path).toBe("path_ambiguous");
+      expect(
+        errorCode(() => ruleIndex("GET", path)),
+        path,
+      ).toBe("path_ambiguous");
     }
   });
 
@@ -112,7 +118,14 @@ describe("ambiguous paths", () => {
 
 describe("through the Worker", () => {
   it("answers 400 to an ambiguous path and never forwards it", async () => {
-    const { net, idp, env } = await world({ POLICY: { routes: [{ path: "/public/*", auth: "none" }, { path: "/admin/*", require: { scopes: ["admin"] } }] } });
+    const { net, idp, env } = await world({
+      POLICY: {
+        routes: [
+          { path: "/public/*", auth: "none" },
+          { path: "/admin/*", require: { scopes: ["admin"] } },
+        ],
+      },
+    });
     const res = await send(env, "/public/..%2Fadmin", bearer(await idp.sign()));
     expect(res.status).toBe(400);
     expect((await problemOf(res)).code).toBe("path_ambiguous");
@@ -140,15 +153,27 @@ describe("through the Worker", () => {
 
 describe("selectRuleMemo", () => {
   it("answers as selectRule does, per method, before and after its bound is passed, and refuses every time", () => {
-    const paths = ["/public/a", "/admin/x", "/orders/1", "/users/7/profile", "/.auth/revoke", "/health", "/x", "/" + "a".repeat(300)];
+    const paths = [
+      "/public/a",
+      "/admin/x",
+      "/orders/1",
+      "/users/7/profile",
+      "/.auth/revoke",
+      "/health",
+      "/x",
+      "/" + "a".repeat(300),
+    ];
     const methods = ["GET", "POST"];
     const check = () => {
-      for (const m of methods) for (const p of paths) expect(selectRuleMemo(policy, m, p), `${m} ${p}`).toBe(selectRule(policy, m, p));
+      for (const m of methods)
+        for (const p of paths) expect(selectRuleMemo(policy, m, p), `${m} ${p}`).toBe(selectRule(policy, m, p));
     };
     check();
     check();
-    for (let i = 0; i < 3_000; i++) expect(selectRuleMemo(policy, "GET", `/orders/${i}`)).toBe(selectRule(policy, "GET", "/orders/1"));
+    for (let i = 0; i < 3_000; i++)
+      expect(selectRuleMemo(policy, "GET", `/orders/${i}`)).toBe(selectRule(policy, "GET", "/orders/1"));
     check();
-    for (let i = 0; i < 2; i++) expect(errorCode(() => selectRuleMemo(policy, "GET", "/public/..%2fadmin/x"))).toBe("path_ambiguous");
+    for (let i = 0; i < 2; i++)
+      expect(errorCode(() => selectRuleMemo(policy, "GET", "/public/..%2fadmin/x"))).toBe("path_ambiguous");
   });
 });

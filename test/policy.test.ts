@@ -9,7 +9,10 @@ import { bearer, problemOf, send, world } from "./helpers/app";
 afterEach(() => vi.restoreAllMocks());
 
 function rule(route: Record<string, unknown>) {
-  const result = parseConfig({ ISSUERS: [{ issuer: "https://i.test", jwksUri: "https://i.test/j", audiences: ["a"] }], POLICY: { routes: [{ path: "/*", ...route }] } });
+  const result = parseConfig({
+    ISSUERS: [{ issuer: "https://i.test", jwksUri: "https://i.test/j", audiences: ["a"] }],
+    POLICY: { routes: [{ path: "/*", ...route }] },
+  });
   if (!("config" in result)) throw new Error(JSON.stringify(result.issues));
   return result.config.rules[0]!;
 }
@@ -66,10 +69,14 @@ describe("require.claims", () => {
 
 describe("through the Worker", () => {
   it("answers 403 insufficient_scope when the token is valid but the policy fails, and never forwards", async () => {
-    const { net, idp, env } = await world({ POLICY: { routes: [{ path: "/admin/*", require: { scopes: ["admin"] } }] } });
+    const { net, idp, env } = await world({
+      POLICY: { routes: [{ path: "/admin/*", require: { scopes: ["admin"] } }] },
+    });
     const res = await send(env, "/admin/x", bearer(await idp.sign({ scope: "read" })));
     expect(res.status).toBe(403);
-    expect(res.headers.get("WWW-Authenticate")).toMatch(/^Bearer realm="gw.test", error="insufficient_scope", error_description="[^"]+"$/);
+    expect(res.headers.get("WWW-Authenticate")).toMatch(
+      /^Bearer realm="gw.test", error="insufficient_scope", error_description="[^"]+"$/,
+    );
     const body = await problemOf(res);
     expect(body).toMatchObject({ status: 403, title: "Insufficient scope", code: "insufficient_scope" });
     expect(body.type).toBe("urn:edge-jwt-authorizer:problem:insufficient_scope");
@@ -79,10 +86,19 @@ describe("through the Worker", () => {
 
   it("applies method-specific rules first-match-wins", async () => {
     const { idp, env } = await world({
-      POLICY: { routes: [{ path: "/orders/*", methods: ["delete"], require: { roles: ["admin"] } }, { path: "/orders/*", auth: "none" }] },
+      POLICY: {
+        routes: [
+          { path: "/orders/*", methods: ["delete"], require: { roles: ["admin"] } },
+          { path: "/orders/*", auth: "none" },
+        ],
+      },
     });
-    expect((await send(env, "/orders/1", { method: "DELETE", ...bearer(await idp.sign({ roles: ["buyer"] })) })).status).toBe(403);
-    expect((await send(env, "/orders/1", { method: "DELETE", ...bearer(await idp.sign({ roles: ["admin"] })) })).status).toBe(200);
+    expect(
+      (await send(env, "/orders/1", { method: "DELETE", ...bearer(await idp.sign({ roles: ["buyer"] })) })).status,
+    ).toBe(403);
+    expect(
+      (await send(env, "/orders/1", { method: "DELETE", ...bearer(await idp.sign({ roles: ["admin"] })) })).status,
+    ).toBe(200);
     expect((await send(env, "/orders/1")).status).toBe(200);
   });
 

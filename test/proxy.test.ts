@@ -13,7 +13,15 @@ const PUBLIC = { POLICY: { routes: [{ path: "/public/*", auth: "none" }] } };
 describe("what reaches the origin", () => {
   it("sets every identity header of the contract, and X-Auth-Claims is the signed payload", async () => {
     const { net, idp, env } = await world({ CLAIM_HEADERS: { email: "X-Auth-Email", tenant: "X-Tenant" } });
-    const token = await idp.sign({ sub: "alice", jti: "t-1", sid: "s-1", scp: ["read", "write"], roles: ["a", "b"], email: "a@x.test", tenant: "acme" });
+    const token = await idp.sign({
+      sub: "alice",
+      jti: "t-1",
+      sid: "s-1",
+      scp: ["read", "write"],
+      roles: ["a", "b"],
+      email: "a@x.test",
+      tenant: "acme",
+    });
     expect((await send(env, "/x", bearer(token))).status).toBe(200);
     const h = net.originRequests[0]!.headers;
     expect(h["x-auth-subject"]).toBe("alice");
@@ -52,7 +60,18 @@ describe("what reaches the origin", () => {
     const { net, idp, env } = await world({ ...PUBLIC, CLAIM_HEADERS: { email: "X-User-Email" } });
     // Spellings with "_" too: a CGI-style origin reads "-" and "_" alike and would take X_Auth_Subject
     // for X-Auth-Subject, X_User_Email for the claim header X-User-Email.
-    const spoof = { "X-Auth-Subject": "root", "x-AUTH-roles": "admin", "X-Auth-Anything": "1", "X-Api-Key": "secret-key", "X-User-Email": "ceo@x.test", X_Auth_Subject: "root", "X-Auth_Roles": "admin", "x_auth-claims": "e30", X_User_Email: "ceo@x.test", X_Api_Key: "k" };
+    const spoof = {
+      "X-Auth-Subject": "root",
+      "x-AUTH-roles": "admin",
+      "X-Auth-Anything": "1",
+      "X-Api-Key": "secret-key",
+      "X-User-Email": "ceo@x.test",
+      X_Auth_Subject: "root",
+      "X-Auth_Roles": "admin",
+      "x_auth-claims": "e30",
+      X_User_Email: "ceo@x.test",
+      X_Api_Key: "k",
+    };
     await send(env, "/public/page", { headers: spoof });
     await send(env, "/private", bearer(await idp.sign({ sub: "alice", email: null }), spoof));
     const [pub, priv] = net.originRequests;
@@ -69,7 +88,15 @@ describe("what reaches the origin", () => {
 
   it("drops hop-by-hop headers, including those the Connection header names", async () => {
     const { net, env } = await world(PUBLIC);
-    await send(env, "/public/x", { headers: { Connection: "keep-alive, X-Secret-Hop", "Keep-Alive": "timeout=5", "X-Secret-Hop": "1", TE: "trailers", "X-Kept": "yes" } });
+    await send(env, "/public/x", {
+      headers: {
+        Connection: "keep-alive, X-Secret-Hop",
+        "Keep-Alive": "timeout=5",
+        "X-Secret-Hop": "1",
+        TE: "trailers",
+        "X-Kept": "yes",
+      },
+    });
     const h = net.originRequests[0]!.headers;
     expect(h["x-secret-hop"]).toBeUndefined();
     expect(h["keep-alive"]).toBeUndefined();
@@ -90,7 +117,12 @@ describe("what reaches the origin", () => {
 
   it("never breaks the request or injects a header with a claim holding a newline, control or non-ASCII characters", async () => {
     const { net, idp, env } = await world({ CLAIM_HEADERS: { email: "X-Auth-Email", nick: "X-Auth-Nick" } });
-    const token = await idp.sign({ sub: "alice\r\nX-Injected: 1", email: "a@x.test\nX-Evil: 1", nick: "Zoë", roles: ["ok", "bad\u0000"] });
+    const token = await idp.sign({
+      sub: "alice\r\nX-Injected: 1",
+      email: "a@x.test\nX-Evil: 1",
+      nick: "Zoë",
+      roles: ["ok", "bad\u0000"],
+    });
     const res = await send(env, "/x", bearer(token));
     expect(res.status).toBe(200);
     const h = net.originRequests[0]!.headers;
@@ -130,8 +162,15 @@ describe("what reaches the origin", () => {
     });
     const whole = new Uint8Array(chunk.length * chunks);
     for (let i = 0; i < chunks; i++) whole.set(chunk, i * chunk.length);
-    const expected = [...new Uint8Array(await crypto.subtle.digest("SHA-256", whole))].map((b) => b.toString(16).padStart(2, "0")).join("");
-    const res = await send(env, "/upload", { method: "POST", body, ...bearer(await idp.sign()), duplex: "half" } as RequestInit);
+    const expected = [...new Uint8Array(await crypto.subtle.digest("SHA-256", whole))]
+      .map((b) => b.toString(16).padStart(2, "0"))
+      .join("");
+    const res = await send(env, "/upload", {
+      method: "POST",
+      body,
+      ...bearer(await idp.sign()),
+      duplex: "half",
+    } as RequestInit);
     expect(res.status).toBe(200);
     expect(net.originRequests[0]!.bodyBytes).toBe(whole.length);
     expect(net.originRequests[0]!.bodySha256).toBe(expected);
@@ -154,7 +193,9 @@ describe("what comes back", () => {
     net.originBehaviour = (req) =>
       new URL(req.url).pathname === "/moved"
         ? Promise.resolve(new Response(null, { status: 302, headers: { Location: "https://elsewhere.test/" } }))
-        : Promise.resolve(new Response("created!", { status: 201, headers: { "X-Custom": "1", "Cache-Control": "max-age=5" } }));
+        : Promise.resolve(
+            new Response("created!", { status: 201, headers: { "X-Custom": "1", "Cache-Control": "max-age=5" } }),
+          );
     const token = await idp.sign();
     const res = await send(env, "/thing", bearer(token));
     expect(res.status).toBe(201);
@@ -177,8 +218,15 @@ describe("what comes back", () => {
   it("answers 504 when the origin does not answer in time", async () => {
     const { net } = await world();
     net.originBehaviour = (_req, signal) =>
-      new Promise((_, reject) => signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))));
-    const error = await forward(new Request("https://gw.test/slow"), "https://origin.test/slow", new Headers(), 50).catch((e) => e);
+      new Promise((_, reject) =>
+        signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))),
+      );
+    const error = await forward(
+      new Request("https://gw.test/slow"),
+      "https://origin.test/slow",
+      new Headers(),
+      50,
+    ).catch((e) => e);
     expect(error).toBeInstanceOf(AuthError);
     expect((error as AuthError).code).toBe("origin_timeout");
   });

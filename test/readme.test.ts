@@ -14,7 +14,12 @@ function tableAfter(markdown: string, heading: string): string[][] {
   const rows: string[][] = [];
   for (const line of lines.slice(first + 2)) {
     if (!line.startsWith("|")) break;
-    rows.push(line.slice(1, -1).split(" | ").map((c) => c.trim()));
+    rows.push(
+      line
+        .slice(1, -1)
+        .split(" | ")
+        .map((c) => c.trim()),
+    );
   }
   return rows;
 }
@@ -30,7 +35,8 @@ describe("README configuration reference", () => {
   it("lists exactly the vars the code reads, each with type, meaning, default and example", () => {
     const read = new Set<string>(CONFIG_VARS.filter((v) => v !== "ADMIN_TOKENS"));
     for (const text of Object.values(sources)) {
-      for (const [, name] of text.matchAll(/\benv\.([A-Z][A-Z0-9_]+)/g)) if (!BINDINGS.has(name!) && name !== "ADMIN_TOKENS") read.add(name!);
+      for (const [, name] of text.matchAll(/\benv\.([A-Z][A-Z0-9_]+)/g))
+        if (!BINDINGS.has(name!) && name !== "ADMIN_TOKENS") read.add(name!);
     }
     expect(new Set(documented)).toEqual(read);
     for (const row of rows) {

@@ -12,7 +12,12 @@ afterEach(async () => {
 });
 
 const ADMIN = "test-admin-token-0001";
-const POLICY = { routes: [{ path: "/strict/*", revocation: "strict" }, { path: "/skip/*", revocation: "skip" }] };
+const POLICY = {
+  routes: [
+    { path: "/strict/*", revocation: "strict" },
+    { path: "/skip/*", revocation: "skip" },
+  ],
+};
 
 /** A world whose KV binding is a fresh counting wrapper, so its revocation view starts cold. */
 async function revocationWorld(vars: Record<string, unknown> = {}): Promise<World & { kv: FlakyKv }> {
@@ -22,18 +27,25 @@ async function revocationWorld(vars: Record<string, unknown> = {}): Promise<Worl
 }
 
 function post(env: Env, path: string, body: unknown, token = ADMIN): Promise<Response> {
-  return send(env, path, { method: "POST", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
+  return send(env, path, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
 }
 
 describe("POST /.auth/revoke", () => {
   it("keeps answering after bodies with absurd expiries (they once broke the ledger's alarm)", async () => {
     const { env } = await revocationWorld();
-    const unsigned = (payload: object) => `eyJhbGciOiJub25lIn0.${btoa(JSON.stringify(payload)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_")}.`;
+    const unsigned = (payload: object) =>
+      `eyJhbGciOiJub25lIn0.${btoa(JSON.stringify(payload)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_")}.`;
     expect((await post(env, "/.auth/revoke", { token: unsigned({ exp: -1e308 }) })).status).toBe(200);
     expect((await post(env, "/.auth/revoke", { jti: "far", exp: 2 ** 40 })).status).toBe(200);
     const after = await post(env, "/.auth/revoke", { sub: "still-works" });
     expect(after.status).toBe(200);
-    const feed = (await (await send(env, "/.auth/revocations", { headers: { Authorization: `Bearer ${ADMIN}` } })).json()) as { events: { revocation: { expiresAt: number } }[] };
+    const feed = (await (
+      await send(env, "/.auth/revocations", { headers: { Authorization: `Bearer ${ADMIN}` } })
+    ).json()) as { events: { revocation: { expiresAt: number } }[] };
     const latest = Math.floor(Date.now() / 1000) + 86400 + 120;
     for (const e of feed.events) expect(e.revocation.expiresAt).toBeLessThanOrEqual(latest);
   });
@@ -55,7 +67,13 @@ describe("POST /.auth/revoke", () => {
     const exp = Math.floor(Date.now() / 1000) + 600;
     const withJti = await idp.sign({ jti: "from-token" });
     const withoutJti = await idp.sign({ jti: null });
-    const bodies = [{ jti: "j-1", exp }, { token: withJti }, { token: withoutJti }, { sub: "alice", iss: idp.issuer }, { sid: "s-1" }];
+    const bodies = [
+      { jti: "j-1", exp },
+      { token: withJti },
+      { token: withoutJti },
+      { sub: "alice", iss: idp.issuer },
+      { sid: "s-1" },
+    ];
     const answers = [];
     for (const body of bodies) {
       const res = await post(env, "/.auth/revoke", body);
@@ -74,7 +92,17 @@ describe("POST /.auth/revoke", () => {
 
   it("answers 400 to anything else", async () => {
     const { env } = await revocationWorld();
-    for (const body of ["not json", "[]", {}, { jti: "x" }, { sub: "" }, { sub: "a", extra: 1 }, { token: "not-a-jwt" }, { jti: "x", exp: "soon" }, { sub: "a", sid: "b" }]) {
+    for (const body of [
+      "not json",
+      "[]",
+      {},
+      { jti: "x" },
+      { sub: "" },
+      { sub: "a", extra: 1 },
+      { token: "not-a-jwt" },
+      { jti: "x", exp: "soon" },
+      { sub: "a", sid: "b" },
+    ]) {
       const res = await post(env, "/.auth/revoke", body);
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect((await problemOf(res)).code).toBe("body_invalid");
@@ -92,7 +120,12 @@ describe("POST /.auth/revoke", () => {
         controller.enqueue(new TextEncoder().encode(" ".repeat(1024)));
       },
     });
-    const res = await send(env, "/.auth/revoke", { method: "POST", headers: { Authorization: `Bearer ${ADMIN}` }, body: stream, duplex: "half" } as RequestInit);
+    const res = await send(env, "/.auth/revoke", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${ADMIN}` },
+      body: stream,
+      duplex: "half",
+    } as RequestInit);
     expect(res.status).toBe(413);
     expect((await problemOf(res)).code).toBe("body_too_large");
   });
@@ -106,7 +139,11 @@ describe("POST /.auth/revoke with Idempotency-Key", () => {
       body: typeof body === "string" ? body : JSON.stringify(body),
     });
   const feedOf = async (env: Env) =>
-    ((await (await send(env, "/.auth/revocations", { headers: { Authorization: `Bearer ${ADMIN}` } })).json()) as { events: { seq: number }[] }).events;
+    (
+      (await (await send(env, "/.auth/revocations", { headers: { Authorization: `Bearer ${ADMIN}` } })).json()) as {
+        events: { seq: number }[];
+      }
+    ).events;
 
   it("answers a retried sub revoke with the first answer: same seq, same revocation, no second entry", async () => {
     const clock = freezeClock();
@@ -155,7 +192,11 @@ describe("POST /.auth/revoke with Idempotency-Key", () => {
     const a = (await (await keyed(env, { token }, "t-1")).json()) as { seq: number };
     const b = (await (await keyed(env, { token }, "t-1")).json()) as { seq: number };
     expect(b.seq).toBe(a.seq);
-    const unauthorized = await send(env, "/.auth/revoke", { method: "POST", headers: { "Idempotency-Key": "t-1" }, body: JSON.stringify({ token }) });
+    const unauthorized = await send(env, "/.auth/revoke", {
+      method: "POST",
+      headers: { "Idempotency-Key": "t-1" },
+      body: JSON.stringify({ token }),
+    });
     expect(unauthorized.status).toBe(401);
   });
 });
@@ -190,7 +231,13 @@ describe("a revoked token", () => {
     const { net, idp, env } = await revocationWorld();
     const other = net.issuer("https://other-idp.test");
     await other.addKey();
-    const environment = { ...env, ISSUERS: [...(env.ISSUERS as unknown as object[]), { issuer: other.issuer, jwksUri: other.jwksUri, audiences: ["api"] }] } as Env;
+    const environment = {
+      ...env,
+      ISSUERS: [
+        ...(env.ISSUERS as unknown as object[]),
+        { issuer: other.issuer, jwksUri: other.jwksUri, audiences: ["api"] },
+      ],
+    } as Env;
     const before = await idp.sign({ sub: "alice" });
     const otherIssuer = await other.sign({ sub: "alice" });
     expect((await post(environment, "/.auth/revoke", { sub: "alice", iss: idp.issuer })).status).toBe(200);
@@ -243,7 +290,9 @@ describe("POST /.auth/logout", () => {
     expect((await send(env, "/strict/x", bearer(sameSession))).status).toBe(200);
 
     const otherSession = await idp.sign({ sub: "u1", sid: "b", scope: "openid" });
-    expect((await send(env, "/.auth/logout?scope=session", { method: "POST", ...bearer(sameSession) })).status).toBe(204);
+    expect((await send(env, "/.auth/logout?scope=session", { method: "POST", ...bearer(sameSession) })).status).toBe(
+      204,
+    );
     expect((await send(env, "/strict/x", bearer(sameSession))).status).toBe(401);
     expect((await send(env, "/strict/x", bearer(otherSession))).status).toBe(200);
 
@@ -254,9 +303,16 @@ describe("POST /.auth/logout", () => {
   it("needs a valid token, a known scope, and a sid for scope=session", async () => {
     const { idp, env } = await revocationWorld();
     expect((await send(env, "/.auth/logout", { method: "POST" })).status).toBe(401);
-    expect((await send(env, "/.auth/logout", { method: "POST", ...bearer(await idp.sign({ aud: "other" })) })).status).toBe(401);
-    expect((await send(env, "/.auth/logout?scope=everything", { method: "POST", ...bearer(await idp.sign()) })).status).toBe(400);
-    expect((await send(env, "/.auth/logout?scope=session", { method: "POST", ...bearer(await idp.sign({ sid: null })) })).status).toBe(400);
+    expect(
+      (await send(env, "/.auth/logout", { method: "POST", ...bearer(await idp.sign({ aud: "other" })) })).status,
+    ).toBe(401);
+    expect(
+      (await send(env, "/.auth/logout?scope=everything", { method: "POST", ...bearer(await idp.sign()) })).status,
+    ).toBe(400);
+    expect(
+      (await send(env, "/.auth/logout?scope=session", { method: "POST", ...bearer(await idp.sign({ sid: null })) }))
+        .status,
+    ).toBe(400);
   });
 });
 
@@ -270,7 +326,10 @@ describe("GET /.auth/revocations", () => {
     for (let page = 0; since !== null && page < 10; page++) {
       const res = await send(env, `/.auth/revocations?since=${since}&limit=2`, auth);
       expect(res.status).toBe(200);
-      const body = (await res.json()) as { events: { seq: number; at: number; revocation: { value: string } }[]; next: number | null };
+      const body = (await res.json()) as {
+        events: { seq: number; at: number; revocation: { value: string } }[];
+        next: number | null;
+      };
       seen.push(...body.events.map((e) => e.seq));
       since = body.next;
     }
@@ -291,7 +350,9 @@ describe("GET /.auth/revocations/stream", () => {
   it("pushes each new revocation as one JSON frame in seq order, after the backlog asked for, with 100 revokes in flight", async () => {
     const { env } = await revocationWorld();
     await post(env, "/.auth/revoke", { sub: "before" });
-    const res = await send(env, "/.auth/revocations/stream?since=0", { headers: { Authorization: `Bearer ${ADMIN}`, Upgrade: "websocket" } });
+    const res = await send(env, "/.auth/revocations/stream?since=0", {
+      headers: { Authorization: `Bearer ${ADMIN}`, Upgrade: "websocket" },
+    });
     expect(res.status).toBe(101);
     const ws = res.webSocket!;
     const frames: { seq: number; revocation: { value: string } }[] = [];
@@ -302,7 +363,9 @@ describe("GET /.auth/revocations/stream", () => {
       }),
     );
     ws.accept();
-    const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => post(env, "/.auth/revoke", { sub: `s${i}` })));
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => post(env, "/.auth/revoke", { sub: `s${i}` })),
+    );
     expect(answers.every((a) => a.status === 200)).toBe(true);
     await got;
     expect(frames.map((f) => f.seq)).toEqual(Array.from({ length: 101 }, (_, i) => i + 1));
@@ -313,8 +376,12 @@ describe("GET /.auth/revocations/stream", () => {
   it("needs the admin token and a WebSocket upgrade", async () => {
     const { env } = await revocationWorld();
     expect((await send(env, "/.auth/revocations/stream", { headers: { Upgrade: "websocket" } })).status).toBe(401);
-    expect((await send(env, "/.auth/revocations/stream", { headers: { Authorization: `Bearer ${ADMIN}` } })).status).toBe(426);
-    const bad = await send(env, "/.auth/revocations/stream?since=abc", { headers: { Authorization: `Bearer ${ADMIN}`, Upgrade: "websocket" } });
+    expect(
+      (await send(env, "/.auth/revocations/stream", { headers: { Authorization: `Bearer ${ADMIN}` } })).status,
+    ).toBe(426);
+    const bad = await send(env, "/.auth/revocations/stream?since=abc", {
+      headers: { Authorization: `Bearer ${ADMIN}`, Upgrade: "websocket" },
+    });
     expect(bad.status).toBe(400);
     expect((await problemOf(bad)).code).toBe("body_invalid");
   });
@@ -322,7 +389,13 @@ describe("GET /.auth/revocations/stream", () => {
 
 it("reports the ledger unreachable on strict routes as 503, never as a pass", async () => {
   const { idp, env } = await revocationWorld();
-  const broken = makeEnv({ ...env, REVOCATION_LEDGER: { idFromName: () => ({}), get: () => ({ check: () => Promise.reject(new Error("unreachable")) }) } });
+  const broken = makeEnv({
+    ...env,
+    REVOCATION_LEDGER: {
+      idFromName: () => ({}),
+      get: () => ({ check: () => Promise.reject(new Error("unreachable")) }),
+    },
+  });
   const res = await send(broken, "/strict/x", bearer(await idp.sign()));
   expect(res.status).toBe(503);
   expect((await problemOf(res)).code).toBe("revocations_unavailable");

@@ -3,7 +3,13 @@
 // and cold loads from snapshots.
 import { env, reset, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
-import { SEGMENTS_BEFORE_SNAPSHOT, TAIL_MAX_ENTRIES, HEAD_KEY, snapshotKey, type Head } from "../src/revocation/kv-layout";
+import {
+  SEGMENTS_BEFORE_SNAPSHOT,
+  TAIL_MAX_ENTRIES,
+  HEAD_KEY,
+  snapshotKey,
+  type Head,
+} from "../src/revocation/kv-layout";
 import { ledgerOf, type RevocationLedger } from "../src/revocation/ledger";
 import type { Revocation } from "../src/revocation/model";
 import { publish } from "../src/revocation/publisher";
@@ -66,7 +72,9 @@ describe("RevocationView", () => {
     await ledgerOf(env).revoke(jti("ahead"));
     const background: Promise<unknown>[] = [];
     const reads = kv.reads;
-    await Promise.all(Array.from({ length: 50 }, () => view.ensureFresh(STALE_MS, t0 + 4_000, (p) => background.push(p))));
+    await Promise.all(
+      Array.from({ length: 50 }, () => view.ensureFresh(STALE_MS, t0 + 4_000, (p) => background.push(p))),
+    );
     expect(background).toHaveLength(1);
     expect(view.revokedBy(await probeOf({ iss: ISS, jti: "ahead" }))).toBeNull(); // answered from the view, no wait
     await Promise.all(background);
@@ -184,12 +192,18 @@ describe("RevocationView", () => {
   // snapshot chunk 20 000 entries however large: past KV's 25 MiB per value, every retry failed alike.
   it("bounds every segment and snapshot chunk in bytes: a backlog of long entries is split, and a cold view loads it all", async () => {
     const stub = ledgerOf(env);
-    const long = (i: number): Revocation => ({ ...jti(`${i}-${"v".repeat(1000)}`), iss: `https://${"i".repeat(2000)}.test` });
+    const long = (i: number): Revocation => ({
+      ...jti(`${i}-${"v".repeat(1000)}`),
+      iss: `https://${"i".repeat(2000)}.test`,
+    });
     const sizes: number[] = [];
     const kv = new FlakyKv();
     const recording = {
       ...kv.binding(),
-      put: (key: string, value: string | Uint8Array) => (sizes.push(typeof value === "string" ? new TextEncoder().encode(value).length : value.byteLength), env.REVOCATIONS.put(key, value)),
+      put: (key: string, value: string | Uint8Array) => (
+        sizes.push(typeof value === "string" ? new TextEncoder().encode(value).length : value.byteLength),
+        env.REVOCATIONS.put(key, value)
+      ),
     } as KVNamespace;
     const limit = 64 * 1024;
     await runInDurableObject(stub, async (_: RevocationLedger, state) => {
@@ -203,7 +217,10 @@ describe("RevocationView", () => {
       const fromSegments = new RevocationView(env.REVOCATIONS);
       expect(await fromSegments.ensureFresh(STALE_MS, Date.now())).toBe(true);
       expect(fromSegments.status(Date.now()).entries).toBe(300);
-      for (const i of [0, 150, 299]) expect(fromSegments.revokedBy(await probeOf({ iss: long(i).iss!, jti: long(i).value })), `entry ${i}`).toBe("jti");
+      for (const i of [0, 150, 299])
+        expect(fromSegments.revokedBy(await probeOf({ iss: long(i).iss!, jti: long(i).value })), `entry ${i}`).toBe(
+          "jti",
+        );
       // A backlog needing more segments than a head lists before compacting: straight to a snapshot.
       for (let i = 300; i < 300 + 64 * 25; i++) record(state.storage.sql, long(i), nowSec());
       await publish(state.storage.sql, recording, limit);
@@ -233,15 +250,27 @@ describe("RevocationView", () => {
     const cold = new RevocationView(env.REVOCATIONS);
     expect(await cold.ensureFresh(STALE_MS, Date.now())).toBe(true);
     expect(cold.status(Date.now()).entries).toBe(300);
-    for (const i of [0, 99, 100, 199, 200, 299]) expect(cold.revokedBy(await probeOf({ iss: ISS, jti: `${i}-${"v".repeat(1200)}` })), `entry ${i}`).toBe("jti");
+    for (const i of [0, 99, 100, 199, 200, 299])
+      expect(cold.revokedBy(await probeOf({ iss: ISS, jti: `${i}-${"v".repeat(1200)}` })), `entry ${i}`).toBe("jti");
     expect(cold.revokedBy(await probeOf({ iss: ISS, jti: "never-revoked" }))).toBeNull();
   });
 
   it("still reads a snapshot of JSON entries written before the records existed, hashing them itself", async () => {
     const t = nowSec();
-    const legacy = [[1, "jti", ISS, "old-jti", t, t + 600], [2, "sub", "", "old-sub", t, t + 86400]];
+    const legacy = [
+      [1, "jti", ISS, "old-jti", t, t + 600],
+      [2, "sub", "", "old-sub", t, t + 86400],
+    ];
     await env.REVOCATIONS.put(snapshotKey(2, 0), JSON.stringify(legacy));
-    await env.REVOCATIONS.put(HEAD_KEY, JSON.stringify({ seq: 3, snapshot: { seq: 2, chunks: 1 }, segments: [], tail: [[3, "sid", ISS, "new-sid", t, t + 86400]] }));
+    await env.REVOCATIONS.put(
+      HEAD_KEY,
+      JSON.stringify({
+        seq: 3,
+        snapshot: { seq: 2, chunks: 1 },
+        segments: [],
+        tail: [[3, "sid", ISS, "new-sid", t, t + 86400]],
+      }),
+    );
     await env.REVOCATIONS.put("revocations/version", "3");
     const cold = new RevocationView(env.REVOCATIONS);
     expect(await cold.ensureFresh(STALE_MS, Date.now())).toBe(true);

@@ -63,7 +63,11 @@ describe("a repeated token", () => {
   });
 
   it("is still checked against revocations and the route's policy on every request", async () => {
-    const routes = [{ path: "/strict/*", revocation: "strict" }, { path: "/admin/*", require: { scopes: ["admin"] } }, { path: "/read/*", require: { scopes: ["read"] } }];
+    const routes = [
+      { path: "/strict/*", revocation: "strict" },
+      { path: "/admin/*", require: { scopes: ["admin"] } },
+      { path: "/read/*", require: { scopes: ["read"] } },
+    ];
     const { idp, env } = await world({ POLICY: { routes } });
     const token = await idp.sign({ jti: "cached-then-revoked", scope: "read" });
     expect((await send(env, "/strict/a", bearer(token))).status).toBe(200);

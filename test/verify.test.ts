@@ -15,7 +15,9 @@ function forge(header: Record<string, unknown>, payload: Record<string, unknown>
 
 async function expectInvalid(res: Response, code: string) {
   expect(res.status).toBe(401);
-  expect(res.headers.get("WWW-Authenticate")).toMatch(/^Bearer realm="gw.test", error="invalid_token", error_description="[^"]+"$/);
+  expect(res.headers.get("WWW-Authenticate")).toMatch(
+    /^Bearer realm="gw.test", error="invalid_token", error_description="[^"]+"$/,
+  );
   const body = await problemOf(res);
   expect(body.code).toBe(code);
 }
@@ -64,7 +66,10 @@ describe("valid tokens", () => {
 describe("claims and time", () => {
   it("refuses an expired token, and accepts one within the clock tolerance", async () => {
     const { idp, env } = await world({ CLOCK_TOLERANCE_SECONDS: 30 });
-    await expectInvalid(await send(env, "/x", bearer(await idp.sign({ iat: now() - 600, exp: now() - 31 }))), "token_expired");
+    await expectInvalid(
+      await send(env, "/x", bearer(await idp.sign({ iat: now() - 600, exp: now() - 31 }))),
+      "token_expired",
+    );
     expect((await send(env, "/x", bearer(await idp.sign({ iat: now() - 600, exp: now() - 20 })))).status).toBe(200);
   });
 
@@ -76,7 +81,10 @@ describe("claims and time", () => {
 
   it("refuses a token issued in the future", async () => {
     const { idp, env } = await world({ CLOCK_TOLERANCE_SECONDS: 30 });
-    await expectInvalid(await send(env, "/x", bearer(await idp.sign({ iat: now() + 120, exp: now() + 600 }))), "token_issued_in_future");
+    await expectInvalid(
+      await send(env, "/x", bearer(await idp.sign({ iat: now() + 120, exp: now() + 600 }))),
+      "token_issued_in_future",
+    );
   });
 
   it("refuses a token without exp", async () => {
@@ -86,7 +94,10 @@ describe("claims and time", () => {
 
   it("refuses a token living longer than MAX_TOKEN_LIFETIME_SECONDS", async () => {
     const { idp, env } = await world({ MAX_TOKEN_LIFETIME_SECONDS: 3600 });
-    await expectInvalid(await send(env, "/x", bearer(await idp.sign({ iat: now(), exp: now() + 3601 }))), "token_lifetime_too_long");
+    await expectInvalid(
+      await send(env, "/x", bearer(await idp.sign({ iat: now(), exp: now() + 3601 }))),
+      "token_lifetime_too_long",
+    );
     expect((await send(env, "/x", bearer(await idp.sign({ iat: now(), exp: now() + 3600 })))).status).toBe(200);
   });
 
@@ -182,7 +193,12 @@ describe("attacks", () => {
     const jwkPublic = published.publicJwk;
     const pem = await exportSPKI((await importJWK(jwkPublic, "RS256", { extractable: true })) as CryptoKey);
     const bare = pem.replace(/-----[A-Z ]+-----|\s/g, "");
-    const secrets = [pem, bare, JSON.stringify(jwkPublic), JSON.stringify(await exportJWK((await importJWK(jwkPublic, "RS256", { extractable: true })) as CryptoKey))];
+    const secrets = [
+      pem,
+      bare,
+      JSON.stringify(jwkPublic),
+      JSON.stringify(await exportJWK((await importJWK(jwkPublic, "RS256", { extractable: true })) as CryptoKey)),
+    ];
     for (const secret of secrets) {
       const token = await new SignJWT({ iss: idp.issuer, aud: "api", sub: "mallory", iat: now(), exp: now() + 600 })
         .setProtectedHeader({ alg: "HS256", kid: published.kid })
@@ -196,7 +212,10 @@ describe("attacks", () => {
     const { idp, env } = await world();
     const payload = { iss: idp.issuer, aud: "api", sub: "mallory", iat: now(), exp: now() + 600 };
     const zero = base64url.encode(new Uint8Array(64));
-    await expectInvalid(await send(env, "/x", bearer(forge({ alg: "ES256", kid: idp.keys[0]!.kid }, payload, zero))), "signature_invalid");
+    await expectInvalid(
+      await send(env, "/x", bearer(forge({ alg: "ES256", kid: idp.keys[0]!.kid }, payload, zero))),
+      "signature_invalid",
+    );
   });
 
   it("never fetches a jku, x5u, jwk or x5c key, and refuses the token", async () => {
@@ -233,7 +252,12 @@ describe("attacks", () => {
     const { idp, env } = await world();
     const key = idp.keys[0]!;
     const token = await new SignJWT({ iss: idp.issuer, aud: "api", sub: "a", iat: now(), exp: now() + 600 })
-      .setProtectedHeader({ alg: "ES256", kid: key.kid, crit: ["urn:example:must-understand"], "urn:example:must-understand": true })
+      .setProtectedHeader({
+        alg: "ES256",
+        kid: key.kid,
+        crit: ["urn:example:must-understand"],
+        "urn:example:must-understand": true,
+      })
       .sign(key.privateKey, { crit: { "urn:example:must-understand": true } });
     await expectInvalid(await send(env, "/x", bearer(token)), "crit_unsupported");
   });
@@ -251,15 +275,25 @@ describe("attacks", () => {
       .filter((t) => t !== token && base64url.decode(t.slice(t.lastIndexOf(".") + 1)).every((b, i) => b === bytes[i]));
     expect(variants).toHaveLength(15);
     // Revoked by its token (no jti: by the token's SHA-256), none of its variants gets through either.
-    const revoke = await send(env, "/.auth/revoke", { method: "POST", headers: { Authorization: "Bearer test-admin-token-0001", "Content-Type": "application/json" }, body: JSON.stringify({ token }) });
+    const revoke = await send(env, "/.auth/revoke", {
+      method: "POST",
+      headers: { Authorization: "Bearer test-admin-token-0001", "Content-Type": "application/json" },
+      body: JSON.stringify({ token }),
+    });
     expect(revoke.status).toBe(200);
     await expectInvalid(await send(env, "/x", bearer(token)), "token_revoked");
     for (const variant of variants) await expectInvalid(await send(env, "/x", bearer(variant)), "token_malformed");
     // Revoked through one of its variants, the token itself is revoked.
     const other = await idp.sign({ jti: null, sub: "other" });
     const last = other.at(-1)!;
-    const twin = other.slice(0, -1) + [...alphabet].find((c) => c !== last && alphabet.indexOf(c) >> 4 === alphabet.indexOf(last) >> 4)!;
-    const byTwin = await send(env, "/.auth/revoke", { method: "POST", headers: { Authorization: "Bearer test-admin-token-0001", "Content-Type": "application/json" }, body: JSON.stringify({ token: twin }) });
+    const twin =
+      other.slice(0, -1) +
+      [...alphabet].find((c) => c !== last && alphabet.indexOf(c) >> 4 === alphabet.indexOf(last) >> 4)!;
+    const byTwin = await send(env, "/.auth/revoke", {
+      method: "POST",
+      headers: { Authorization: "Bearer test-admin-token-0001", "Content-Type": "application/json" },
+      body: JSON.stringify({ token: twin }),
+    });
     expect(byTwin.status).toBe(200);
     await expectInvalid(await send(env, "/x", bearer(other)), "token_revoked");
   });

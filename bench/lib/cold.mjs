@@ -31,7 +31,13 @@ export async function coldStarts({ start, seed, tokens, issuer, reps, label }) {
       const first = await timedGet(t.url, /** @type {string} */ (tokens[(2 * i) % tokens.length]));
       const jwks1 = (await issuer.stats()).jwksFetches[label] ?? 0;
       const second = await timedGet(t.url, /** @type {string} */ (tokens[(2 * i + 1) % tokens.length]));
-      runs.push({ firstMs: first.ms, firstStatus: first.status, secondMs: second.ms, secondStatus: second.status, jwksFetches: jwks1 - jwks0 });
+      runs.push({
+        firstMs: first.ms,
+        firstStatus: first.status,
+        secondMs: second.ms,
+        secondStatus: second.status,
+        jwksFetches: jwks1 - jwks0,
+      });
     } finally {
       await t.dispose();
     }
@@ -42,7 +48,10 @@ export async function coldStarts({ start, seed, tokens, issuer, reps, label }) {
 /** @param {URL} url @param {string} token */
 async function timedGet(url, token) {
   const t0 = performance.now();
-  const res = await fetch(new URL(LOAD_PATH, url), { headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) });
+  const res = await fetch(new URL(LOAD_PATH, url), {
+    headers: { Authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(30_000),
+  });
   await res.arrayBuffer();
   return { ms: performance.now() - t0, status: res.status };
 }
@@ -62,7 +71,8 @@ export async function isolateMemory({ start, seed, tokens, label, warmRequests =
     if (seed) await seed(t);
     // Warm: a few thousand requests so that every lazily built structure exists.
     const statuses = await warm(t.url, tokens, warmRequests);
-    if (allOk && Object.keys(statuses).some((status) => status !== "200")) throw new Error(`warming answered ${JSON.stringify(statuses)}`);
+    if (allOk && Object.keys(statuses).some((status) => status !== "200"))
+      throw new Error(`warming answered ${JSON.stringify(statuses)}`);
     const view = await viewStatus(t.url);
     await sleep(200);
     const wsBase = await t.mf.getInspectorURL();
@@ -72,7 +82,13 @@ export async function isolateMemory({ start, seed, tokens, label, warmRequests =
       () => fetch(new URL("/.auth/health", t.url), { signal: AbortSignal.timeout(5_000) }).then((r) => r.arrayBuffer()),
     );
     // backingStorageSize: the ArrayBuffers outside the JS heap, where the view's records live.
-    return { entries: view.entries, heapUsedBytes: heap.usedSize, heapTotalBytes: heap.totalSize, backingStorageBytes: heap.backingStorageSize ?? null, rssBytes: rssBytes(t.pids) };
+    return {
+      entries: view.entries,
+      heapUsedBytes: heap.usedSize,
+      heapTotalBytes: heap.totalSize,
+      backingStorageBytes: heap.backingStorageSize ?? null,
+      rssBytes: rssBytes(t.pids),
+    };
   } finally {
     await t.dispose();
   }

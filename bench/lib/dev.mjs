@@ -29,15 +29,41 @@ const POLL_MS = 100;
  *   log: (line: string) => void,
  * }} options
  */
-export async function underWranglerDev({ issuer, origin, vars, adminToken, revokeTokens, concurrency, overheadWorkload, connections, durationS, log }) {
+export async function underWranglerDev({
+  issuer,
+  origin,
+  vars,
+  adminToken,
+  revokeTokens,
+  concurrency,
+  overheadWorkload,
+  connections,
+  durationS,
+  log,
+}) {
   const dir = mkdtempSync(join(tmpdir(), "bench-dev-"));
   const port = await freePort();
   const inspectorPort = await freePort();
-  const varArgs = Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${typeof v === "string" ? v : JSON.stringify(v)}`]);
+  const varArgs = Object.entries(vars).flatMap(([k, v]) => [
+    "--var",
+    `${k}:${typeof v === "string" ? v : JSON.stringify(v)}`,
+  ]);
   const proc = startNode(
     [
-      WRANGLER, "dev", "-c", CONFIGS.project, "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort),
-      "--persist-to", join(dir, "state"), "--show-interactive-dev-session=false", ...varArgs,
+      WRANGLER,
+      "dev",
+      "-c",
+      CONFIGS.project,
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--inspector-port",
+      String(inspectorPort),
+      "--persist-to",
+      join(dir, "state"),
+      "--show-interactive-dev-session=false",
+      ...varArgs,
     ],
     {},
     ROOT,
@@ -55,12 +81,39 @@ export async function underWranglerDev({ issuer, origin, vars, adminToken, revok
       const target = { name: "wrangler dev", url: new URL(gateway), pids, jwksLabel: "dev", project: true };
       const cursor = { next: 0 };
       // Warm first (key import, view), then one measured round.
-      await runRound({ target, workload: overheadWorkload, round: 0, cursor, connections, durationS: 1, issuer, origin });
-      overhead = await runRound({ target, workload: overheadWorkload, round: 1, cursor, connections, durationS, issuer, origin });
-      log(`wrangler dev: ${overhead.rps.toFixed(0)} req/s, ${overhead.cpuUsPerReq.toFixed(0)} µs CPU/req (all of its processes)`);
+      await runRound({
+        target,
+        workload: overheadWorkload,
+        round: 0,
+        cursor,
+        connections,
+        durationS: 1,
+        issuer,
+        origin,
+      });
+      overhead = await runRound({
+        target,
+        workload: overheadWorkload,
+        round: 1,
+        cursor,
+        connections,
+        durationS,
+        issuer,
+        origin,
+      });
+      log(
+        `wrangler dev: ${overhead.rps.toFixed(0)} req/s, ${overhead.cpuUsPerReq.toFixed(0)} µs CPU/req (all of its processes)`,
+      );
     }
 
-    const latencies = await revocationLatencies({ gateway, adminToken, tokens: revokeTokens, concurrency, stalenessS, log });
+    const latencies = await revocationLatencies({
+      gateway,
+      adminToken,
+      tokens: revokeTokens,
+      concurrency,
+      stalenessS,
+      log,
+    });
     return { stalenessS, latenciesMs: latencies, overhead };
   } finally {
     await stopGroup(proc);
@@ -74,7 +127,10 @@ export async function underWranglerDev({ issuer, origin, vars, adminToken, revok
  */
 async function revocationLatencies({ gateway, adminToken, tokens, concurrency, stalenessS, log }) {
   const get = (/** @type {string} */ t) =>
-    fetch(`${gateway}/api/orders/1`, { headers: { Authorization: `Bearer ${t}` }, signal: AbortSignal.timeout(10_000) }).then(async (r) => {
+    fetch(`${gateway}/api/orders/1`, {
+      headers: { Authorization: `Bearer ${t}` },
+      signal: AbortSignal.timeout(10_000),
+    }).then(async (r) => {
       await r.arrayBuffer();
       return r.status;
     });

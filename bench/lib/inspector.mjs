@@ -19,7 +19,10 @@ export async function inspectorSession(wsUrl, kick) {
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("inspector: connect timed out")), 10_000);
     ws.addEventListener("open", () => (clearTimeout(timer), resolve(undefined)));
-    ws.addEventListener("error", () => (clearTimeout(timer), reject(new Error(`inspector: cannot connect to ${wsUrl}`))));
+    ws.addEventListener(
+      "error",
+      () => (clearTimeout(timer), reject(new Error(`inspector: cannot connect to ${wsUrl}`))),
+    );
   });
   return {
     /**

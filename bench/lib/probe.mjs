@@ -40,6 +40,12 @@ export async function probe(targets, tokens, origin) {
     }
   }
   const spoofed = (await origin.stats()).spoofed - spoofedBefore;
-  results.push({ target: "origin", check: "requests that arrived with a spoofed X-Auth-Subject", want: 0, got: spoofed, ok: spoofed === 0 });
+  results.push({
+    target: "origin",
+    check: "requests that arrived with a spoofed X-Auth-Subject",
+    want: 0,
+    got: spoofed,
+    ok: spoofed === 0,
+  });
   return results;
 }

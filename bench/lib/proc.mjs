@@ -186,7 +186,8 @@ export function cpuTicks(pids) {
  */
 export function pinTo(pids, cpus) {
   try {
-    for (const pid of pids) execFileSync("taskset", ["-a", "-p", "-c", cpus, String(pid)], { stdio: "ignore", timeout: 5_000 });
+    for (const pid of pids)
+      execFileSync("taskset", ["-a", "-p", "-c", cpus, String(pid)], { stdio: "ignore", timeout: 5_000 });
     return true;
   } catch {
     return false;

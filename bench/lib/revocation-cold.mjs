@@ -32,11 +32,14 @@ const ADMIN_TOKEN = "bench-admin-token-0000000001";
  */
 function extractTree(rev, dir) {
   mkdirSync(dir, { recursive: true });
-  const tar = execFileSync("git", ["archive", "--format=tar", rev], { cwd: ROOT, maxBuffer: 512 * 2 ** 20, timeout: 60_000 });
+  const tar = execFileSync("git", ["archive", "--format=tar", rev], {
+    cwd: ROOT,
+    maxBuffer: 512 * 2 ** 20,
+    timeout: 60_000,
+  });
   execFileSync("tar", ["-x", "-C", dir], { input: tar, timeout: 60_000 });
   symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"), "dir");
 }
-
 
 /**
  * The "before" layout (the older tree's src/revocation/kv-layout.ts, bundled): JSON snapshot chunks of
@@ -48,7 +51,14 @@ async function beforeSeeder(treeRoot) {
   const dir = mkdtempSync(join(tmpdir(), "bench-layout-before-"));
   let layout;
   try {
-    await build({ entryPoints: [join(treeRoot, "src/revocation/kv-layout.ts")], bundle: true, format: "esm", platform: "neutral", outdir: dir, logLevel: "error" });
+    await build({
+      entryPoints: [join(treeRoot, "src/revocation/kv-layout.ts")],
+      bundle: true,
+      format: "esm",
+      platform: "neutral",
+      outdir: dir,
+      logLevel: "error",
+    });
     layout = await import(pathToFileURL(join(dir, "kv-layout.js")).href);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -58,12 +68,18 @@ async function beforeSeeder(treeRoot) {
    * @param {{ count: number, iss: string, revokedJti: string }} options
    */
   return async (target, { count, iss, revokedJti }) => {
-    const kv = /** @type {{ put: (key: string, value: string) => Promise<void> }} */ (/** @type {unknown} */ (await target.mf.getKVNamespace("REVOCATIONS")));
+    const kv = /** @type {{ put: (key: string, value: string) => Promise<void> }} */ (
+      /** @type {unknown} */ (await target.mf.getKVNamespace("REVOCATIONS"))
+    );
     const all = seedEntries(count, iss, revokedJti);
     const per = layout.SNAPSHOT_CHUNK_ENTRIES;
     const chunks = Math.ceil(count / per);
-    for (let i = 0; i < chunks; i++) await kv.put(layout.snapshotKey(count, i), JSON.stringify(all.slice(i * per, (i + 1) * per)));
-    await kv.put(layout.HEAD_KEY, JSON.stringify({ seq: count, snapshot: { seq: count, chunks }, segments: [], tail: [] }));
+    for (let i = 0; i < chunks; i++)
+      await kv.put(layout.snapshotKey(count, i), JSON.stringify(all.slice(i * per, (i + 1) * per)));
+    await kv.put(
+      layout.HEAD_KEY,
+      JSON.stringify({ seq: count, snapshot: { seq: count, chunks }, segments: [], tail: [] }),
+    );
     await kv.put(layout.VERSION_KEY, String(count));
   };
 }
@@ -82,7 +98,10 @@ function replaying(seed) {
     let puts = recorded.get(options.count);
     if (!puts) {
       const list = /** @type {[string, string | Uint8Array][]} */ ([]);
-      const recorder = { put: async (/** @type {string} */ key, /** @type {string | Uint8Array} */ value) => void list.push([key, value]) };
+      const recorder = {
+        put: async (/** @type {string} */ key, /** @type {string | Uint8Array} */ value) =>
+          void list.push([key, value]),
+      };
       await seed({ mf: { getKVNamespace: async () => recorder } }, options);
       recorded.set(options.count, (puts = list));
     }
@@ -96,12 +115,13 @@ function replaying(seed) {
      */
     async seed(target, options) {
       const puts = await prepare(options);
-      const kv = /** @type {{ put: (key: string, value: string | Uint8Array) => Promise<void> }} */ (/** @type {unknown} */ (await target.mf.getKVNamespace("REVOCATIONS")));
+      const kv = /** @type {{ put: (key: string, value: string | Uint8Array) => Promise<void> }} */ (
+        /** @type {unknown} */ (await target.mf.getKVNamespace("REVOCATIONS"))
+      );
       for (const [key, value] of puts) await kv.put(key, value);
     },
   };
 }
-
 
 /** @param {number} bytes */
 export const mb = (bytes) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
@@ -126,7 +146,11 @@ export async function workerdColdStarts({ beforeRev, sizes, reps, heap, log, cle
     bundle(CONFIGS.project, join(tmp, "bundle-after")),
   ]);
   const versions = {
-    before: { config: join(beforeRoot, "wrangler.toml"), entry: beforeEntry, seeder: replaying(await beforeSeeder(beforeRoot)) },
+    before: {
+      config: join(beforeRoot, "wrangler.toml"),
+      entry: beforeEntry,
+      seeder: replaying(await beforeSeeder(beforeRoot)),
+    },
     after: { config: CONFIGS.project, entry: afterEntry, seeder: replaying(seedRevocations) },
   };
 
@@ -159,35 +183,47 @@ export async function workerdColdStarts({ beforeRev, sizes, reps, heap, log, cle
    * holds every entry and that it denies the token whose jti is among them (nothing is timed then).
    * @param {"before" | "after"} version @param {number} count @param {any[]} checks
    */
-  const starter = (version, count, checks) => async (/** @type {string} */ label, /** @type {number | undefined} */ inspectorPort) => {
-    const v = versions[version];
-    const running = await startWorker({ name: label, config: v.config, entry: v.entry, vars: projectVars(label), ...(inspectorPort ? { inspectorPort } : {}) });
-    const t = {
-      ...running,
-      dispose: async () => {
-        try {
-          const view = await viewStatus(running.url);
-          /** @type {number | null} */
-          let revokedStatus = null;
-          if (count > 0) {
-            const res = await fetch(new URL(LOAD_PATH, running.url), { headers: { Authorization: `Bearer ${revoked}` }, signal: AbortSignal.timeout(30_000) });
-            await res.arrayBuffer();
-            revokedStatus = res.status;
+  const starter =
+    (version, count, checks) =>
+    async (/** @type {string} */ label, /** @type {number | undefined} */ inspectorPort) => {
+      const v = versions[version];
+      const running = await startWorker({
+        name: label,
+        config: v.config,
+        entry: v.entry,
+        vars: projectVars(label),
+        ...(inspectorPort ? { inspectorPort } : {}),
+      });
+      const t = {
+        ...running,
+        dispose: async () => {
+          try {
+            const view = await viewStatus(running.url);
+            /** @type {number | null} */
+            let revokedStatus = null;
+            if (count > 0) {
+              const res = await fetch(new URL(LOAD_PATH, running.url), {
+                headers: { Authorization: `Bearer ${revoked}` },
+                signal: AbortSignal.timeout(30_000),
+              });
+              await res.arrayBuffer();
+              revokedStatus = res.status;
+            }
+            checks.push({ entries: view.entries, revokedStatus });
+          } finally {
+            live.delete(t);
+            await running.dispose();
           }
-          checks.push({ entries: view.entries, revokedStatus });
-        } finally {
-          live.delete(t);
-          await running.dispose();
-        }
-      },
+        },
+      };
+      live.add(t);
+      return t;
     };
-    live.add(t);
-    return t;
-  };
 
   /** @type {{ version: "before" | "after", count: number, runs: any[], checks: any[], memory: any }[]} */
   const cells = [];
-  for (const version of /** @type {const} */ (["before", "after"])) for (const count of sizes) cells.push({ version, count, runs: [], checks: [], memory: null });
+  for (const version of /** @type {const} */ (["before", "after"]))
+    for (const count of sizes) cells.push({ version, count, runs: [], checks: [], memory: null });
   // Every cell's KV values made up front, so that no hashing or JSON building in this process runs
   // beside a measured start.
   const prepareStarted = Date.now();
@@ -197,28 +233,53 @@ export async function workerdColdStarts({ beforeRev, sizes, reps, heap, log, cle
   // One unmeasured start per version first: the first workerd of a run also pays for the page cache
   // (workerd's binary, the bundle) and this process's own first fetches.
   for (const version of /** @type {const} */ (["before", "after"])) {
-    await coldStarts({ start: starter(version, 0, []), seed: null, tokens: coldTokens.slice(0, 2), issuer, reps: 1, label: `warmup-${version}` });
+    await coldStarts({
+      start: starter(version, 0, []),
+      seed: null,
+      tokens: coldTokens.slice(0, 2),
+      issuer,
+      reps: 1,
+      label: `warmup-${version}`,
+    });
   }
   for (let rep = 0; rep < reps; rep++) {
     for (const cell of cells) {
       const label = `cold-${cell.version}-${cell.count}`;
-      const seed = (/** @type {import("./workers.mjs").Running} */ t) => versions[cell.version].seeder.seed(t, { count: cell.count, iss, revokedJti });
+      const seed = (/** @type {import("./workers.mjs").Running} */ t) =>
+        versions[cell.version].seeder.seed(t, { count: cell.count, iss, revokedJti });
       const t0 = Date.now();
       const [run] = await coldStarts({
-        start: starter(cell.version, cell.count, cell.checks), seed, tokens: coldTokens.slice(2 * rep, 2 * rep + 2), issuer, reps: 1, label,
+        start: starter(cell.version, cell.count, cell.checks),
+        seed,
+        tokens: coldTokens.slice(2 * rep, 2 * rep + 2),
+        issuer,
+        reps: 1,
+        label,
       });
       cell.runs.push(run);
       const check = cell.checks[cell.checks.length - 1];
-      log(`rep ${rep + 1}/${reps} ${cell.version} ${cell.count.toLocaleString("en")}: first ${run.firstMs.toFixed(1)} ms (${run.firstStatus}), second ${run.secondMs.toFixed(1)} ms (${run.secondStatus}); view ${check?.entries} entries${check?.revokedStatus ? `, revoked token ${check.revokedStatus}` : ""} (${Date.now() - t0} ms in all)`);
+      log(
+        `rep ${rep + 1}/${reps} ${cell.version} ${cell.count.toLocaleString("en")}: first ${run.firstMs.toFixed(1)} ms (${run.firstStatus}), second ${run.secondMs.toFixed(1)} ms (${run.secondStatus}); view ${check?.entries} entries${check?.revokedStatus ? `, revoked token ${check.revokedStatus}` : ""} (${Date.now() - t0} ms in all)`,
+      );
     }
   }
   if (heap) {
     for (const cell of cells) {
-      const seed = (/** @type {import("./workers.mjs").Running} */ t) => versions[cell.version].seeder.seed(t, { count: cell.count, iss, revokedJti });
+      const seed = (/** @type {import("./workers.mjs").Running} */ t) =>
+        versions[cell.version].seeder.seed(t, { count: cell.count, iss, revokedJti });
       try {
-        cell.memory = await isolateMemory({ warmRequests: 300, allOk: true,  start: starter(cell.version, cell.count, cell.checks), seed, tokens: warmTokens, label: `mem-${cell.version}-${cell.count}` });
+        cell.memory = await isolateMemory({
+          warmRequests: 300,
+          allOk: true,
+          start: starter(cell.version, cell.count, cell.checks),
+          seed,
+          tokens: warmTokens,
+          label: `mem-${cell.version}-${cell.count}`,
+        });
         const m = cell.memory;
-        log(`memory ${cell.version} ${cell.count.toLocaleString("en")}: JS heap ${mb(m.heapUsedBytes)}, ArrayBuffers ${m.backingStorageBytes === null ? "n/a" : mb(m.backingStorageBytes)} after GC; workerd RSS ${mb(m.rssBytes)} (view ${m.entries} entries)`);
+        log(
+          `memory ${cell.version} ${cell.count.toLocaleString("en")}: JS heap ${mb(m.heapUsedBytes)}, ArrayBuffers ${m.backingStorageBytes === null ? "n/a" : mb(m.backingStorageBytes)} after GC; workerd RSS ${mb(m.rssBytes)} (view ${m.entries} entries)`,
+        );
       } catch (e) {
         cell.memory = { error: e instanceof Error ? e.message.split("\n")[0] : String(e) };
         log(`heap ${cell.version} ${cell.count}: failed: ${cell.memory.error}`);
@@ -230,9 +291,12 @@ export async function workerdColdStarts({ beforeRev, sizes, reps, heap, log, cle
   for (const cell of cells) {
     for (const c of cell.checks) {
       if (c.entries !== cell.count) throw new Error(`${cell.version} ${cell.count}: a view held ${c.entries} entries`);
-      if (cell.count > 0 && c.revokedStatus !== 401) throw new Error(`${cell.version} ${cell.count}: the revoked token got ${c.revokedStatus}, not 401`);
+      if (cell.count > 0 && c.revokedStatus !== 401)
+        throw new Error(`${cell.version} ${cell.count}: the revoked token got ${c.revokedStatus}, not 401`);
     }
-    for (const r of cell.runs) if (r.firstStatus !== 200 || r.secondStatus !== 200) throw new Error(`${cell.version} ${cell.count}: answered ${r.firstStatus}/${r.secondStatus}, not 200`);
+    for (const r of cell.runs)
+      if (r.firstStatus !== 200 || r.secondStatus !== 200)
+        throw new Error(`${cell.version} ${cell.count}: answered ${r.firstStatus}/${r.secondStatus}, not 200`);
   }
   return cells;
 }

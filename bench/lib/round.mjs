@@ -83,15 +83,24 @@ export async function runRound({ target, workload, round, cursor, connections, d
         else resolve(res);
       },
     );
-    instance.on("response", (/** @type {unknown} */ _client, /** @type {number} */ status, /** @type {number} */ _bytes, /** @type {number} */ ms) => {
-      if (status >= 200 && status < 300) latencies.push(ms);
-      else non2xx[status] = (non2xx[status] ?? 0) + 1;
-    });
+    instance.on(
+      "response",
+      (
+        /** @type {unknown} */ _client,
+        /** @type {number} */ status,
+        /** @type {number} */ _bytes,
+        /** @type {number} */ ms,
+      ) => {
+        if (status >= 200 && status < 300) latencies.push(ms);
+        else non2xx[status] = (non2xx[status] ?? 0) + 1;
+      },
+    );
     // Bounded even if a connection hangs: autocannon stops itself after `duration`; this is the backstop.
     const guard = setTimeout(() => instance.stop(), (durationS + 15) * 1000);
   });
   // autocannon's own duration (from its first request to its stop), else our wall clock.
-  const wallS = typeof result.duration === "number" && result.duration > 0 ? result.duration : (performance.now() - wall0) / 1000;
+  const wallS =
+    typeof result.duration === "number" && result.duration > 0 ? result.duration : (performance.now() - wall0) / 1000;
   const cpuMs = ((cpuTicks(target.pids) - ticks0) / CLK_TCK) * 1000;
   const originCpuMs = ((cpuTicks([origin.pid]) - origin0) / CLK_TCK) * 1000;
   const self = process.cpuUsage(self0);
@@ -127,7 +136,10 @@ export async function runRound({ target, workload, round, cursor, connections, d
     kvReads: target.project ? kvAfter - kvBefore : null,
     tokensUsed: used,
     // Requests whose token this target had already been sent earlier in the run (distinct workloads only).
-    tokensReused: workload.kind === "distinct" ? Math.max(0, cursor.next - tokens.length) - Math.max(0, startCursor - tokens.length) : 0,
+    tokensReused:
+      workload.kind === "distinct"
+        ? Math.max(0, cursor.next - tokens.length) - Math.max(0, startCursor - tokens.length)
+        : 0,
   };
 }
 
@@ -145,7 +157,10 @@ export async function warm(url, tokens, amount) {
   const one = async () => {
     while (i < amount) {
       const token = tokens[i++ % tokens.length];
-      const res = await fetch(new URL(LOAD_PATH, url), { headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) });
+      const res = await fetch(new URL(LOAD_PATH, url), {
+        headers: { Authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(30_000),
+      });
       await res.arrayBuffer();
       statuses[res.status] = (statuses[res.status] ?? 0) + 1;
     }

@@ -17,7 +17,10 @@ async function loadLayout() {
   try {
     const entryPoints = [join(ROOT, "src/revocation/kv-layout.ts"), join(ROOT, "src/revocation/hashed-index.ts")];
     await build({ entryPoints, bundle: true, format: "esm", platform: "neutral", outdir: dir, logLevel: "error" });
-    return { ...(await import(pathToFileURL(join(dir, "kv-layout.js")).href)), ...(await import(pathToFileURL(join(dir, "hashed-index.js")).href)) };
+    return {
+      ...(await import(pathToFileURL(join(dir, "kv-layout.js")).href)),
+      ...(await import(pathToFileURL(join(dir, "hashed-index.js")).href)),
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -62,8 +65,12 @@ export async function seedRevocations(target, { count, iss, revokedJti, binding 
   const bytes = layout.encodeRecords(rows, rows.length);
   const per = Math.floor(layout.MAX_VALUE_BYTES / layout.RECORD_BYTES) * layout.RECORD_BYTES;
   let chunks = 0;
-  for (let o = 0; o < bytes.byteLength; o += per) await kv.put(layout.recordsKey(count, chunks++), bytes.slice(o, o + per));
-  await kv.put(layout.HEAD_KEY, JSON.stringify({ seq: count, snapshot: { seq: count, chunks, records: true }, segments: [], tail: [] }));
+  for (let o = 0; o < bytes.byteLength; o += per)
+    await kv.put(layout.recordsKey(count, chunks++), bytes.slice(o, o + per));
+  await kv.put(
+    layout.HEAD_KEY,
+    JSON.stringify({ seq: count, snapshot: { seq: count, chunks, records: true }, segments: [], tail: [] }),
+  );
   await kv.put(layout.VERSION_KEY, String(count));
 }
 

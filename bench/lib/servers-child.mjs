@@ -35,8 +35,16 @@ const server = createServer((req, res) => {
   }
   const path = (req.url ?? "/").split("?")[0] ?? "/";
   req.resume();
-  const json = (/** @type {number} */ status, /** @type {string} */ body, /** @type {Record<string, string>} */ headers = {}) => {
-    res.writeHead(status, { "Content-Type": "application/json", "Content-Length": String(Buffer.byteLength(body)), ...headers });
+  const json = (
+    /** @type {number} */ status,
+    /** @type {string} */ body,
+    /** @type {Record<string, string>} */ headers = {},
+  ) => {
+    res.writeHead(status, {
+      "Content-Type": "application/json",
+      "Content-Length": String(Buffer.byteLength(body)),
+      ...headers,
+    });
     res.end(body);
   };
   if (path === "/.well-known/openid-configuration") {

@@ -16,7 +16,7 @@ export function median(xs) {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (s.length === 0) return NaN;
   const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? /** @type {number} */ (s[mid]) : (/** @type {number} */ (s[mid - 1]) + /** @type {number} */ (s[mid])) / 2;
+  return s.length % 2 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
 }
 
 /** @param {number} n */
@@ -132,7 +132,13 @@ export function smallTable(items) {
 /** @param {number[]} ms */
 export function latencySummary(ms) {
   const sorted = [...ms].sort((a, b) => a - b);
-  return { n: ms.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN, missed: ms.filter((x) => !Number.isFinite(x)).length };
+  return {
+    n: ms.length,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    max: sorted[sorted.length - 1] ?? NaN,
+    missed: ms.filter((x) => !Number.isFinite(x)).length,
+  };
 }
 
 /**
@@ -142,15 +148,31 @@ export function latencySummary(ms) {
  * @param {{ headline: string, distinct: string[], full: string }} names
  */
 export function goals(rounds, rows, { headline, distinct, full }) {
-  const row = (/** @type {string} */ w, /** @type {string} */ t) => rows.find((r) => r.workload === w && r.target === t);
+  const row = (/** @type {string} */ w, /** @type {string} */ t) =>
+    rows.find((r) => r.workload === w && r.target === t);
   /** @type {{ goal: string, measured: string, bound: string, met: boolean | null }[]} */
   const out = [];
   for (const t of [PROJECT_EMPTY, full]) {
     const r = row(headline, t);
     if (!r) continue;
-    out.push({ goal: `${t}: extra CPU ÷ jose's extra CPU (${headline})`, measured: fmt(r.extraVsJose, 2), bound: "≤ 0.50", met: Number.isFinite(r.extraVsJose) ? r.extraVsJose <= 0.5 : null });
-    out.push({ goal: `${t}: throughput × pass-through (${headline})`, measured: `${fmt(r.rpsRatio, 2)}×`, bound: "≥ 0.85×", met: Number.isFinite(r.rpsRatio) ? r.rpsRatio >= 0.85 : null });
-    out.push({ goal: `${t}: p99 − pass-through p99 (${headline})`, measured: `${signed(r.p99Diff, 2)} ms`, bound: "≤ +1.00 ms", met: Number.isFinite(r.p99Diff) ? r.p99Diff <= 1 : null });
+    out.push({
+      goal: `${t}: extra CPU ÷ jose's extra CPU (${headline})`,
+      measured: fmt(r.extraVsJose, 2),
+      bound: "≤ 0.50",
+      met: Number.isFinite(r.extraVsJose) ? r.extraVsJose <= 0.5 : null,
+    });
+    out.push({
+      goal: `${t}: throughput × pass-through (${headline})`,
+      measured: `${fmt(r.rpsRatio, 2)}×`,
+      bound: "≥ 0.85×",
+      met: Number.isFinite(r.rpsRatio) ? r.rpsRatio >= 0.85 : null,
+    });
+    out.push({
+      goal: `${t}: p99 − pass-through p99 (${headline})`,
+      measured: `${signed(r.p99Diff, 2)} ms`,
+      bound: "≤ +1.00 ms",
+      met: Number.isFinite(r.p99Diff) ? r.p99Diff <= 1 : null,
+    });
   }
   // 100 000 revocations against none, round by round.
   const perRound = rounds
@@ -160,10 +182,20 @@ export function goals(rounds, rows, { headline, distinct, full }) {
       return empty ? x.cpuUsPerReq / empty.cpuUsPerReq - 1 : NaN;
     });
   const more = median(perRound);
-  out.push({ goal: `${full} vs none: CPU per request (${headline})`, measured: `${signed(more * 100, 1)} %`, bound: "≤ +5 %", met: Number.isFinite(more) ? more <= 0.05 : null });
+  out.push({
+    goal: `${full} vs none: CPU per request (${headline})`,
+    measured: `${signed(more * 100, 1)} %`,
+    bound: "≤ +5 %",
+    met: Number.isFinite(more) ? more <= 0.05 : null,
+  });
   const kv = row(headline, full)?.kvPer1k ?? NaN;
   // One read per isolate per staleness window is the design; one per request would be 1 000.
-  out.push({ goal: `${full}: KV reads per 1 000 requests (${headline})`, measured: fmt(kv, 2), bound: "< 10 (none per request)", met: Number.isFinite(kv) ? kv < 10 : null });
+  out.push({
+    goal: `${full}: KV reads per 1 000 requests (${headline})`,
+    measured: fmt(kv, 2),
+    bound: "< 10 (none per request)",
+    met: Number.isFinite(kv) ? kv < 10 : null,
+  });
   for (const w of distinct) {
     const perRoundVsJose = rounds
       .filter((x) => x.workload === w && x.target === PROJECT_EMPTY)
@@ -172,7 +204,12 @@ export function goals(rounds, rows, { headline, distinct, full }) {
         return jose ? x.cpuUsPerReq / jose.cpuUsPerReq : NaN;
       });
     const ratio = median(perRoundVsJose);
-    out.push({ goal: `${PROJECT_EMPTY}: CPU per request ÷ jose's (${w})`, measured: `${fmt(ratio, 2)}×`, bound: "≤ 1.00×", met: Number.isFinite(ratio) ? ratio <= 1 : null });
+    out.push({
+      goal: `${PROJECT_EMPTY}: CPU per request ÷ jose's (${w})`,
+      measured: `${fmt(ratio, 2)}×`,
+      bound: "≤ 1.00×",
+      met: Number.isFinite(ratio) ? ratio <= 1 : null,
+    });
   }
   return out;
 }
@@ -182,6 +219,8 @@ export function goalsTable(items) {
   return [
     "| goal (issue 6) | measured | bound | met |",
     "| --- | ---: | ---: | :---: |",
-    ...items.map((g) => `| ${g.goal} | ${g.measured} | ${g.bound} | ${g.met === null ? "?" : g.met ? "yes" : "**no**"} |`),
+    ...items.map(
+      (g) => `| ${g.goal} | ${g.measured} | ${g.bound} | ${g.met === null ? "?" : g.met ? "yes" : "**no**"} |`,
+    ),
   ].join("\n");
 }

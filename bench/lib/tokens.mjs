@@ -37,7 +37,15 @@ export async function makeKeys() {
  */
 export function mint(key, iss, claims = {}) {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ iss, aud: AUDIENCE, iat: now, exp: now + 3600, jti: crypto.randomUUID(), scope: SCOPE, ...claims })
+  return new SignJWT({
+    iss,
+    aud: AUDIENCE,
+    iat: now,
+    exp: now + 3600,
+    jti: crypto.randomUUID(),
+    scope: SCOPE,
+    ...claims,
+  })
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: "JWT" })
     .sign(key.privateKey);
 }
@@ -55,7 +63,8 @@ export async function mintMany(key, iss, count, prefix) {
   const out = [];
   for (let i = 0; i < count; i += BATCH) {
     const batch = [];
-    for (let j = i; j < Math.min(count, i + BATCH); j++) batch.push(mint(key, iss, { sub: `${prefix}-${j}`, sid: `${prefix}-s${j}` }));
+    for (let j = i; j < Math.min(count, i + BATCH); j++)
+      batch.push(mint(key, iss, { sub: `${prefix}-${j}`, sid: `${prefix}-s${j}` }));
     out.push(...(await Promise.all(batch)));
   }
   return out;
@@ -76,7 +85,12 @@ export async function makeWorkloads(issuer, iss, distinct) {
     workloads.push({ name: `1 token ${alg}`, alg, kind: "one", tokens: thousand.slice(0, 1) });
     workloads.push({ name: `1 000 tokens ${alg}`, alg, kind: "cycled", tokens: thousand });
     const many = await mintMany(issuer.keys[alg], iss, distinct[alg], `d-${alg}`);
-    workloads.push({ name: `${distinct[alg].toLocaleString("en").replace(/,/g, " ")} distinct ${alg}`, alg, kind: "distinct", tokens: many });
+    workloads.push({
+      name: `${distinct[alg].toLocaleString("en").replace(/,/g, " ")} distinct ${alg}`,
+      alg,
+      kind: "distinct",
+      tokens: many,
+    });
   }
   return workloads;
 }
@@ -91,7 +105,14 @@ export function contractIdentityHeaders(token) {
   const claims = decodeJwt(token);
   /** @type {[string, string][]} */
   const out = [];
-  const names = /** @type {const} */ ([["X-Auth-Subject", "sub"], ["X-Auth-Issuer", "iss"], ["X-Auth-Token-Id", "jti"], ["X-Auth-Session", "sid"], ["X-Auth-Scopes", "scope"], ["X-Auth-Expires", "exp"]]);
+  const names = /** @type {const} */ ([
+    ["X-Auth-Subject", "sub"],
+    ["X-Auth-Issuer", "iss"],
+    ["X-Auth-Token-Id", "jti"],
+    ["X-Auth-Session", "sid"],
+    ["X-Auth-Scopes", "scope"],
+    ["X-Auth-Expires", "exp"],
+  ]);
   for (const [header, claim] of names) if (claims[claim] !== undefined) out.push([header, String(claims[claim])]);
   out.push(["X-Auth-Claims", /** @type {string} */ (token.split(".")[1])]);
   return out;

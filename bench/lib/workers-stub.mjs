@@ -7,9 +7,13 @@
 export const cloudflareWorkersStub = {
   name: "cloudflare-workers-stub",
   setup(build) {
-    build.onResolve({ filter: /^cloudflare:workers$/ }, () => ({ path: "cloudflare:workers", namespace: "cloudflare-workers-stub" }));
+    build.onResolve({ filter: /^cloudflare:workers$/ }, () => ({
+      path: "cloudflare:workers",
+      namespace: "cloudflare-workers-stub",
+    }));
     build.onLoad({ filter: /.*/, namespace: "cloudflare-workers-stub" }, () => ({
-      contents: "export class DurableObject { constructor(ctx, env) { this.ctx = ctx; this.env = env; } }\nexport class WorkerEntrypoint { constructor(ctx, env) { this.ctx = ctx; this.env = env; } }\nexport class WorkflowEntrypoint {}\nexport const env = {};\n",
+      contents:
+        "export class DurableObject { constructor(ctx, env) { this.ctx = ctx; this.env = env; } }\nexport class WorkerEntrypoint { constructor(ctx, env) { this.ctx = ctx; this.env = env; } }\nexport class WorkflowEntrypoint {}\nexport const env = {};\n",
       loader: "js",
     }));
   },

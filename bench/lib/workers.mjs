@@ -45,12 +45,16 @@ function childEnv() {
  */
 export function bundle(config, outdir, cwd = ROOT) {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [WRANGLER, "deploy", "--dry-run", "--outdir", outdir, "-c", config, "--env="], {
-      cwd,
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: childEnv(),
-    });
+    const child = spawn(
+      process.execPath,
+      [WRANGLER, "deploy", "--dry-run", "--outdir", outdir, "-c", config, "--env="],
+      {
+        cwd,
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: childEnv(),
+      },
+    );
     let output = "";
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));
@@ -66,7 +70,12 @@ export function bundle(config, outdir, cwd = ROOT) {
       clearTimeout(timer);
       removeEmptyWranglerDir(dirname(config));
       if (code === 0) resolvePromise(join(outdir, "index.js"));
-      else reject(new Error(`wrangler deploy --dry-run -c ${config} failed (${code}):\n${output.replace(/\x1b\[[0-9;]*m/g, "")}`));
+      else
+        reject(
+          new Error(
+            `wrangler deploy --dry-run -c ${config} failed (${code}):\n${output.replace(/\x1b\[[0-9;]*m/g, "")}`,
+          ),
+        );
     });
   });
 }

@@ -75,7 +75,12 @@ export class HttpCache {
       if (stored.status === 200 && cc.maxAge > 0 && !cc.noStore && !cc.private) {
         const receivedAt = this.clock();
         const ageAtReceipt = this.honourAge ? Number(stored.headers.age ?? 0) || 0 : 0;
-        this.entry = { stored: { ...stored, headers: { ...stored.headers } }, receivedAt, ageAtReceipt, freshUntil: receivedAt + (cc.maxAge - ageAtReceipt) * 1000 };
+        this.entry = {
+          stored: { ...stored, headers: { ...stored.headers } },
+          receivedAt,
+          ageAtReceipt,
+          freshUntil: receivedAt + (cc.maxAge - ageAtReceipt) * 1000,
+        };
         delete this.entry.stored.headers.age;
       }
       return stored;

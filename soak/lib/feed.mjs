@@ -18,7 +18,8 @@ export async function readFeed(gateway, adminToken, expected) {
       headers: { Authorization: `Bearer ${adminToken}` },
       signal: AbortSignal.timeout(15_000),
     });
-    if (res.status !== 200) throw new Error(`GET /.auth/revocations answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+    if (res.status !== 200)
+      throw new Error(`GET /.auth/revocations answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
     const body = /** @type {{ events: any[], next: number | null }} */ (await res.json());
     for (const e of body.events) events.set(e.seq, e);
     if (body.next === null) return events;
@@ -32,7 +33,10 @@ export async function readFeed(gateway, adminToken, expected) {
  * @param {string} gateway @param {string} adminToken
  */
 export async function subscribe(gateway, adminToken) {
-  const ws = new WebSocket(`${gateway.replace(/^http/, "ws")}/.auth/revocations/stream?since=0`, /** @type {any} */ ({ headers: { Authorization: `Bearer ${adminToken}` } }));
+  const ws = new WebSocket(
+    `${gateway.replace(/^http/, "ws")}/.auth/revocations/stream?since=0`,
+    /** @type {any} */ ({ headers: { Authorization: `Bearer ${adminToken}` } }),
+  );
   /** @type {Set<number>} */
   const seqs = new Set();
   let closedEarly = /** @type {string | null} */ (null);

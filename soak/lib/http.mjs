@@ -73,7 +73,14 @@ function getOnce({ base, path, token, agent, timeoutMs }) {
       }
     };
     const req = request(
-      { host: base.hostname, port: base.port, path, method: "GET", agent, headers: { Authorization: `Bearer ${token}` } },
+      {
+        host: base.hostname,
+        port: base.port,
+        path,
+        method: "GET",
+        agent,
+        headers: { Authorization: `Bearer ${token}` },
+      },
       (res) => {
         const status = res.statusCode ?? 0;
         if (status === 200) {
@@ -96,11 +103,15 @@ function getOnce({ base, path, token, agent, timeoutMs }) {
             finish({ status, code, reused: req.reusedSocket });
           });
         }
-        res.on("error", (e) => finish({ status: 0, code: /** @type {any} */ (e).code ?? e.message, reused: req.reusedSocket }));
+        res.on("error", (e) =>
+          finish({ status: 0, code: /** @type {any} */ (e).code ?? e.message, reused: req.reusedSocket }),
+        );
       },
     );
     req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error("timeout"), { code: "TIMEOUT" })));
-    req.on("error", (e) => finish({ status: 0, code: /** @type {any} */ (e).code ?? e.message, reused: req.reusedSocket }));
+    req.on("error", (e) =>
+      finish({ status: 0, code: /** @type {any} */ (e).code ?? e.message, reused: req.reusedSocket }),
+    );
     req.end();
   });
 }

@@ -32,7 +32,9 @@ function describe(params, atMs) {
   const text = String(details.exception?.description ?? details.text ?? "").slice(0, 2000);
   const frames = (details.stackTrace?.callFrames ?? [])
     .slice(0, 20)
-    .map((/** @type {any} */ f) => `${f.functionName || "(anonymous)"} ${f.url}:${f.lineNumber + 1}:${f.columnNumber + 1}`);
+    .map(
+      (/** @type {any} */ f) => `${f.functionName || "(anonymous)"} ${f.url}:${f.lineNumber + 1}:${f.columnNumber + 1}`,
+    );
   return { atMs, text, frames };
 }
 
@@ -47,7 +49,10 @@ function describe(params, atMs) {
  * @param {{ port: number, kick: () => Promise<unknown>, rss: () => number, now: () => number }} o
  */
 export async function openInspector({ port, kick, rss, now }) {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, /** @type {any} */ ({ headers: { Origin: "http://127.0.0.1" } }));
+  const ws = new WebSocket(
+    `ws://127.0.0.1:${port}/ws`,
+    /** @type {any} */ ({ headers: { Origin: "http://127.0.0.1" } }),
+  );
   /** @type {Map<number, (m: any) => void>} */
   const pending = new Map();
   let nextId = 1;
@@ -64,13 +69,20 @@ export async function openInspector({ port, kick, rss, now }) {
     // Answers to our commands carry our id. Of the rest (console entries), only uncaught
     // exceptions are kept, with their stack, to explain an answer the Worker failed to give.
     if (typeof message.id === "number") pending.get(message.id)?.(message);
-    else if (message.method === "Runtime.exceptionThrown" && exceptions.length < MAX_EXCEPTIONS) exceptions.push(describe(message.params, now()));
+    else if (message.method === "Runtime.exceptionThrown" && exceptions.length < MAX_EXCEPTIONS)
+      exceptions.push(describe(message.params, now()));
   });
   ws.addEventListener("close", () => (closed = true));
   await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`inspector: no connection to 127.0.0.1:${port} within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`inspector: no connection to 127.0.0.1:${port} within ${CONNECT_TIMEOUT_MS} ms`)),
+      CONNECT_TIMEOUT_MS,
+    );
     ws.addEventListener("open", () => (clearTimeout(timer), resolve(undefined)));
-    ws.addEventListener("error", () => (clearTimeout(timer), reject(new Error(`inspector: cannot connect to 127.0.0.1:${port}`))));
+    ws.addEventListener(
+      "error",
+      () => (clearTimeout(timer), reject(new Error(`inspector: cannot connect to 127.0.0.1:${port}`))),
+    );
   });
 
   /**
@@ -110,8 +122,13 @@ export async function openInspector({ port, kick, rss, now }) {
       const usage = await send("Runtime.getHeapUsage");
       const { id } = await send("Runtime.getIsolateId");
       return {
-        label, atMs: now(), usedBytes: usage.usedSize, totalBytes: usage.totalSize, backingStoreBytes: usage.backingStorageSize ?? 0,
-        isolateId: String(id), workerdRssBytes: rss(),
+        label,
+        atMs: now(),
+        usedBytes: usage.usedSize,
+        totalBytes: usage.totalSize,
+        backingStoreBytes: usage.backingStorageSize ?? 0,
+        isolateId: String(id),
+        workerdRssBytes: rss(),
       };
     },
     /** The uncaught exceptions the isolate reported since the session opened (at most 50). */

@@ -53,12 +53,20 @@ export function judge({ rec, tokenCount, revocations, boundMs }) {
       /** @type {object[]} */ connectionErrors: [],
     },
   };
-  const example = (/** @type {object[]} */ list, /** @type {number} */ row, /** @type {Record<string, unknown>} */ extra = {}) => {
+  const example = (
+    /** @type {object[]} */ list,
+    /** @type {number} */ row,
+    /** @type {Record<string, unknown>} */ extra = {},
+  ) => {
     if (list.length >= EXAMPLES) return;
     const i = /** @type {number} */ (rec.token[row]);
     list.push({
-      token: i, source: rec.source[row], sentAtS: round3(/** @type {number} */ (rec.sent[row]) / 1000), status: rec.status[row],
-      code: rec.codes.get(row) ?? null, ...extra,
+      token: i,
+      source: rec.source[row],
+      sentAtS: round3(/** @type {number} */ (rec.sent[row]) / 1000),
+      status: rec.status[row],
+      code: rec.codes.get(row) ?? null,
+      ...extra,
     });
   };
 
@@ -113,7 +121,9 @@ export function judge({ rec, tokenCount, revocations, boundMs }) {
  * @param {import("./revoker.mjs").RevocationResult[]} revocations
  */
 export function denialTimes(revocations) {
-  const ms = revocations.filter((r) => r.revokedAt !== null && r.firstDenialAt !== null).map((r) => /** @type {number} */ (r.firstDenialAt) - /** @type {number} */ (r.revokedAt));
+  const ms = revocations
+    .filter((r) => r.revokedAt !== null && r.firstDenialAt !== null)
+    .map((r) => /** @type {number} */ (r.firstDenialAt) - /** @type {number} */ (r.revokedAt));
   const sorted = [...ms].sort((a, b) => a - b);
   return {
     n: ms.length,
@@ -139,7 +149,8 @@ export function missingFromFeed(revocations, feed, iss) {
     // {"token"} is stored as the jti it carries; `sub` was sent without an issuer (any issuer).
     const kind = r.kind === "token" ? "jti" : r.kind;
     const wantIss = r.kind === "sub" ? null : iss;
-    const ok = event && event.revocation.kind === kind && event.revocation.value === r.value && event.revocation.iss === wantIss;
+    const ok =
+      event && event.revocation.kind === kind && event.revocation.value === r.value && event.revocation.iss === wantIss;
     if (!ok) missing.push({ k: r.k, kind: r.kind, value: r.value, seq: r.seq, found: event ?? null });
   }
   return missing;

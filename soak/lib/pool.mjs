@@ -65,7 +65,14 @@ export async function makePool({ key, iss, count, lifetimeS, random }) {
   for (let u = 0; u < users; u++) {
     for (let s = 0; s < SESSIONS_PER_USER; s++) {
       for (let t = 0; t < TOKENS_PER_SESSION; t++) {
-        specs.push({ i: specs.length, jti: crypto.randomUUID(), exp: now + lifetimeS, sub: `soak-u${u}`, sid: `soak-u${u}-s${s}`, user: u });
+        specs.push({
+          i: specs.length,
+          jti: crypto.randomUUID(),
+          exp: now + lifetimeS,
+          sub: `soak-u${u}`,
+          sid: `soak-u${u}-s${s}`,
+          user: u,
+        });
       }
     }
   }
@@ -73,7 +80,9 @@ export async function makePool({ key, iss, count, lifetimeS, random }) {
   const tokens = [];
   for (let i = 0; i < specs.length; i += MINT_BATCH) {
     const batch = specs.slice(i, i + MINT_BATCH);
-    const signed = await Promise.all(batch.map((p) => mint(key, iss, { sub: p.sub, sid: p.sid, jti: p.jti, iat: now, exp: p.exp })));
+    const signed = await Promise.all(
+      batch.map((p) => mint(key, iss, { sub: p.sub, sid: p.sid, jti: p.jti, iat: now, exp: p.exp })),
+    );
     batch.forEach((p, j) => tokens.push({ ...p, token: /** @type {string} */ (signed[j]) }));
   }
   // Odd users may be revoked, even users never are (the control group).
@@ -128,7 +137,8 @@ export function planRevocations(pool, count, iss) {
     } else if (kind === "sid") {
       if (sessions.length === 0) {
         const tokens = takeUser();
-        for (let s = 0; s < SESSIONS_PER_USER; s++) sessions.push(tokens.slice(s * TOKENS_PER_SESSION, (s + 1) * TOKENS_PER_SESSION));
+        for (let s = 0; s < SESSIONS_PER_USER; s++)
+          sessions.push(tokens.slice(s * TOKENS_PER_SESSION, (s + 1) * TOKENS_PER_SESSION));
       }
       const session = /** @type {PoolToken[]} */ (sessions.shift());
       const sid = /** @type {PoolToken} */ (session[0]).sid;

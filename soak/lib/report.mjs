@@ -19,7 +19,9 @@ export function table(rows) {
   return [
     "| figure | value | bound | held |",
     "| --- | --- | --- | :---: |",
-    ...rows.map((r) => `| ${r.figure} | ${r.value} | ${r.bound ?? ""} | ${r.ok === undefined ? "" : r.ok ? "yes" : "**NO**"} |`),
+    ...rows.map(
+      (r) => `| ${r.figure} | ${r.value} | ${r.bound ?? ""} | ${r.ok === undefined ? "" : r.ok ? "yes" : "**NO**"} |`,
+    ),
   ].join("\n");
 }
 
@@ -45,7 +47,9 @@ export function heapTable(samples, t0) {
  */
 export function heading(opts, { tokens, stalenessS, git }) {
   const dirty = git.dirty.length ? ` with uncommitted changes in ${git.dirty.map((l) => l.slice(3)).join(", ")}` : "";
-  return `Soak under wrangler dev: ${opts.durationS} s of load, ${opts.connections} connections, ${opts.rate} revocations/s, ${fmtInt(tokens)} ES256 tokens, REVOCATION_MAX_STALENESS_SECONDS ${stalenessS}, seed ${opts.seed}. Commit ${git.commit}${dirty}. Machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, load average ${loadavg().map((x) => x.toFixed(2)).join(" ")} at the end.${opts.quick ? " QUICK RUN." : ""}`;
+  return `Soak under wrangler dev: ${opts.durationS} s of load, ${opts.connections} connections, ${opts.rate} revocations/s, ${fmtInt(tokens)} ES256 tokens, REVOCATION_MAX_STALENESS_SECONDS ${stalenessS}, seed ${opts.seed}. Commit ${git.commit}${dirty}. Machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, load average ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" ")} at the end.${opts.quick ? " QUICK RUN." : ""}`;
 }
 
 /**
@@ -58,23 +62,49 @@ export function heading(opts, { tokens, stalenessS, git }) {
  *   revocations: import("./revoker.mjs").RevocationResult[],
  * }} o `wranglerOutput` only when a check failed (else empty)
  */
-export function printDetails({ examples, lostFromFeed, lostFromStream, sweep, revokedNotDenied, validNotPassed, exceptions, wranglerOutput, revocations }) {
-  const first10 = (/** @type {unknown[]} */ list) => list.slice(0, 10).map((x) => `  ${JSON.stringify(x)}`).join("\n");
+export function printDetails({
+  examples,
+  lostFromFeed,
+  lostFromStream,
+  sweep,
+  revokedNotDenied,
+  validNotPassed,
+  exceptions,
+  wranglerOutput,
+  revocations,
+}) {
+  const first10 = (/** @type {unknown[]} */ list) =>
+    list
+      .slice(0, 10)
+      .map((x) => `  ${JSON.stringify(x)}`)
+      .join("\n");
   for (const [name, list] of Object.entries(examples)) {
     if (list.length > 0) console.log(`examples, ${name}:\n${list.map((x) => `  ${JSON.stringify(x)}`).join("\n")}`);
   }
   if (lostFromFeed.length) console.log(`missing from the feed:\n${first10(lostFromFeed)}`);
   if (lostFromStream.length) console.log(`missing from the stream: ${JSON.stringify(lostFromStream.slice(0, 10))}`);
-  const answers = (/** @type {number[]} */ list) => JSON.stringify(list.slice(0, 10).map((i) => ({ token: i, ...sweep.get(i) })));
+  const answers = (/** @type {number[]} */ list) =>
+    JSON.stringify(list.slice(0, 10).map((i) => ({ token: i, ...sweep.get(i) })));
   if (revokedNotDenied.length) console.log(`sweep, revoked but not denied: ${answers(revokedNotDenied)}`);
   if (validNotPassed.length) console.log(`sweep, never revoked but not passed: ${answers(validNotPassed)}`);
   const [thrown] = exceptions;
   if (thrown) {
-    console.log(`uncaught exceptions in the Worker's isolate (${exceptions.length}; all in the JSON), the first:\n  at ${round3(thrown.atMs / 1000)} s: ${thrown.text.split("\n")[0]}\n${thrown.frames.map((f) => `    ${f}`).join("\n")}`);
+    console.log(
+      `uncaught exceptions in the Worker's isolate (${exceptions.length}; all in the JSON), the first:\n  at ${round3(thrown.atMs / 1000)} s: ${thrown.text.split("\n")[0]}\n${thrown.frames.map((f) => `    ${f}`).join("\n")}`,
+    );
   }
-  if (wranglerOutput.length > 0) console.log(`wrangler dev printed (besides the routine per-request lines; all in the JSON):\n${wranglerOutput.slice(-20).map((l) => `  ${l}`).join("\n")}`);
+  if (wranglerOutput.length > 0)
+    console.log(
+      `wrangler dev printed (besides the routine per-request lines; all in the JSON):\n${wranglerOutput
+        .slice(-20)
+        .map((l) => `  ${l}`)
+        .join("\n")}`,
+    );
   const notAcked = revocations.filter((r) => r.revokedAt === null);
-  if (notAcked.length) console.log(`not acknowledged: ${JSON.stringify(notAcked.slice(0, 10).map((r) => ({ k: r.k, kind: r.kind, status: r.status, error: r.error })))}`);
+  if (notAcked.length)
+    console.log(
+      `not acknowledged: ${JSON.stringify(notAcked.slice(0, 10).map((r) => ({ k: r.k, kind: r.kind, status: r.status, error: r.error })))}`,
+    );
 }
 
 /**
@@ -84,9 +114,18 @@ export function printDetails({ examples, lostFromFeed, lostFromStream, sweep, re
  */
 export const revocationRecords = (revocations, t0) =>
   revocations.map((r) => ({
-    k: r.k, kind: r.kind, value: r.value, tokens: r.tokens.length, seq: r.seq, status: r.status, attempts: r.attempts, error: r.error,
-    sentAtS: round3((r.sentAt - t0) / 1000), answerMs: r.revokedAt === null ? null : Math.round(r.revokedAt - r.sentAt),
-    firstDenialMs: r.revokedAt === null || r.firstDenialAt === null ? null : Math.round(r.firstDenialAt - r.revokedAt), watched: r.watched,
+    k: r.k,
+    kind: r.kind,
+    value: r.value,
+    tokens: r.tokens.length,
+    seq: r.seq,
+    status: r.status,
+    attempts: r.attempts,
+    error: r.error,
+    sentAtS: round3((r.sentAt - t0) / 1000),
+    answerMs: r.revokedAt === null ? null : Math.round(r.revokedAt - r.sentAt),
+    firstDenialMs: r.revokedAt === null || r.firstDenialAt === null ? null : Math.round(r.firstDenialAt - r.revokedAt),
+    watched: r.watched,
   }));
 
 /**
@@ -100,7 +139,15 @@ export function writeResults(root, git, fields) {
   const dir = join(root, "soak", "results");
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-  const results = { at: new Date().toISOString(), node: process.version, git, cpus: cpus().length, cpuModel: cpus()[0]?.model, loadavg: loadavg(), ...fields };
+  const results = {
+    at: new Date().toISOString(),
+    node: process.version,
+    git,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    loadavg: loadavg(),
+    ...fields,
+  };
   writeFileSync(file, JSON.stringify(results, null, 2));
   return file;
 }

@@ -48,8 +48,19 @@ export async function runRevocations({ gateway, adminToken, plan, rate, startMs,
     for (let i = 0; inFlight >= MAX_IN_FLIGHT && i < 600; i++) await sleep(100);
     /** @type {RevocationResult} */
     const r = {
-      k: p.k, kind: p.kind, value: p.value, tokens: p.tokens, sentAt: now(), revokedAt: null, seq: null, attempts: 0,
-      status: null, error: null, answer: null, watched: 0, firstDenialAt: null,
+      k: p.k,
+      kind: p.kind,
+      value: p.value,
+      tokens: p.tokens,
+      sentAt: now(),
+      revokedAt: null,
+      seq: null,
+      attempts: 0,
+      status: null,
+      error: null,
+      answer: null,
+      watched: 0,
+      firstDenialAt: null,
     };
     results.push(r);
     inFlight++;

@@ -38,11 +38,28 @@ export async function startStack({ dir, jwks, vars, cleanups, log }) {
 
   const [port, inspectorPort] = [await freePort(), await freePort()];
   const allVars = vars({ iss: issuer.url, jwksUri: issuer.jwksUri("soak"), origin: origin.url });
-  const varArgs = Object.entries(allVars).flatMap(([k, v]) => ["--var", `${k}:${typeof v === "string" ? v : JSON.stringify(v)}`]);
+  const varArgs = Object.entries(allVars).flatMap(([k, v]) => [
+    "--var",
+    `${k}:${typeof v === "string" ? v : JSON.stringify(v)}`,
+  ]);
   const proc = startNode(
     [
-      WRANGLER, "dev", entry, "--no-bundle", "-c", config, "--ip", "127.0.0.1", "--port", String(port),
-      "--inspector-port", String(inspectorPort), "--persist-to", join(dir, "state"), "--show-interactive-dev-session=false", ...varArgs,
+      WRANGLER,
+      "dev",
+      entry,
+      "--no-bundle",
+      "-c",
+      config,
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--inspector-port",
+      String(inspectorPort),
+      "--persist-to",
+      join(dir, "state"),
+      "--show-interactive-dev-session=false",
+      ...varArgs,
     ],
     {},
     ROOT,
@@ -65,7 +82,8 @@ export async function startStack({ dir, jwks, vars, cleanups, log }) {
     partial = (lines.pop() ?? "").slice(-4096);
     for (const line of lines) {
       if (RELOAD.test(line)) reloads++;
-      if (!ROUTINE.test(line) && line.trim() !== "" && notable.length < MAX_NOTABLE) notable.push(`[${(performance.now() / 1000).toFixed(3)} s] ${line.slice(0, 500)}`);
+      if (!ROUTINE.test(line) && line.trim() !== "" && notable.length < MAX_NOTABLE)
+        notable.push(`[${(performance.now() / 1000).toFixed(3)} s] ${line.slice(0, 500)}`);
     }
   };
   proc.child.stdout?.on("data", onData);

@@ -87,7 +87,10 @@ export class RevocationClient {
   }
 
   /** Every event after `since`, in seq order, page by page until the end of the feed. */
-  async *feedAll(since = 0, options?: CallOptions & { limit?: number }): AsyncGenerator<RevocationEvent, void, undefined> {
+  async *feedAll(
+    since = 0,
+    options?: CallOptions & { limit?: number },
+  ): AsyncGenerator<RevocationEvent, void, undefined> {
     let cursor: number | null = since;
     while (cursor !== null) {
       const page: FeedPage = await this.feed({ since: cursor, limit: options?.limit }, options);
@@ -113,9 +116,19 @@ export class RevocationClient {
   async #revoke(body: Record<string, unknown>, options: RevokeOptions = {}): Promise<RevokeResult> {
     const idempotencyKey = options.idempotencyKey ?? newIdempotencyKey();
     if (idempotencyKey.length > 255 || !PRINTABLE_ASCII.test(idempotencyKey)) {
-      throw new RevocationClientError({ status: null, code: "request_invalid", detail: "idempotencyKey must be 1 to 255 printable ASCII characters." });
+      throw new RevocationClientError({
+        status: null,
+        code: "request_invalid",
+        detail: "idempotencyKey must be 1 to 255 printable ASCII characters.",
+      });
     }
-    const value = await request(this.#transport, { method: "POST", path: "/.auth/revoke", body, idempotencyKey, signal: options.signal });
+    const value = await request(this.#transport, {
+      method: "POST",
+      path: "/.auth/revoke",
+      body,
+      idempotencyKey,
+      signal: options.signal,
+    });
     const parsed = asRevokeResult(value);
     if (parsed === null) throw invalidAnswer("revoke answer");
     return parsed;
@@ -138,12 +151,17 @@ function baseUrlOf(value: string): string {
 
 function bounded(value: number | undefined, fallback: number, min: number, max: number, name: string): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min || value > max) throw new TypeError(`RevocationClient: ${name} must be an integer from ${min} to ${max}.`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new TypeError(`RevocationClient: ${name} must be an integer from ${min} to ${max}.`);
   return value;
 }
 
 function invalidAnswer(what: string): RevocationClientError {
-  return new RevocationClientError({ status: 200, code: "response_invalid", detail: `The authorizer sent an unexpected ${what}.` });
+  return new RevocationClientError({
+    status: 200,
+    code: "response_invalid",
+    detail: `The authorizer sent an unexpected ${what}.`,
+  });
 }
 
 /** A random UUID; from getRandomValues where randomUUID is missing (browsers outside secure contexts). */

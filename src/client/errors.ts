@@ -34,7 +34,10 @@ export class RevocationClientError extends Error {
   readonly attempts: number;
 
   constructor(init: RevocationClientErrorInit) {
-    super(`${init.status ?? "no response"} ${init.code}: ${init.detail}`, init.cause === undefined ? undefined : { cause: init.cause });
+    super(
+      `${init.status ?? "no response"} ${init.code}: ${init.detail}`,
+      init.cause === undefined ? undefined : { cause: init.cause },
+    );
     this.status = init.status;
     this.code = init.code;
     this.type = init.type;

@@ -56,7 +56,8 @@ type SessionEnd =
 
 /** Resolves with the last delivered seq once `signal` aborts; rejects on a refusal or too many failures. */
 export async function follow(endpoint: Endpoint, options: FollowOptions): Promise<number> {
-  if (!Number.isSafeInteger(options.since) || options.since < 0) throw new TypeError("follow(): since must be a seq, an integer of 0 or more.");
+  if (!Number.isSafeInteger(options.since) || options.since < 0)
+    throw new TypeError("follow(): since must be a seq, an integer of 0 or more.");
   const minDelayMs = positive(options.minReconnectDelayMs, 250, "minReconnectDelayMs");
   const maxDelayMs = Math.max(minDelayMs, positive(options.maxReconnectDelayMs, 30_000, "maxReconnectDelayMs"));
   const maxFailures = positive(options.maxConsecutiveFailures, 100, "maxConsecutiveFailures");
@@ -100,25 +101,37 @@ async function open(endpoint: Endpoint, since: number): Promise<{ socket: Socket
   if (typeof global.WebSocketPair === "function") {
     const timeout = AbortSignal.timeout(endpoint.timeoutMs);
     const response = await untilAborted(
-      endpoint.fetch(streamUrl(endpoint, since, "http"), { method: "GET", headers: { Authorization: authorization, Upgrade: "websocket" } }),
+      endpoint.fetch(streamUrl(endpoint, since, "http"), {
+        method: "GET",
+        headers: { Authorization: authorization, Upgrade: "websocket" },
+      }),
       timeout,
     );
     const socket = (response as unknown as { webSocket?: (SocketLike & { accept(): void }) | null }).webSocket;
-    if (response.status !== 101 || !socket) throw errorFromResponse(response.status, await untilAborted(response.text(), timeout), 1);
+    if (response.status !== 101 || !socket)
+      throw errorFromResponse(response.status, await untilAborted(response.text(), timeout), 1);
     socket.accept();
     return { socket, opened: true };
   }
   const WebSocketClass = global.WebSocket as (new (url: string, init: unknown) => SocketLike) | undefined;
   if (typeof WebSocketClass !== "function") {
-    throw new RevocationClientError({ status: null, code: "websocket_unavailable", detail: "This runtime has no global WebSocket (Node 22 or later has one)." });
+    throw new RevocationClientError({
+      status: null,
+      code: "websocket_unavailable",
+      detail: "This runtime has no global WebSocket (Node 22 or later has one).",
+    });
   }
   try {
-    return { socket: new WebSocketClass(streamUrl(endpoint, since, "ws"), { headers: { Authorization: authorization } }), opened: false };
+    return {
+      socket: new WebSocketClass(streamUrl(endpoint, since, "ws"), { headers: { Authorization: authorization } }),
+      opened: false,
+    };
   } catch (cause) {
     throw new RevocationClientError({
       status: null,
       code: "websocket_unavailable",
-      detail: "This runtime's WebSocket cannot send an Authorization header (browsers cannot); follow() needs Node 22+ or Workers.",
+      detail:
+        "This runtime's WebSocket cannot send an Authorization header (browsers cannot); follow() needs Node 22+ or Workers.",
       cause,
     });
   }
@@ -131,7 +144,14 @@ async function open(endpoint: Endpoint, since: number): Promise<{ socket: Socket
 async function refusal(endpoint: Endpoint, since: number): Promise<RevocationClientError | null> {
   try {
     const timeout = AbortSignal.timeout(endpoint.timeoutMs);
-    const response = await untilAborted(endpoint.fetch(streamUrl(endpoint, since, "http"), { method: "GET", headers: { Authorization: `Bearer ${endpoint.adminToken}` }, signal: timeout }), timeout);
+    const response = await untilAborted(
+      endpoint.fetch(streamUrl(endpoint, since, "http"), {
+        method: "GET",
+        headers: { Authorization: `Bearer ${endpoint.adminToken}` },
+        signal: timeout,
+      }),
+      timeout,
+    );
     const text = await untilAborted(response.text(), timeout);
     return isLasting(response.status) ? errorFromResponse(response.status, text, 1) : null;
   } catch {
@@ -148,7 +168,8 @@ async function session(endpoint: Endpoint, state: { last: number }, options: Fol
   try {
     ({ socket, opened } = await open(endpoint, state.last));
   } catch (error) {
-    if (error instanceof RevocationClientError && (error.code === "websocket_unavailable" || isLasting(error.status))) return { kind: "fatal", error };
+    if (error instanceof RevocationClientError && (error.code === "websocket_unavailable" || isLasting(error.status)))
+      return { kind: "fatal", error };
     return { kind: "dropped", error: asClientError(error, "The stream could not be opened."), held: false };
   }
 
@@ -193,27 +214,49 @@ async function session(endpoint: Endpoint, state: { last: number }, options: Fol
     wake();
   });
   socket.addEventListener("close", (close) => {
-    end(new RevocationClientError({ status: null, code: "network_error", detail: `The stream closed (code ${close.code ?? "none"}${close.reason ? `, ${close.reason}` : ""}).` }));
+    end(
+      new RevocationClientError({
+        status: null,
+        code: "network_error",
+        detail: `The stream closed (code ${close.code ?? "none"}${close.reason ? `, ${close.reason}` : ""}).`,
+      }),
+    );
   });
   socket.addEventListener("error", () => {
     end(new RevocationClientError({ status: null, code: "network_error", detail: "The stream failed." }));
   });
   const onAbort = () => end("aborted");
   signal.addEventListener("abort", onAbort, { once: true });
-  const ticker = setInterval(() => {
-    const now = Date.now();
-    if (!opened) {
-      if (now - startedAt > endpoint.timeoutMs) end(new RevocationClientError({ status: null, code: "timeout", detail: `The stream did not open within ${endpoint.timeoutMs} ms.` }));
-    } else if (now - lastFrameAt > 2 * heartbeatMs) {
-      end(new RevocationClientError({ status: null, code: "timeout", detail: `The stream was silent for ${2 * heartbeatMs} ms.` }));
-    } else if (now - lastFrameAt >= heartbeatMs) {
-      try {
-        socket.send("ping");
-      } catch {
-        // closing; its close event ends the session
+  const ticker = setInterval(
+    () => {
+      const now = Date.now();
+      if (!opened) {
+        if (now - startedAt > endpoint.timeoutMs)
+          end(
+            new RevocationClientError({
+              status: null,
+              code: "timeout",
+              detail: `The stream did not open within ${endpoint.timeoutMs} ms.`,
+            }),
+          );
+      } else if (now - lastFrameAt > 2 * heartbeatMs) {
+        end(
+          new RevocationClientError({
+            status: null,
+            code: "timeout",
+            detail: `The stream was silent for ${2 * heartbeatMs} ms.`,
+          }),
+        );
+      } else if (now - lastFrameAt >= heartbeatMs) {
+        try {
+          socket.send("ping");
+        } catch {
+          // closing; its close event ends the session
+        }
       }
-    }
-  }, Math.min(heartbeatMs, endpoint.timeoutMs) / 2);
+    },
+    Math.min(heartbeatMs, endpoint.timeoutMs) / 2,
+  );
 
   try {
     // Each turn delivers one event, or returns, or waits for the socket, the ticker or the signal.
@@ -234,7 +277,11 @@ async function session(endpoint: Endpoint, state: { last: number }, options: Fol
           const refused = await refusal(endpoint, state.last);
           if (refused !== null) return { kind: "fatal", error: refused };
         }
-        return { kind: "dropped", error: why, held: opened && (advanced || Date.now() - openedAt >= STABLE_CONNECTION_MS) };
+        return {
+          kind: "dropped",
+          error: why,
+          held: opened && (advanced || Date.now() - openedAt >= STABLE_CONNECTION_MS),
+        };
       }
       await new Promise<void>((resolve) => (wake = resolve));
     }
@@ -253,5 +300,7 @@ function isLasting(status: number | null): boolean {
 }
 
 function asClientError(error: unknown, detail: string): RevocationClientError {
-  return error instanceof RevocationClientError ? error : new RevocationClientError({ status: null, code: "network_error", detail, cause: error });
+  return error instanceof RevocationClientError
+    ? error
+    : new RevocationClientError({ status: null, code: "network_error", detail, cause: error });
 }

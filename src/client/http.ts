@@ -34,14 +34,19 @@ export interface RequestSpec {
 }
 
 type Attempt =
-  | { ok: true; value: unknown }
-  | { ok: false; error: RevocationClientError; retry: boolean; waitMs?: number };
+  { ok: true; value: unknown } | { ok: false; error: RevocationClientError; retry: boolean; waitMs?: number };
 
 /** A Structured Fields String, the header's form in draft-ietf-httpapi-idempotency-key-header. */
 const sfString = (value: string) => `"${value.replace(/[\\"]/g, "\\$&")}"`;
 
 function abortedError(signal: AbortSignal, attempts: number): RevocationClientError {
-  return new RevocationClientError({ status: null, code: "aborted", detail: "The caller aborted the request.", attempts, cause: signal.reason });
+  return new RevocationClientError({
+    status: null,
+    code: "aborted",
+    detail: "The caller aborted the request.",
+    attempts,
+    cause: signal.reason,
+  });
 }
 
 /** The parsed JSON of a 2xx answer; throws RevocationClientError once retrying cannot help. */
@@ -59,7 +64,10 @@ export async function request(t: Transport, spec: RequestSpec): Promise<unknown>
     const result = await once(t, t.baseUrl + spec.path, init, spec.signal, attempt);
     if (result.ok) return result.value;
     if (!result.retry || attempt >= attempts) throw result.error;
-    const waitMs = Math.min(MAX_RETRY_WAIT_MS, result.waitMs ?? backoffMs(attempt - 1, BACKOFF_BASE_MS, BACKOFF_MAX_MS));
+    const waitMs = Math.min(
+      MAX_RETRY_WAIT_MS,
+      result.waitMs ?? backoffMs(attempt - 1, BACKOFF_BASE_MS, BACKOFF_MAX_MS),
+    );
     if (!(await sleep(waitMs, spec.signal))) throw abortedError(spec.signal!, attempt);
   }
 }
@@ -88,7 +96,9 @@ async function once(
     const error = new RevocationClientError({
       status: null,
       code: timedOut ? "timeout" : "network_error",
-      detail: timedOut ? `No complete answer within ${t.timeoutMs} ms.` : "The request failed before a complete answer arrived.",
+      detail: timedOut
+        ? `No complete answer within ${t.timeoutMs} ms.`
+        : "The request failed before a complete answer arrived.",
       attempts: attempt,
       cause,
     });
@@ -98,7 +108,13 @@ async function once(
     try {
       return { ok: true, value: JSON.parse(text) };
     } catch (cause) {
-      const error = new RevocationClientError({ status, code: "response_invalid", detail: "The answer is not JSON.", attempts: attempt, cause });
+      const error = new RevocationClientError({
+        status,
+        code: "response_invalid",
+        detail: "The answer is not JSON.",
+        attempts: attempt,
+        cause,
+      });
       return { ok: false, error, retry: false };
     }
   }

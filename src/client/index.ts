@@ -4,4 +4,13 @@
 export { RevocationClient, type CallOptions, type RevocationClientOptions, type RevokeOptions } from "./client.js";
 export { RevocationClientError, type ClientErrorCode, type RevocationClientErrorInit } from "./errors.js";
 export type { FollowOptions } from "./follow.js";
-export type { FeedPage, FetchLike, Problem, ResponseLike, Revocation, RevocationEvent, RevocationKind, RevokeResult } from "./types.js";
+export type {
+  FeedPage,
+  FetchLike,
+  Problem,
+  ResponseLike,
+  Revocation,
+  RevocationEvent,
+  RevocationKind,
+  RevokeResult,
+} from "./types.js";

@@ -20,7 +20,9 @@ function isRevocation(v: unknown): v is Revocation {
 }
 
 export function asEvent(v: unknown): RevocationEvent | null {
-  return isObject(v) && isSeq(v.seq) && isRevocation(v.revocation) && isTime(v.at) ? (v as unknown as RevocationEvent) : null;
+  return isObject(v) && isSeq(v.seq) && isRevocation(v.revocation) && isTime(v.at)
+    ? (v as unknown as RevocationEvent)
+    : null;
 }
 
 export function asRevokeResult(v: unknown): RevokeResult | null {

@@ -13,7 +13,10 @@ export function askLedger<T>(env: Env, call: (ledger: DurableObjectStub<Revocati
 export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new AuthError("revocations_unavailable", "The revocation ledger did not answer in time.")), ms);
+    timer = setTimeout(
+      () => reject(new AuthError("revocations_unavailable", "The revocation ledger did not answer in time.")),
+      ms,
+    );
   });
   try {
     return await Promise.race([promise, timeout]);

@@ -12,7 +12,11 @@ import type { Revocation, RevokeBody, TokenFacts } from "./model";
  * Facts of a token for the check; the hash of its signing input is computed only when it has no jti.
  * Its iat is read on the ledger's clock (see TokenFacts.iat): moved back by the clock tolerance.
  */
-export async function factsOf(verified: VerifiedToken, token: string, clockToleranceSeconds: number): Promise<TokenFacts> {
+export async function factsOf(
+  verified: VerifiedToken,
+  token: string,
+  clockToleranceSeconds: number,
+): Promise<TokenFacts> {
   // In the token's record (verified-cache.ts): a token answered from the cache is not hashed again.
   const memo = memoOf(verified);
   memo.facts ??= await computeFacts(verified, token, clockToleranceSeconds);
@@ -27,7 +31,11 @@ export async function probeFor(verified: VerifiedToken, token: string, clockTole
   return memo.probe;
 }
 
-async function computeFacts(verified: VerifiedToken, token: string, clockToleranceSeconds: number): Promise<TokenFacts> {
+async function computeFacts(
+  verified: VerifiedToken,
+  token: string,
+  clockToleranceSeconds: number,
+): Promise<TokenFacts> {
   const c = verified.claims;
   return {
     iss: verified.issuer.issuer,
@@ -67,7 +75,11 @@ function untilTokenExpires(exp: number, config: Config, nowSec: number): number 
 function refuseUnconfiguredIssuer(iss: string | null, config: Config): void {
   if (iss === null || config.issuers.some((i) => i.issuer === iss)) return;
   const issuers = config.issuers.map((i) => i.issuer);
-  throw new AuthError("issuer_not_configured", `The revocation names an issuer that is not configured, so it could never match; configured: ${issuers.join(", ")}.`, { issuers });
+  throw new AuthError(
+    "issuer_not_configured",
+    `The revocation names an issuer that is not configured, so it could never match; configured: ${issuers.join(", ")}.`,
+    { issuers },
+  );
 }
 
 export async function revocationOf(body: RevokeBody, config: Config, nowSec: number): Promise<Revocation> {
@@ -78,7 +90,13 @@ export async function revocationOf(body: RevokeBody, config: Config, nowSec: num
 
 async function fromBody(body: RevokeBody, config: Config, nowSec: number): Promise<Revocation> {
   if ("jti" in body) {
-    return { kind: "jti", value: body.jti, iss: body.iss ?? null, at: nowSec, expiresAt: untilTokenExpires(body.exp, config, nowSec) };
+    return {
+      kind: "jti",
+      value: body.jti,
+      iss: body.iss ?? null,
+      at: nowSec,
+      expiresAt: untilTokenExpires(body.exp, config, nowSec),
+    };
   }
   if ("token" in body) {
     let claims;
@@ -87,19 +105,39 @@ async function fromBody(body: RevokeBody, config: Config, nowSec: number): Promi
     } catch {
       throw new AuthError("body_invalid", "The token to revoke is not a JWT.");
     }
-    if (typeof claims.exp !== "number" || !Number.isFinite(claims.exp)) throw new AuthError("body_invalid", "The token to revoke has no exp.");
+    if (typeof claims.exp !== "number" || !Number.isFinite(claims.exp))
+      throw new AuthError("body_invalid", "The token to revoke has no exp.");
     const iss = typeof claims.iss === "string" ? claims.iss : null;
     const expiresAt = untilTokenExpires(claims.exp, config, nowSec);
     if (typeof claims.jti === "string") return { kind: "jti", value: claims.jti, iss, at: nowSec, expiresAt };
     // What the issuer signed, not this copy's signature: every valid signature of it names one token.
     return { kind: "token", value: await sha256Hex(signingInput(body.token)), iss, at: nowSec, expiresAt };
   }
-  if ("sub" in body) return { kind: "sub", value: body.sub, iss: body.iss ?? null, at: nowSec, expiresAt: untilNoTokenLeft(config, nowSec) };
-  return { kind: "sid", value: body.sid, iss: body.iss ?? null, at: nowSec, expiresAt: untilNoTokenLeft(config, nowSec) };
+  if ("sub" in body)
+    return {
+      kind: "sub",
+      value: body.sub,
+      iss: body.iss ?? null,
+      at: nowSec,
+      expiresAt: untilNoTokenLeft(config, nowSec),
+    };
+  return {
+    kind: "sid",
+    value: body.sid,
+    iss: body.iss ?? null,
+    at: nowSec,
+    expiresAt: untilNoTokenLeft(config, nowSec),
+  };
 }
 
 /** What POST /.auth/logout revokes for the caller: its token, its session, or its subject. */
-export function logoutRevocation(verified: VerifiedToken, facts: TokenFacts, scope: "token" | "session" | "all", config: Config, nowSec: number): Revocation {
+export function logoutRevocation(
+  verified: VerifiedToken,
+  facts: TokenFacts,
+  scope: "token" | "session" | "all",
+  config: Config,
+  nowSec: number,
+): Revocation {
   const iss = verified.issuer.issuer;
   const expiresAt = untilTokenExpires(verified.claims.exp!, config, nowSec);
   if (scope === "token") {
@@ -111,5 +149,11 @@ export function logoutRevocation(verified: VerifiedToken, facts: TokenFacts, sco
   if (value === undefined) {
     throw new AuthError("body_invalid", scope === "session" ? "The token has no sid to end." : "The token has no sub.");
   }
-  return { kind: scope === "session" ? "sid" : "sub", value, iss, at: nowSec, expiresAt: untilNoTokenLeft(config, nowSec) };
+  return {
+    kind: scope === "session" ? "sid" : "sub",
+    value,
+    iss,
+    at: nowSec,
+    expiresAt: untilNoTokenLeft(config, nowSec),
+  };
 }

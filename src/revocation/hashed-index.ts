@@ -51,7 +51,9 @@ export interface Probe {
 /** The probe of a token's facts: up to six hashes, computed once per verification by the caller. */
 export async function probeOf(facts: TokenFacts): Promise<Probe> {
   const both = async (kind: RevocationKind, value: string | undefined) =>
-    value === undefined ? [] : [keyOf(await entryHash(kind, facts.iss, value)), keyOf(await entryHash(kind, "", value))];
+    value === undefined
+      ? []
+      : [keyOf(await entryHash(kind, facts.iss, value)), keyOf(await entryHash(kind, "", value))];
   const exactKind = facts.jti !== undefined ? "jti" : "token";
   return {
     exact: await both(exactKind, facts.jti ?? facts.tokenSha256),
@@ -117,7 +119,8 @@ export class RevocationIndex {
 
   /** `snapshot`: chunks of sorted records, as the ledger writes them (kept as they are, not copied). */
   constructor(snapshot: readonly ArrayBuffer[] = []) {
-    if (!LITTLE_ENDIAN && snapshot.length > 0) throw new Error("the snapshot's records are little-endian; this platform is not");
+    if (!LITTLE_ENDIAN && snapshot.length > 0)
+      throw new Error("the snapshot's records are little-endian; this platform is not");
     this.chunks = snapshot.map((b) => new Uint32Array(b, 0, Math.floor(b.byteLength / RECORD_BYTES) * 3));
   }
 

@@ -47,7 +47,11 @@ export function fingerprintOf(body: RevokeBody): Promise<string> {
  */
 export function replay(seen: Remembered, revocation: Revocation): RevocationEvent {
   const { kind, value, iss } = revocation;
-  return { seq: seen.seq, at: seen.revokedAt, revocation: { kind, value, iss, at: seen.at, expiresAt: seen.expiresAt } };
+  return {
+    seq: seen.seq,
+    at: seen.revokedAt,
+    revocation: { kind, value, iss, at: seen.at, expiresAt: seen.expiresAt },
+  };
 }
 
 export function migrate(sql: SqlStorage): void {
@@ -72,10 +76,13 @@ export function lookup(sql: SqlStorage, key: string, nowSec: number): Remembered
   const row = sql
     .exec<{ fingerprint: string; seq: number; at: number; expires_at: number; revoked_at: number }>(
       "SELECT fingerprint, seq, at, expires_at, revoked_at FROM idempotency_keys WHERE key = ? AND forget_at > ?",
-      key, nowSec,
+      key,
+      nowSec,
     )
     .toArray()[0];
-  return row ? { fingerprint: row.fingerprint, seq: row.seq, at: row.at, expiresAt: row.expires_at, revokedAt: row.revoked_at } : null;
+  return row
+    ? { fingerprint: row.fingerprint, seq: row.seq, at: row.at, expiresAt: row.expires_at, revokedAt: row.revoked_at }
+    : null;
 }
 
 /** Called in the same synchronous step as the revoke's insert, so the two land together or not at all. */
@@ -84,7 +91,13 @@ export function remember(sql: SqlStorage, claim: IdempotencyClaim, event: Revoca
   const { n } = sql
     .exec<{ n: number }>(
       "INSERT OR REPLACE INTO idempotency_keys (key, fingerprint, seq, at, expires_at, revoked_at, forget_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING n",
-      claim.key, claim.fingerprint, event.seq, event.revocation.at, event.revocation.expiresAt, event.at, nowSec + IDEMPOTENCY_KEY_TTL_SECONDS,
+      claim.key,
+      claim.fingerprint,
+      event.seq,
+      event.revocation.at,
+      event.revocation.expiresAt,
+      event.at,
+      nowSec + IDEMPOTENCY_KEY_TTL_SECONDS,
     )
     .one();
   sql.exec("DELETE FROM idempotency_keys WHERE n <= ?", n - MAX_IDEMPOTENCY_KEYS);

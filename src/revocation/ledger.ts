@@ -8,7 +8,12 @@ import { nowSec } from "../clock";
 import { AuthError } from "../errors";
 import { problemResponse } from "../problem";
 import {
-  FRESH_MAX_ENTRIES, FRESH_WINDOW_SECONDS, MAX_ACTIVE_REVOCATIONS, MAX_SELF_SERVICE_PER_SUBJECT, MAX_SELF_SERVICE_REVOCATIONS, SUBJECT_REVOCATION_RESERVE,
+  FRESH_MAX_ENTRIES,
+  FRESH_WINDOW_SECONDS,
+  MAX_ACTIVE_REVOCATIONS,
+  MAX_SELF_SERVICE_PER_SUBJECT,
+  MAX_SELF_SERVICE_REVOCATIONS,
+  SUBJECT_REVOCATION_RESERVE,
 } from "../constants";
 import { entryHash } from "./hashed-index";
 import * as idempotency from "./idempotency";
@@ -45,9 +50,7 @@ export interface SelfService {
 
 /** What a revoke under an Idempotency-Key gets: an answer (first or replayed), or a refusal. */
 export type KeyedRevoke =
-  | { outcome: "answered"; event: RevocationEvent; replayed: boolean }
-  | { outcome: "full" }
-  | { outcome: "key_reused" };
+  { outcome: "answered"; event: RevocationEvent; replayed: boolean } | { outcome: "full" } | { outcome: "key_reused" };
 
 const hashOf = (r: Revocation) => entryHash(r.kind, r.iss ?? "", r.value);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -127,7 +130,11 @@ export class RevocationLedger extends DurableObject<Env> {
   async freshHead(): Promise<FreshHead> {
     const sql = this.ctx.storage.sql;
     const published = store.getMeta<{ snapshot: { seq: number } | null }>(sql, "published");
-    return { ...store.newest(sql, nowSec() - FRESH_WINDOW_SECONDS, FRESH_MAX_ENTRIES), seq: store.lastSeq(sql), snapshotSeq: published?.snapshot?.seq ?? 0 };
+    return {
+      ...store.newest(sql, nowSec() - FRESH_WINDOW_SECONDS, FRESH_MAX_ENTRIES),
+      seq: store.lastSeq(sql),
+      snapshotSeq: published?.snapshot?.seq ?? 0,
+    };
   }
 
   async lastSeq(): Promise<number> {
@@ -141,7 +148,10 @@ export class RevocationLedger extends DurableObject<Env> {
   /** GET /.auth/revocations/stream, forwarded by the Worker after the admin check. */
   override async fetch(request: Request): Promise<Response> {
     if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
-      return problemResponse(new AuthError("upgrade_required", "This route is a WebSocket: send Upgrade: websocket."), "");
+      return problemResponse(
+        new AuthError("upgrade_required", "This route is a WebSocket: send Upgrade: websocket."),
+        "",
+      );
     }
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
@@ -149,7 +159,7 @@ export class RevocationLedger extends DurableObject<Env> {
     if (Number.isSafeInteger(since) && since >= 0) {
       // Sent before any later broadcast can run (no await in between), so the order holds.
       let cursor = since;
-      for (let sent = 0; sent < STREAM_BACKLOG_MAX; ) {
+      for (let sent = 0; sent < STREAM_BACKLOG_MAX;) {
         const page = store.feed(this.ctx.storage.sql, cursor, 1000);
         for (const event of page) server.send(JSON.stringify(event));
         sent += page.length;
@@ -183,7 +193,8 @@ export class RevocationLedger extends DurableObject<Env> {
     // per-token ones, and a victim must still be able to end every session when the share is full.
     if (kind === "sub") return null;
     if (this.selfService >= MAX_SELF_SERVICE_REVOCATIONS) return "self_service_full";
-    if (store.selfServiceCount(this.ctx.storage.sql, selfSubject) >= MAX_SELF_SERVICE_PER_SUBJECT) return "subject_limit";
+    if (store.selfServiceCount(this.ctx.storage.sql, selfSubject) >= MAX_SELF_SERVICE_PER_SUBJECT)
+      return "subject_limit";
     return null;
   }
 
@@ -191,7 +202,12 @@ export class RevocationLedger extends DurableObject<Env> {
    * Stores a revocation (and the key's row, when there is one) in one transaction, or says why it
    * does not fit even after pruning. Duplicates and moves of a sub/sid always do.
    */
-  private recordNow(revocation: Revocation, h: string, claim?: idempotency.IdempotencyClaim, selfSubject?: string): store.Recorded | Refusal {
+  private recordNow(
+    revocation: Revocation,
+    h: string,
+    claim?: idempotency.IdempotencyClaim,
+    selfSubject?: string,
+  ): store.Recorded | Refusal {
     const sql = this.ctx.storage.sql;
     let refusal: Refusal | null = null;
     const attempt = () =>

@@ -23,7 +23,11 @@ export type RevocationKind = Revocation["kind"];
 
 export const RevocationEventSchema = z
   .object({
-    seq: z.number().int().positive().describe("The ledger's order: strictly increasing; a seq of a pruned or superseded entry leaves a gap."),
+    seq: z
+      .number()
+      .int()
+      .positive()
+      .describe("The ledger's order: strictly increasing; a seq of a pruned or superseded entry leaves a gap."),
     revocation: RevocationSchema,
     at: z.number().int().describe("When the ledger recorded it (Unix seconds)."),
   })
@@ -34,12 +38,26 @@ const id = z.string().min(1).max(1024);
 const iss = z.string().min(1).max(2048).optional();
 
 /** The four bodies of POST /.auth/revoke; nothing else is accepted. */
-export const RevokeBodySchema = z.union([
-  z.strictObject({ jti: id, exp: z.number().int().positive().max(2 ** 40), iss }),
-  z.strictObject({ token: z.string().min(1).max(MAX_TOKEN_BYTES) }),
-  z.strictObject({ sub: id, iss }),
-  z.strictObject({ sid: id, iss }),
-]).meta({ id: "RevokeBody", description: "One token by jti (with its exp), one token by value, every token of a subject, or every token of a session." });
+export const RevokeBodySchema = z
+  .union([
+    z.strictObject({
+      jti: id,
+      exp: z
+        .number()
+        .int()
+        .positive()
+        .max(2 ** 40),
+      iss,
+    }),
+    z.strictObject({ token: z.string().min(1).max(MAX_TOKEN_BYTES) }),
+    z.strictObject({ sub: id, iss }),
+    z.strictObject({ sid: id, iss }),
+  ])
+  .meta({
+    id: "RevokeBody",
+    description:
+      "One token by jti (with its exp), one token by value, every token of a subject, or every token of a session.",
+  });
 export type RevokeBody = z.output<typeof RevokeBodySchema>;
 
 /** A Structured Fields String (RFC 9651), the header's form in the draft: "..." with \" and \\. */

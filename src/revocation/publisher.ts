@@ -3,9 +3,28 @@
 // but never loses an entry: the outbox rows are cleared only after the version key is written.
 import { encodeRecords, entryHash, RECORD_BYTES } from "./hashed-index";
 import {
-  HEAD_KEY, MAX_VALUE_BYTES, piecesOf, recordsKey, SEGMENTS_BEFORE_SNAPSHOT, segmentKey, snapshotKey, TAIL_MAX_ENTRIES, VERSION_KEY, type Head,
+  HEAD_KEY,
+  MAX_VALUE_BYTES,
+  piecesOf,
+  recordsKey,
+  SEGMENTS_BEFORE_SNAPSHOT,
+  segmentKey,
+  snapshotKey,
+  TAIL_MAX_ENTRIES,
+  VERSION_KEY,
+  type Head,
 } from "./kv-layout";
-import { clearOutbox, getMeta, hashesByHash, lastSeq, missingHashes, pendingOutbox, setHash, setMeta, wireEntries } from "./store";
+import {
+  clearOutbox,
+  getMeta,
+  hashesByHash,
+  lastSeq,
+  missingHashes,
+  pendingOutbox,
+  setHash,
+  setMeta,
+  wireEntries,
+} from "./store";
 
 interface Published {
   snapshot: Head["snapshot"];
@@ -20,7 +39,11 @@ const PUBLISHED = "published";
  * Publishes everything up to the newest seq; returns that seq, or null when nothing was pending.
  * `maxValueBytes` bounds each segment and snapshot chunk (smaller in tests).
  */
-export async function publish(sql: SqlStorage, kv: KVNamespace, maxValueBytes = MAX_VALUE_BYTES): Promise<number | null> {
+export async function publish(
+  sql: SqlStorage,
+  kv: KVNamespace,
+  maxValueBytes = MAX_VALUE_BYTES,
+): Promise<number | null> {
   if (pendingOutbox(sql).length === 0) return null;
   const hashed = await fillHashes(sql);
   const state = getMeta<Published>(sql, PUBLISHED) ?? { snapshot: null, segments: [], tailFrom: 0 };
@@ -52,7 +75,9 @@ export async function publish(sql: SqlStorage, kv: KVNamespace, maxValueBytes = 
     const chunks = pieces.length;
     for (let i = 0; i < chunks; i++) await kv.put(recordsKey(upTo, i), pieces[i]!);
     for (const s of segments) obsolete.push(segmentKey(s.from, s.to));
-    if (snapshot) for (let i = 0; i < snapshot.chunks; i++) obsolete.push(snapshot.records ? recordsKey(snapshot.seq, i) : snapshotKey(snapshot.seq, i));
+    if (snapshot)
+      for (let i = 0; i < snapshot.chunks; i++)
+        obsolete.push(snapshot.records ? recordsKey(snapshot.seq, i) : snapshotKey(snapshot.seq, i));
     snapshot = { seq: upTo, chunks, records: true };
     segments = [];
     tailFrom = upTo;

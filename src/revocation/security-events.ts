@@ -39,7 +39,11 @@ interface Target {
  */
 function valueOf(s: Simple, token: VerifiedEventToken): string {
   if (s.format === "opaque") return s.id;
-  if (s.iss !== token.issuer.issuer) throw new AuthError("event_unsupported", "The event names a subject of another issuer; a transmitter revokes only its own issuer's subjects.");
+  if (s.iss !== token.issuer.issuer)
+    throw new AuthError(
+      "event_unsupported",
+      "The event names a subject of another issuer; a transmitter revokes only its own issuer's subjects.",
+    );
   return s.sub;
 }
 
@@ -48,7 +52,11 @@ function targetOf(event: Record<string, unknown>, token: VerifiedEventToken): Ta
   const raw = token.claims.sub_id ?? event.subject;
   if (raw === undefined) return typeof token.claims.sub === "string" ? { user: { sub: token.claims.sub } } : {};
   const parsed = SubjectSchema.safeParse(raw);
-  if (!parsed.success) throw new AuthError("event_unsupported", 'The event\'s subject is not an "iss_sub", "opaque" or "complex" subject identifier.');
+  if (!parsed.success)
+    throw new AuthError(
+      "event_unsupported",
+      'The event\'s subject is not an "iss_sub", "opaque" or "complex" subject identifier.',
+    );
   const s = parsed.data;
   if (s.format !== "complex") return { user: { sub: valueOf(s, token) } };
   return {
@@ -62,7 +70,9 @@ export function logoutTokenRevocation(token: VerifiedEventToken, config: Config,
   const { sid, sub } = token.claims as { sid?: string; sub?: string };
   const iss = token.issuer.issuer;
   const expiresAt = untilNoTokenLeft(config, nowSec);
-  return sid !== undefined ? { kind: "sid", value: sid, iss, at: nowSec, expiresAt } : { kind: "sub", value: sub!, iss, at: nowSec, expiresAt };
+  return sid !== undefined
+    ? { kind: "sid", value: sid, iss, at: nowSec, expiresAt }
+    : { kind: "sub", value: sub!, iss, at: nowSec, expiresAt };
 }
 
 export interface EventOutcome {
@@ -75,7 +85,8 @@ export interface EventOutcome {
 export function securityEventRevocations(token: VerifiedEventToken, config: Config, nowSec: number): EventOutcome {
   const entries = Object.entries(token.claims.events);
   if (entries.length === 0) throw new AuthError("event_token_invalid", "The token carries no event.");
-  if (entries.length > MAX_EVENTS_PER_TOKEN) throw new AuthError("event_token_invalid", `The token carries more than ${MAX_EVENTS_PER_TOKEN} events.`);
+  if (entries.length > MAX_EVENTS_PER_TOKEN)
+    throw new AuthError("event_token_invalid", `The token carries more than ${MAX_EVENTS_PER_TOKEN} events.`);
   const out: EventOutcome = { revocations: [], ignored: [] };
   const expiresAt = untilNoTokenLeft(config, nowSec);
   for (const [type, body] of entries) {

@@ -24,7 +24,9 @@ export function migrate(sql: SqlStorage): void {
   // the admin's and the identity provider's revocations. Added to tables made before it existed.
   const columns = sql.exec<{ name: string }>("PRAGMA table_info(revocations)").toArray();
   if (!columns.some((c) => c.name === "self_subject")) sql.exec("ALTER TABLE revocations ADD COLUMN self_subject TEXT");
-  sql.exec("CREATE INDEX IF NOT EXISTS revocations_by_self_subject ON revocations (self_subject) WHERE self_subject IS NOT NULL");
+  sql.exec(
+    "CREATE INDEX IF NOT EXISTS revocations_by_self_subject ON revocations (self_subject) WHERE self_subject IS NOT NULL",
+  );
   // The entry's hash as the edge looks it up (hashed-index.ts), so a snapshot is a sorted read.
   // Null on rows from before it existed, until the publisher fills them in (missingHashes).
   if (!columns.some((c) => c.name === "h")) sql.exec("ALTER TABLE revocations ADD COLUMN h TEXT");
@@ -47,7 +49,13 @@ function toEvent(row: Row): RevocationEvent {
   return {
     seq: row.seq,
     at: row.revoked_at,
-    revocation: { kind: row.kind as Revocation["kind"], value: row.value, iss: row.iss === "" ? null : row.iss, at: row.at, expiresAt: row.expires_at },
+    revocation: {
+      kind: row.kind as Revocation["kind"],
+      value: row.value,
+      iss: row.iss === "" ? null : row.iss,
+      at: row.at,
+      expiresAt: row.expires_at,
+    },
   };
 }
 
@@ -78,9 +86,18 @@ export interface Recorded {
  * that tokens issued between the two revocations are denied too. With `mayAdd` false, a revocation
  * that would add a new key is refused (null); duplicates and moves are still answered.
  */
-export function record(sql: SqlStorage, r: Revocation, nowSec: number, mayAdd = true, selfSubject: string | null = null, h: string | null = null): Recorded | null {
+export function record(
+  sql: SqlStorage,
+  r: Revocation,
+  nowSec: number,
+  mayAdd = true,
+  selfSubject: string | null = null,
+  h: string | null = null,
+): Recorded | null {
   const iss = r.iss ?? "";
-  const existing = sql.exec<Row>("SELECT * FROM revocations WHERE kind = ? AND iss = ? AND value = ?", r.kind, iss, r.value).toArray()[0];
+  const existing = sql
+    .exec<Row>("SELECT * FROM revocations WHERE kind = ? AND iss = ? AND value = ?", r.kind, iss, r.value)
+    .toArray()[0];
   if (existing) {
     const later = (r.kind === "sub" || r.kind === "sid") && r.at > existing.at;
     if (!later) {
@@ -97,7 +114,14 @@ export function record(sql: SqlStorage, r: Revocation, nowSec: number, mayAdd = 
   const row = sql
     .exec<Row>(
       "INSERT INTO revocations (kind, iss, value, at, expires_at, revoked_at, self_subject, h) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-      r.kind, iss, r.value, r.at, r.expiresAt, nowSec, selfSubject, h,
+      r.kind,
+      iss,
+      r.value,
+      r.at,
+      r.expiresAt,
+      nowSec,
+      selfSubject,
+      h,
     )
     .one();
   sql.exec("INSERT INTO outbox (seq) VALUES (?)", row.seq);
@@ -112,7 +136,10 @@ export function lastSeq(sql: SqlStorage): number {
 }
 
 export function feed(sql: SqlStorage, since: number, limit: number): RevocationEvent[] {
-  return sql.exec<Row>("SELECT * FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?", since, limit).toArray().map(toEvent);
+  return sql
+    .exec<Row>("SELECT * FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?", since, limit)
+    .toArray()
+    .map(toEvent);
 }
 
 /** Entries with seq in (after, upTo], on the wire. */
@@ -124,7 +151,10 @@ export function wireEntries(sql: SqlStorage, after: number, upTo: number): WireE
 }
 
 /** Rows whose hash is not filled in yet (written before the column existed), at most `limit`. */
-export function missingHashes(sql: SqlStorage, limit: number): { seq: number; kind: Revocation["kind"]; iss: string; value: string }[] {
+export function missingHashes(
+  sql: SqlStorage,
+  limit: number,
+): { seq: number; kind: Revocation["kind"]; iss: string; value: string }[] {
   return sql
     .exec<Row>("SELECT seq, kind, iss, value FROM revocations WHERE h IS NULL LIMIT ?", limit)
     .toArray()
@@ -136,9 +166,15 @@ export function setHash(sql: SqlStorage, seq: number, h: string): void {
 }
 
 /** Every active entry's (hash, at), sorted by hash, one row at a time (a million fit no array). */
-export function hashesByHash(sql: SqlStorage, upTo: number): { count: number; rows: Iterable<{ h: string; at: number }> } {
+export function hashesByHash(
+  sql: SqlStorage,
+  upTo: number,
+): { count: number; rows: Iterable<{ h: string; at: number }> } {
   const count = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM revocations WHERE seq <= ?", upTo).one().n;
-  return { count, rows: sql.exec<{ h: string; at: number }>("SELECT h, at FROM revocations WHERE seq <= ? ORDER BY h", upTo) };
+  return {
+    count,
+    rows: sql.exec<{ h: string; at: number }>("SELECT h, at FROM revocations WHERE seq <= ? ORDER BY h", upTo),
+  };
 }
 
 /**
@@ -147,17 +183,23 @@ export function hashesByHash(sql: SqlStorage, upTo: number): { count: number; ro
  * the newest entries by seq are the recent ones.
  */
 export function newest(sql: SqlStorage, sinceSec: number, max: number): { from: number; entries: WireEntry[] } {
-  const rows = sql.exec<Row>("SELECT * FROM revocations WHERE revoked_at >= ? ORDER BY seq DESC LIMIT ?", sinceSec, max + 1).toArray();
+  const rows = sql
+    .exec<Row>("SELECT * FROM revocations WHERE revoked_at >= ? ORDER BY seq DESC LIMIT ?", sinceSec, max + 1)
+    .toArray();
   const kept = rows.slice(0, max).reverse();
   const from =
     rows.length > max
       ? kept[0]!.seq - 1 // capped: what is older than the oldest kept is left to KV
-      : (sql.exec<{ s: number | null }>("SELECT MAX(seq) AS s FROM revocations WHERE revoked_at < ?", sinceSec).one().s ?? 0);
+      : (sql.exec<{ s: number | null }>("SELECT MAX(seq) AS s FROM revocations WHERE revoked_at < ?", sinceSec).one()
+          .s ?? 0);
   return { from, entries: kept.map((row) => toWire(row.seq, toEvent(row).revocation, row.h)) };
 }
 
 export function pendingOutbox(sql: SqlStorage): number[] {
-  return sql.exec<{ seq: number }>("SELECT seq FROM outbox ORDER BY seq").toArray().map((r) => r.seq);
+  return sql
+    .exec<{ seq: number }>("SELECT seq FROM outbox ORDER BY seq")
+    .toArray()
+    .map((r) => r.seq);
 }
 
 export function clearOutbox(sql: SqlStorage, upTo: number): void {
@@ -180,7 +222,12 @@ export function revokedBy(sql: SqlStorage, facts: TokenFacts, nowSec: number): R
     .exec<Row>(
       `SELECT * FROM revocations WHERE iss IN (?, '') AND expires_at >= ? AND (
          (kind = 'jti' AND value = ?) OR (kind = 'token' AND value = ?) OR (kind = 'sub' AND value = ?) OR (kind = 'sid' AND value = ?))`,
-      facts.iss, nowSec, facts.jti ?? null, facts.jti === undefined ? (facts.tokenSha256 ?? null) : null, facts.sub ?? null, facts.sid ?? null,
+      facts.iss,
+      nowSec,
+      facts.jti ?? null,
+      facts.jti === undefined ? (facts.tokenSha256 ?? null) : null,
+      facts.sub ?? null,
+      facts.sid ?? null,
     )
     .toArray();
   const hit = rows.find((row) => denies(row.kind as Revocation["kind"], row.at, facts.iat));
@@ -193,5 +240,9 @@ export function getMeta<T>(sql: SqlStorage, key: string): T | null {
 }
 
 export function setMeta(sql: SqlStorage, key: string, value: unknown): void {
-  sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, JSON.stringify(value));
+  sql.exec(
+    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    key,
+    JSON.stringify(value),
+  );
 }

@@ -81,7 +81,12 @@ export class RevocationView {
    * False when KV could not be read and the view is older than that (or was never loaded): it
    * cannot vouch for a token then. A key not visible yet allows KV_PROPAGATION_MS more.
    */
-  async ensureFresh(stalenessMs: number, nowMs: number, waitUntil?: (p: Promise<unknown>) => void, fetchHead?: FetchHead): Promise<boolean> {
+  async ensureFresh(
+    stalenessMs: number,
+    nowMs: number,
+    waitUntil?: (p: Promise<unknown>) => void,
+    fetchHead?: FetchHead,
+  ): Promise<boolean> {
     const age = nowMs - this.checkedAtMs;
     if (age < stalenessMs) {
       const ahead = stalenessMs * REFRESH_AHEAD_SHARE;

@@ -24,7 +24,11 @@ function agreed(values: (string | null)[], what: string): string | null {
   let found: string | null = null;
   for (const v of values) {
     if (v === null) continue;
-    if (found !== null && v !== found) throw new AuthError("path_ambiguous", `The proxy's descriptions of the ${what} disagree; a client may have sent one of them.`);
+    if (found !== null && v !== found)
+      throw new AuthError(
+        "path_ambiguous",
+        `The proxy's descriptions of the ${what} disagree; a client may have sent one of them.`,
+      );
     found = v;
   }
   return found;
@@ -53,15 +57,26 @@ export function checkedTarget(request: Request): { method: string; rawPath: stri
   const targets = uris.map((u) => (u === null ? null : forwardedTarget(u)));
   const rawPath = agreed([...targets.map((t) => t?.path ?? null), ownPath], "request's path") ?? (own || "/");
   // Every description's query, since the origin may read an override from any of them.
-  const rawQuery = [...targets.map((t) => t?.query ?? ""), rawQueryOf(request.url)].map((q) => q.replace(/^\?/, "")).filter((q) => q !== "").join("&");
-  const method = agreed([headers.get("X-Forwarded-Method"), headers.get("X-Original-Method")], "request's method") ?? request.method;
+  const rawQuery = [...targets.map((t) => t?.query ?? ""), rawQueryOf(request.url)]
+    .map((q) => q.replace(/^\?/, ""))
+    .filter((q) => q !== "")
+    .join("&");
+  const method =
+    agreed([headers.get("X-Forwarded-Method"), headers.get("X-Original-Method")], "request's method") ?? request.method;
   // The proxy passes the client's headers on to the origin, so those the gateway would remove are
   // refused here instead: a re-routing header, an override spelled with "_".
   for (const name of headers.keys()) {
     const as = name.replaceAll("_", "-");
-    if (isReroutingHeader(as)) throw new AuthError("path_ambiguous", "The request carries a header that re-routes it at some origins (X-Original-URL, X-Rewrite-URL).");
+    if (isReroutingHeader(as))
+      throw new AuthError(
+        "path_ambiguous",
+        "The request carries a header that re-routes it at some origins (X-Original-URL, X-Rewrite-URL).",
+      );
     if (name !== as && isOverrideHeader(as)) {
-      throw new AuthError("method_override", "A method override header spelled with \"_\" is refused: a CGI-style origin would read it.");
+      throw new AuthError(
+        "method_override",
+        'A method override header spelled with "_" is refused: a CGI-style origin would read it.',
+      );
     }
   }
   return { method, rawPath, rawQuery };
@@ -70,10 +85,12 @@ export function checkedTarget(request: Request): { method: string; rawPath: stri
 export async function check(c: AppContext): Promise<Response> {
   const config = c.get("config");
   const { method, rawPath, rawQuery } = checkedTarget(c.req.raw); // throws for a bogus or disputed description
-  if (!/^[A-Za-z]{1,16}$/.test(method)) throw new AuthError("path_invalid", "The forwarded method is not an HTTP method.");
+  if (!/^[A-Za-z]{1,16}$/.test(method))
+    throw new AuthError("path_invalid", "The forwarded method is not an HTTP method.");
   const approval = await authorize({ method, rawPath, rawQuery, headers: c.req.raw.headers }, config, depsOf(c));
   if (approval === RESERVED) throw new AuthError("not_found", "The authorizer's own routes cannot be checked.");
   const headers = new Headers({ "Cache-Control": "no-store" });
-  for (const [name, value] of identityHeaders(approval.verified, approval.client, config.claimHeaders)) headers.set(name, value);
+  for (const [name, value] of identityHeaders(approval.verified, approval.client, config.claimHeaders))
+    headers.set(name, value);
   return new Response(null, { status: 200, headers });
 }

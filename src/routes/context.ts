@@ -47,7 +47,8 @@ export function depsFor(env: Env, ctx: RequestCtx | undefined, config: Config, t
     keyFor: (issuer, header, beforeNetwork) => keysOf(issuer).keyFor(header, waitUntil, beforeNetwork),
     keyHeld: (verified) => keysOf(verified.issuer).holds(verified.key, waitUntil),
     nowMs,
-    checkRevocation: (rule, verified, token) => checkRevocation(rule, verified, token, env, config, nowMs, waitUntil, fetchHead),
+    checkRevocation: (rule, verified, token) =>
+      checkRevocation(rule, verified, token, env, config, nowMs, waitUntil, fetchHead),
     trace,
   };
 }
@@ -65,11 +66,14 @@ export function errorResponseFor(error: unknown, request: Request, trace: Trace)
     return problemResponse(error, realmOf(request));
   }
   trace.reason = "internal_error";
-  console.error(JSON.stringify({ event: "unexpected_error", error: error instanceof Error ? error.name : typeof error }));
+  console.error(
+    JSON.stringify({ event: "unexpected_error", error: error instanceof Error ? error.name : typeof error }),
+  );
   return unexpectedErrorResponse();
 }
 
-export const errorResponse = (error: unknown, c: AppContext): Response => errorResponseFor(error, c.req.raw, c.get("trace"));
+export const errorResponse = (error: unknown, c: AppContext): Response =>
+  errorResponseFor(error, c.req.raw, c.get("trace"));
 
 /** The decision log as middleware, for the /.auth routes. */
 export const decisionLog: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -79,5 +83,6 @@ export const decisionLog: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
   const status = c.res.status;
   // Forward-auth answers decisions like the gateway; every other /.auth route is always logged.
-  if (!c.req.path.startsWith("/.auth/check") || logged(c.get("config")?.logDecisions, status)) logDecision(c.req.raw, trace, status, started);
+  if (!c.req.path.startsWith("/.auth/check") || logged(c.get("config")?.logDecisions, status))
+    logDecision(c.req.raw, trace, status, started);
 };

@@ -21,7 +21,11 @@ import { depsOf, type AppContext } from "./context";
 export const EventCountsSchema = z.object({
   logoutTokens: z.number().int().min(0),
   securityEvents: z.number().int().min(0),
-  ignoredEvents: z.number().int().min(0).describe("Security events of types the authorizer does not act on, acknowledged."),
+  ignoredEvents: z
+    .number()
+    .int()
+    .min(0)
+    .describe("Security events of types the authorizer does not act on, acknowledged."),
   refused: z.number().int().min(0),
 });
 type EventCounts = z.output<typeof EventCountsSchema>;
@@ -42,10 +46,16 @@ const mediaTypeOf = (c: AppContext) => c.req.header("Content-Type")?.split(";")[
  * recorded it before (a retry; any valid signature of what the issuer signed is this token, see
  * signingInput), "conflict" when another token with the same jti did.
  */
-async function recordOnce(c: AppContext, revocation: Revocation, key: string, token: string): Promise<"new" | "repeat" | "conflict"> {
+async function recordOnce(
+  c: AppContext,
+  revocation: Revocation,
+  key: string,
+  token: string,
+): Promise<"new" | "repeat" | "conflict"> {
   const fingerprint = await sha256Hex(signingInput(token));
   const keyed = await askLedger<KeyedRevoke>(c.env, (ledger) => ledger.revokeOnce(revocation, { key, fingerprint }));
-  if (keyed.outcome === "full") throw new AuthError("revocations_full", "The ledger holds the most active revocations it accepts.");
+  if (keyed.outcome === "full")
+    throw new AuthError("revocations_full", "The ledger holds the most active revocations it accepts.");
   if (keyed.outcome === "key_reused") return "conflict";
   return keyed.replayed ? "repeat" : "new";
 }
@@ -59,12 +69,21 @@ async function verified(c: AppContext, token: string, kind: EventTokenKind) {
 export async function backchannelLogout(c: AppContext): Promise<Response> {
   const config = c.get("config");
   try {
-    if (mediaTypeOf(c) !== "application/x-www-form-urlencoded") throw new AuthError("body_invalid", "The body must be a form (application/x-www-form-urlencoded).");
+    if (mediaTypeOf(c) !== "application/x-www-form-urlencoded")
+      throw new AuthError("body_invalid", "The body must be a form (application/x-www-form-urlencoded).");
     const form = new URLSearchParams(await readLimitedText(c.req.raw, MAX_ADMIN_BODY_BYTES));
     const tokens = form.getAll("logout_token");
     if (tokens.length !== 1) throw new AuthError("body_invalid", "The form must carry exactly one logout_token.");
     const token = await verified(c, tokens[0]!, "logout");
-    if ((await recordOnce(c, logoutTokenRevocation(token, config, nowSec()), `logout:${token.issuer.issuer} ${token.claims.jti}`, tokens[0]!)) !== "new") throw replayed();
+    if (
+      (await recordOnce(
+        c,
+        logoutTokenRevocation(token, config, nowSec()),
+        `logout:${token.issuer.issuer} ${token.claims.jti}`,
+        tokens[0]!,
+      )) !== "new"
+    )
+      throw replayed();
     eventCountsOf(config).logoutTokens++;
     return c.body(null, 200, { "Cache-Control": "no-store" });
   } catch (e) {
@@ -75,7 +94,8 @@ export async function backchannelLogout(c: AppContext): Promise<Response> {
 export async function securityEvent(c: AppContext): Promise<Response> {
   const config = c.get("config");
   try {
-    if (mediaTypeOf(c) !== "application/secevent+jwt") throw new AuthError("body_invalid", "The body must be a SET (application/secevent+jwt).");
+    if (mediaTypeOf(c) !== "application/secevent+jwt")
+      throw new AuthError("body_invalid", "The body must be a SET (application/secevent+jwt).");
     const raw = (await readLimitedText(c.req.raw, MAX_ADMIN_BODY_BYTES)).trim();
     const token = await verified(c, raw, "secevent");
     const outcome = securityEventRevocations(token, config, nowSec());

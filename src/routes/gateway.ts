@@ -13,7 +13,12 @@ import { rawPathOf, rawQueryOf } from "../path";
 import { forward, forwardHeaders, targetUrl } from "../proxy";
 import { depsFor, errorResponseFor } from "./context";
 
-export async function gateway(request: Request, env: Env, ctx: ExecutionContext | undefined, url = request.url): Promise<Response> {
+export async function gateway(
+  request: Request,
+  env: Env,
+  ctx: ExecutionContext | undefined,
+  url = request.url,
+): Promise<Response> {
   const started = performance.now();
   const trace: Trace = {};
   let config: Config | undefined;

@@ -22,12 +22,22 @@ export const HealthSchema = z
         jwksUri: z.string().describe('The configured JWKS URI, or "discovery".'),
         audiences: z.array(z.string()),
         algorithms: z.array(z.string()),
-        jwks: z.object({ keys: count, ageSeconds: seconds, fresh: z.boolean(), fetches: count, lastError: z.string().nullable() }),
+        jwks: z.object({
+          keys: count,
+          ageSeconds: seconds,
+          fresh: z.boolean(),
+          fetches: count,
+          lastError: z.string().nullable(),
+        }),
       }),
     ),
     policy: z.object({ routes: count }),
     clients: z.array(z.string()).describe("Client ids only; never a key."),
-    originUrl: z.string().nullable().optional().describe("Only with an admin token: where the origin is is not for anyone to read."),
+    originUrl: z
+      .string()
+      .nullable()
+      .optional()
+      .describe("Only with an admin token: where the origin is is not for anyone to read."),
     forwardAuthorization: z.boolean(),
     clockToleranceSeconds: count,
     maxTokenLifetimeSeconds: count,
@@ -40,10 +50,19 @@ export const HealthSchema = z
           ageSeconds: seconds,
           kvReads: count,
           lastError: z.string().nullable(),
-          path: z.enum(["fresh", "kv"]).nullable().describe("fresh: up to date through the ledger's fresh head (the bound: staleness + about 1 s); kv: through KV alone (plus KV's propagation)."),
-          freshFailures: count.describe("Failed reads of the fresh head in a row; the isolate asks again after a jittered backoff."),
+          path: z
+            .enum(["fresh", "kv"])
+            .nullable()
+            .describe(
+              "fresh: up to date through the ledger's fresh head (the bound: staleness + about 1 s); kv: through KV alone (plus KV's propagation).",
+            ),
+          freshFailures: count.describe(
+            "Failed reads of the fresh head in a row; the isolate asks again after a jittered backoff.",
+          ),
         })
-        .describe("This isolate's view: the last seq it holds, how long since it was brought up to date, and through which path."),
+        .describe(
+          "This isolate's view: the last seq it holds, how long since it was brought up to date, and through which path.",
+        ),
     }),
     events: EventCountsSchema.describe("This isolate's back-channel logouts and security events, since it started."),
     adminTokens: count.describe("How many admin tokens are configured; never the tokens."),
@@ -69,7 +88,10 @@ export function health(c: AppContext): Response {
     clockToleranceSeconds: config.clockToleranceSeconds,
     maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds,
     // This isolate's view: how far behind the ledger the edge answers from.
-    revocation: { maxStalenessSeconds: config.revocationMaxStalenessSeconds, view: viewOf(c.env.REVOCATIONS).status(Date.now()) },
+    revocation: {
+      maxStalenessSeconds: config.revocationMaxStalenessSeconds,
+      view: viewOf(c.env.REVOCATIONS).status(Date.now()),
+    },
     events: { ...eventCountsOf(config) },
     adminTokens: config.adminTokens.length,
   };

@@ -5,7 +5,12 @@ import { z } from "zod";
 import { requireAdmin } from "../admin";
 import { readJson } from "../body";
 import {
-  FEED_DEFAULT_LIMIT, FEED_MAX_LIMIT, MAX_ACTIVE_REVOCATIONS, MAX_ADMIN_BODY_BYTES, MAX_SELF_SERVICE_PER_SUBJECT, SUBJECT_REVOCATION_RESERVE,
+  FEED_DEFAULT_LIMIT,
+  FEED_MAX_LIMIT,
+  MAX_ACTIVE_REVOCATIONS,
+  MAX_ADMIN_BODY_BYTES,
+  MAX_SELF_SERVICE_PER_SUBJECT,
+  SUBJECT_REVOCATION_RESERVE,
 } from "../constants";
 import { AuthError } from "../errors";
 import { askLedger } from "../revocation/ask";
@@ -13,7 +18,13 @@ import { factsOf, logoutRevocation, revocationOf } from "../revocation/facts";
 import { fingerprintOf } from "../revocation/idempotency";
 import type { KeyedRevoke, Refusal } from "../revocation/ledger";
 import type { Recorded } from "../revocation/store";
-import { IdempotencyKeySchema, RevocationEventSchema, RevocationSchema, RevokeBodySchema, type RevocationEvent } from "../revocation/model";
+import {
+  IdempotencyKeySchema,
+  RevocationEventSchema,
+  RevocationSchema,
+  RevokeBodySchema,
+  type RevocationEvent,
+} from "../revocation/model";
 import { nowSec } from "../clock";
 import { checkRequire } from "../policy";
 import { extractBearer } from "../token/extract";
@@ -27,20 +38,33 @@ export const RevokeResponseSchema = z
 export const FeedResponseSchema = z
   .object({
     events: z.array(RevocationEventSchema),
-    next: z.number().int().min(0).nullable().describe("The `since` of the following page, or null when this page reached the end."),
+    next: z
+      .number()
+      .int()
+      .min(0)
+      .nullable()
+      .describe("The `since` of the following page, or null when this page reached the end."),
   })
   .meta({ id: "Feed" });
-
 
 /** The ledger's record, or the refusal as the client's answer. */
 function recordedOrThrow(result: Recorded | Refusal): Recorded {
   switch (result) {
     case "full":
-      throw new AuthError("revocations_full", `The ledger holds the most active revocations it accepts (${MAX_ACTIVE_REVOCATIONS}); sub and sid revocations are still taken, into a reserve of ${SUBJECT_REVOCATION_RESERVE}.`);
+      throw new AuthError(
+        "revocations_full",
+        `The ledger holds the most active revocations it accepts (${MAX_ACTIVE_REVOCATIONS}); sub and sid revocations are still taken, into a reserve of ${SUBJECT_REVOCATION_RESERVE}.`,
+      );
     case "self_service_full":
-      throw new AuthError("revocations_full", "The ledger's room for self-service logouts is full; the rest is kept for the admin and the identity provider.");
+      throw new AuthError(
+        "revocations_full",
+        "The ledger's room for self-service logouts is full; the rest is kept for the admin and the identity provider.",
+      );
     case "subject_limit":
-      throw new AuthError("logout_limited", `This subject already has ${MAX_SELF_SERVICE_PER_SUBJECT} active logouts; end every session with ?scope=all instead.`);
+      throw new AuthError(
+        "logout_limited",
+        `This subject already has ${MAX_SELF_SERVICE_PER_SUBJECT} active logouts; end every session with ?scope=all instead.`,
+      );
     case "token_revoked":
       throw new AuthError("token_revoked", "The token has been revoked.");
     default:
@@ -53,13 +77,17 @@ function idempotencyKeyOf(headers: Headers): string | null {
   const header = headers.get("Idempotency-Key");
   if (header === null) return null;
   const key = IdempotencyKeySchema.safeParse(header);
-  if (!key.success) throw new AuthError("body_invalid", "Idempotency-Key must be 1 to 255 printable ASCII characters, e.g. a UUID.");
+  if (!key.success)
+    throw new AuthError("body_invalid", "Idempotency-Key must be 1 to 255 printable ASCII characters, e.g. a UUID.");
   return key.data;
 }
 
 function keyedAnswer(keyed: KeyedRevoke): RevocationEvent {
   if (keyed.outcome === "key_reused") {
-    throw new AuthError("idempotency_key_reused", "This Idempotency-Key was already used for a different revoke request; a new request needs a new key.");
+    throw new AuthError(
+      "idempotency_key_reused",
+      "This Idempotency-Key was already used for a different revoke request; a new request needs a new key.",
+    );
   }
   return keyed.outcome === "full" ? recordedOrThrow("full").event : keyed.event;
 }
@@ -92,7 +120,11 @@ export async function logout(c: AppContext): Promise<Response> {
   const verified = await verifyToken(token, config, depsOf(c).keyFor, Date.now());
   if (scope !== "token") {
     const require = config.logout[scope];
-    if (require === false) throw new AuthError("insufficient_scope", `Logging out with ?scope=${scope} is turned off here (LOGOUT.${scope}).`);
+    if (require === false)
+      throw new AuthError(
+        "insufficient_scope",
+        `Logging out with ?scope=${scope} is turned off here (LOGOUT.${scope}).`,
+      );
     checkRequire({ require }, verified.claims);
   }
   const facts = await factsOf(verified, token, config.clockToleranceSeconds);
@@ -101,7 +133,9 @@ export async function logout(c: AppContext): Promise<Response> {
   // The quota's key: the subject, or for a token without one its session, so such tokens do not share one quota.
   const sid = typeof verified.claims.sid === "string" ? verified.claims.sid : "";
   const subject = `${verified.issuer.issuer}\n${verified.claims.sub ?? `(no sub) ${sid}`}`;
-  recordedOrThrow(await askLedger<Recorded | Refusal>(c.env, (ledger) => ledger.logout(revocation, { subject, facts })));
+  recordedOrThrow(
+    await askLedger<Recorded | Refusal>(c.env, (ledger) => ledger.logout(revocation, { subject, facts })),
+  );
   return c.body(null, 204, { "Cache-Control": "no-store" });
 }
 
@@ -113,7 +147,8 @@ export const FeedQuerySchema = z.object({
 export async function revocationFeed(c: AppContext): Promise<Response> {
   requireAdmin(c.req.raw.headers, c.get("config"));
   const query = FeedQuerySchema.safeParse({ since: c.req.query("since"), limit: c.req.query("limit") });
-  if (!query.success) throw new AuthError("body_invalid", `since must be a seq (0 or more), limit 1 to ${FEED_MAX_LIMIT}.`);
+  if (!query.success)
+    throw new AuthError("body_invalid", `since must be a seq (0 or more), limit 1 to ${FEED_MAX_LIMIT}.`);
   const { since, limit } = query.data;
   const events = await askLedger(c.env, (ledger) => ledger.feed(since, limit));
   // `next` is the `since` of the following page, or null when this page reached the end.

@@ -28,10 +28,20 @@ const ACCEPTED_TYP: Record<EventTokenKind, Set<string>> = {
 const invalid = (detail: string) => new AuthError("event_token_invalid", detail);
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
-export async function verifyEventToken(token: string, kind: EventTokenKind, config: Config, keyFor: KeyLookup, nowMs: number): Promise<VerifiedEventToken> {
+export async function verifyEventToken(
+  token: string,
+  kind: EventTokenKind,
+  config: Config,
+  keyFor: KeyLookup,
+  nowMs: number,
+): Promise<VerifiedEventToken> {
   const issuer = claimedIssuer(token, config);
   const audiences = issuer.logoutAudiences ?? [];
-  if (audiences.length === 0) throw new AuthError("issuer_unknown", "This issuer is not configured to send logout or security event tokens (no logoutAudiences).");
+  if (audiences.length === 0)
+    throw new AuthError(
+      "issuer_unknown",
+      "This issuer is not configured to send logout or security event tokens (no logoutAudiences).",
+    );
 
   let claims: JWTPayload;
   try {
@@ -45,21 +55,27 @@ export async function verifyEventToken(token: string, kind: EventTokenKind, conf
       requiredClaims: ["iat", "jti", "events"],
     });
     const typ = result.protectedHeader.typ?.toLowerCase().replace(/^application\//, "");
-    if (typ !== undefined && !ACCEPTED_TYP[kind].has(typ)) throw invalid(`The token's typ is not that of a ${kind === "logout" ? "logout token" : "security event token"}.`);
+    if (typ !== undefined && !ACCEPTED_TYP[kind].has(typ))
+      throw invalid(`The token's typ is not that of a ${kind === "logout" ? "logout token" : "security event token"}.`);
     claims = result.payload;
   } catch (e) {
-    if (e instanceof errors.JWTExpired && e.claim === "iat") throw invalid(`The token was issued more than ${EVENT_TOKEN_MAX_AGE_SECONDS} seconds ago.`);
-    if (e instanceof errors.JWTClaimValidationFailed && ["jti", "events", "iat"].includes(e.claim)) throw invalid(`The token's "${e.claim}" claim is missing or invalid.`);
+    if (e instanceof errors.JWTExpired && e.claim === "iat")
+      throw invalid(`The token was issued more than ${EVENT_TOKEN_MAX_AGE_SECONDS} seconds ago.`);
+    if (e instanceof errors.JWTClaimValidationFailed && ["jti", "events", "iat"].includes(e.claim))
+      throw invalid(`The token's "${e.claim}" claim is missing or invalid.`);
     throw toAuthError(e);
   }
 
-  if (typeof claims.jti !== "string" || claims.jti.length === 0 || claims.jti.length > 1024) throw invalid('The token\'s "jti" is not a string.');
+  if (typeof claims.jti !== "string" || claims.jti.length === 0 || claims.jti.length > 1024)
+    throw invalid('The token\'s "jti" is not a string.');
   if (!isObject(claims.events)) throw invalid('The token\'s "events" claim is not a JSON object.');
   for (const name of ["sub", "sid"] as const) {
-    if (claims[name] !== undefined && (typeof claims[name] !== "string" || claims[name] === "")) throw invalid(`The token's "${name}" claim is not a string.`);
+    if (claims[name] !== undefined && (typeof claims[name] !== "string" || claims[name] === ""))
+      throw invalid(`The token's "${name}" claim is not a string.`);
   }
   if (kind === "logout") {
-    if (!isObject(claims.events[BACKCHANNEL_LOGOUT_EVENT])) throw invalid("The token does not carry the back-channel logout event.");
+    if (!isObject(claims.events[BACKCHANNEL_LOGOUT_EVENT]))
+      throw invalid("The token does not carry the back-channel logout event.");
     if (claims.nonce !== undefined) throw invalid("A logout token must not carry a nonce.");
     if (claims.sub === undefined && claims.sid === undefined) throw invalid("A logout token must carry sub or sid.");
   }

@@ -18,7 +18,7 @@ export function extractBearer(headers: Headers): string | null {
     throw new AuthError("token_malformed", "The request carries more than one Authorization header or credential.");
   }
   const match = BEARER.exec(value);
-  if (!match) throw new AuthError("token_malformed", "The Authorization header is not of the form \"Bearer <token>\".");
+  if (!match) throw new AuthError("token_malformed", 'The Authorization header is not of the form "Bearer <token>".');
   const token = match[1]!;
   if (token.length > MAX_TOKEN_BYTES) {
     throw new AuthError("token_too_large", `The token is larger than ${MAX_TOKEN_BYTES} bytes.`);

@@ -15,8 +15,14 @@ import { importJWK, type JWK, type JWSHeaderParameters } from "jose";
 import { z } from "zod";
 import type { IssuerConfig } from "../config";
 import {
-  JWKS_DEFAULT_TTL_SECONDS, JWKS_FETCH_TIMEOUT_MS, JWKS_MAX_TTL_SECONDS, JWKS_MIN_TTL_SECONDS,
-  JWKS_REFETCH_COOLDOWN_MS, JWKS_STALE_IF_ERROR_SECONDS, MAX_JWKS_BYTES, MAX_JWKS_KEYS,
+  JWKS_DEFAULT_TTL_SECONDS,
+  JWKS_FETCH_TIMEOUT_MS,
+  JWKS_MAX_TTL_SECONDS,
+  JWKS_MIN_TTL_SECONDS,
+  JWKS_REFETCH_COOLDOWN_MS,
+  JWKS_STALE_IF_ERROR_SECONDS,
+  MAX_JWKS_BYTES,
+  MAX_JWKS_KEYS,
 } from "../constants";
 import { AuthError } from "../errors";
 import { fetchBoundedJson, FetchFailed } from "./fetch-bounded";
@@ -92,7 +98,11 @@ export class IssuerKeys {
   }
 
   /** The CryptoKey that the token's header names, fetching or refetching the JWKS as needed. */
-  async keyFor(header: JWSHeaderParameters, waitUntil?: (p: Promise<unknown>) => void, beforeNetwork?: () => void): Promise<CryptoKey> {
+  async keyFor(
+    header: JWSHeaderParameters,
+    waitUntil?: (p: Promise<unknown>) => void,
+    beforeNetwork?: () => void,
+  ): Promise<CryptoKey> {
     const alg = header.alg ?? "";
     const now = this.clock();
     let set = this.usableSet(now);
@@ -114,7 +124,8 @@ export class IssuerKeys {
     if (!jwk) {
       // The issuer's last answer was a failure: the key may have rotated in since the set we hold,
       // so "unknown" would make a client discard a good token. Unavailable, to be retried.
-      if (this.lastError !== null) throw new AuthError("jwks_unavailable", "The issuer's signing keys cannot be fetched right now.");
+      if (this.lastError !== null)
+        throw new AuthError("jwks_unavailable", "The issuer's signing keys cannot be fetched right now.");
       throw new AuthError("key_unknown", "The token's signing key is not among the issuer's keys.");
     }
     return this.importKey(jwk, alg);
@@ -174,7 +185,8 @@ export class IssuerKeys {
    */
   private async watchLoad(): Promise<KeySet | null> {
     const started = this.loadingSinceMs;
-    for (let i = 0; i < LOAD_WATCH_POLLS && this.loadingSinceMs === started; i++) await scheduler.wait(LOAD_WATCH_POLL_MS);
+    for (let i = 0; i < LOAD_WATCH_POLLS && this.loadingSinceMs === started; i++)
+      await scheduler.wait(LOAD_WATCH_POLL_MS);
     if (this.loadingSinceMs === started) this.loadingSinceMs = -Infinity;
     return this.usableSet(this.clock());
   }
@@ -235,7 +247,11 @@ export class IssuerKeys {
 }
 
 function toKeySet(raw: unknown[], nowMs: number, ttlSeconds: number): KeySet {
-  return { keys: raw.slice(0, MAX_JWKS_KEYS).filter(usable), fetchedAtMs: nowMs, freshUntilMs: nowMs + ttlSeconds * 1000 };
+  return {
+    keys: raw.slice(0, MAX_JWKS_KEYS).filter(usable),
+    fetchedAtMs: nowMs,
+    freshUntilMs: nowMs + ttlSeconds * 1000,
+  };
 }
 
 /** The key the header names; without a `kid`, the issuer's only key that fits the algorithm. */
@@ -253,7 +269,11 @@ async function readShared(cacheKey: string): Promise<KeySet | null> {
     const ttl = Number(hit.headers.get("X-Ttl-Seconds"));
     const body = JwksSchema.safeParse(await hit.json());
     if (!body.success || !Number.isFinite(fetchedAtMs) || !Number.isFinite(ttl)) return null;
-    return { keys: body.data.keys.slice(0, MAX_JWKS_KEYS).filter(usable), fetchedAtMs, freshUntilMs: fetchedAtMs + ttl * 1000 };
+    return {
+      keys: body.data.keys.slice(0, MAX_JWKS_KEYS).filter(usable),
+      fetchedAtMs,
+      freshUntilMs: fetchedAtMs + ttl * 1000,
+    };
   } catch {
     return null; // the shared cache is an optimisation; its absence must not fail a request
   }

@@ -116,7 +116,13 @@ export function verifiedTokensOf(config: Config): VerifiedTokens {
 }
 
 /** verifyToken, answered from the cache when this exact token verified before and still would. */
-export async function verifyCached(token: string, config: Config, keyFor: KeyLookup, keyHeld: KeyHeld, nowMs: number): Promise<VerifiedToken> {
+export async function verifyCached(
+  token: string,
+  config: Config,
+  keyFor: KeyLookup,
+  keyHeld: KeyHeld,
+  nowMs: number,
+): Promise<VerifiedToken> {
   const cache = verifiedTokensOf(config);
   const hit = cache.get(token, Math.floor(nowMs / 1000), config.clockToleranceSeconds);
   if (hit !== undefined) {

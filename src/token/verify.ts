@@ -19,18 +19,29 @@ export interface VerifiedToken {
  * Finds the key for a header; provided by the JWKS cache (or a test's local key set). A lookup that
  * is about to wait on the network calls `beforeNetwork` first, which may throw to prevent it.
  */
-export type KeyLookup = (issuer: IssuerConfig, header: JWSHeaderParameters, beforeNetwork?: () => void) => Promise<CryptoKey>;
+export type KeyLookup = (
+  issuer: IssuerConfig,
+  header: JWSHeaderParameters,
+  beforeNetwork?: () => void,
+) => Promise<CryptoKey>;
 
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 /** Token types that are never access tokens (RFC 8417, OIDC Back-Channel Logout). */
-const NOT_ACCESS_TOKEN_TYPES = new Set(["logout+jwt", "secevent+jwt", "application/logout+jwt", "application/secevent+jwt"]);
+const NOT_ACCESS_TOKEN_TYPES = new Set([
+  "logout+jwt",
+  "secevent+jwt",
+  "application/logout+jwt",
+  "application/secevent+jwt",
+]);
 const STRING_CLAIMS = ["sub", "jti", "sid", "iss"] as const;
 
 /** The size and shape checks that precede any parsing of a token. */
 function checkShape(token: string): void {
-  if (token.length > MAX_TOKEN_BYTES) throw new AuthError("token_too_large", `The token is larger than ${MAX_TOKEN_BYTES} bytes.`);
+  if (token.length > MAX_TOKEN_BYTES)
+    throw new AuthError("token_too_large", `The token is larger than ${MAX_TOKEN_BYTES} bytes.`);
   if (!COMPACT_JWS.test(token)) throw new AuthError("token_malformed", "The token is not a compact JWS.");
-  if (canonicalToken(token) !== token) throw new AuthError("token_malformed", "The token's signature is not canonical base64url.");
+  if (canonicalToken(token) !== token)
+    throw new AuthError("token_malformed", "The token's signature is not canonical base64url.");
 }
 
 /**
@@ -72,12 +83,18 @@ export function claimedIssuer(token: string, config: Config): IssuerConfig {
   } catch {
     throw new AuthError("token_malformed", "The token's payload is not a JSON object.");
   }
-  const issuer = typeof unverified.iss === "string" ? config.issuers.find((i) => i.issuer === unverified.iss) : undefined;
+  const issuer =
+    typeof unverified.iss === "string" ? config.issuers.find((i) => i.issuer === unverified.iss) : undefined;
   if (!issuer) throw new AuthError("issuer_unknown", "The token's issuer is not trusted here.");
   return issuer;
 }
 
-export async function verifyToken(token: string, config: Config, keyFor: KeyLookup, nowMs: number): Promise<VerifiedToken> {
+export async function verifyToken(
+  token: string,
+  config: Config,
+  keyFor: KeyLookup,
+  nowMs: number,
+): Promise<VerifiedToken> {
   // With one issuer configured, the payload is not decoded ahead of jose (which decodes it again):
   // on new tokens that decode was 5 % of the isolate's busy time. The claimed issuer is read only
   // before the key lookup goes to the network, and when verification fails, so that a token of
@@ -117,13 +134,20 @@ async function verifyFor(
       // revocations that named it had been dropped.
       requiredClaims: ["exp", "iat"],
     });
-    if (typeof result.protectedHeader.typ === "string" && NOT_ACCESS_TOKEN_TYPES.has(result.protectedHeader.typ.toLowerCase())) {
+    if (
+      typeof result.protectedHeader.typ === "string" &&
+      NOT_ACCESS_TOKEN_TYPES.has(result.protectedHeader.typ.toLowerCase())
+    ) {
       throw new AuthError("token_claims_invalid", "The token is not an access token.");
     }
     // Whatever its typ: a logout token or a Security Event Token carries `events` (OIDC Back-Channel
     // Logout 2.4, RFC 8417), and one addressed to an audience the access tokens share (a misconfigured
     // logoutAudiences) would otherwise pass as a bearer token.
-    if (result.payload.events !== undefined) throw new AuthError("token_claims_invalid", "The token is a logout or security event token, not an access token.");
+    if (result.payload.events !== undefined)
+      throw new AuthError(
+        "token_claims_invalid",
+        "The token is a logout or security event token, not an access token.",
+      );
     claims = result.payload;
   } catch (e) {
     throw toAuthError(e);
@@ -141,7 +165,10 @@ async function verifyFor(
   }
   const lifetime = claims.exp! - claims.iat!;
   if (lifetime > config.maxTokenLifetimeSeconds) {
-    throw new AuthError("token_lifetime_too_long", `The token lives longer than ${config.maxTokenLifetimeSeconds} seconds.`);
+    throw new AuthError(
+      "token_lifetime_too_long",
+      `The token lives longer than ${config.maxTokenLifetimeSeconds} seconds.`,
+    );
   }
   return { claims, issuer, payloadSegment: token.slice(token.indexOf(".") + 1, token.lastIndexOf(".")), key: key! };
 }
@@ -165,8 +192,10 @@ export function toAuthError(e: unknown): AuthError {
         return new AuthError("token_claims_invalid", `The token's "${e.claim}" claim is invalid.`);
     }
   }
-  if (e instanceof errors.JOSEAlgNotAllowed) return new AuthError("algorithm_not_allowed", "The token's algorithm is not allowed for its issuer.");
-  if (e instanceof errors.JWSSignatureVerificationFailed) return new AuthError("signature_invalid", "The token's signature does not verify.");
+  if (e instanceof errors.JOSEAlgNotAllowed)
+    return new AuthError("algorithm_not_allowed", "The token's algorithm is not allowed for its issuer.");
+  if (e instanceof errors.JWSSignatureVerificationFailed)
+    return new AuthError("signature_invalid", "The token's signature does not verify.");
   if (e instanceof errors.JOSENotSupported) {
     return /crit|Extension Header/i.test(e.message)
       ? new AuthError("crit_unsupported", "The token requires an extension this authorizer does not support.")
@@ -174,6 +203,10 @@ export function toAuthError(e: unknown): AuthError {
   }
   if (e instanceof errors.JWTInvalid) return new AuthError("token_claims_invalid", "The token's claims are invalid.");
   // jose refuses RSA keys under 2048 bits (a TypeError naming modulusLength): the issuer's key, not the token, is at fault.
-  if (e instanceof TypeError && /modulusLength|2048/.test(e.message)) return new AuthError("key_too_weak", "The issuer's key is too weak to verify with (RSA keys need 2048 bits or more).");
+  if (e instanceof TypeError && /modulusLength|2048/.test(e.message))
+    return new AuthError(
+      "key_too_weak",
+      "The issuer's key is too weak to verify with (RSA keys need 2048 bits or more).",
+    );
   return new AuthError("token_malformed", "The token is malformed.");
 }

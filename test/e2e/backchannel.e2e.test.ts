@@ -20,7 +20,17 @@ let stack: Stack;
 beforeAll(async () => {
   const [opPort, gatewayPort] = [await freePort(), await freePort()];
   opUrl = `http://127.0.0.1:${opPort}`;
-  op = start(["test/e2e/oidc-provider.mjs", "--port", String(opPort), "--authorizer-port", String(gatewayPort), "--audience", AUDIENCE, "--redirect-uri", REDIRECT_URI]);
+  op = start([
+    "test/e2e/oidc-provider.mjs",
+    "--port",
+    String(opPort),
+    "--authorizer-port",
+    String(gatewayPort),
+    "--audience",
+    AUDIENCE,
+    "--redirect-uri",
+    REDIRECT_URI,
+  ]);
   try {
     await waitFor(`${opUrl}/.well-known/openid-configuration`, op, 20_000);
     stack = await startStack(
@@ -50,7 +60,9 @@ class CookieJar {
       const eq = pair!.indexOf("=");
       const name = pair!.slice(0, eq).trim();
       const value = pair!.slice(eq + 1).trim();
-      const expired = attrs.some((a) => /^\s*expires=/i.test(a) && Date.parse(a.split("=")[1]!) < Date.now()) || attrs.some((a) => /^\s*max-age=0\s*$/i.test(a));
+      const expired =
+        attrs.some((a) => /^\s*expires=/i.test(a) && Date.parse(a.split("=")[1]!) < Date.now()) ||
+        attrs.some((a) => /^\s*max-age=0\s*$/i.test(a));
       if (expired || value === "") this.cookies.delete(name);
       else this.cookies.set(name, value);
     }
@@ -61,13 +73,19 @@ class CookieJar {
 }
 
 async function browse(jar: CookieJar, url: string, init: RequestInit = {}): Promise<Response> {
-  const res = await fetch(url, { ...init, redirect: "manual", signal: AbortSignal.timeout(10_000), headers: { ...init.headers, Cookie: jar.header() } });
+  const res = await fetch(url, {
+    ...init,
+    redirect: "manual",
+    signal: AbortSignal.timeout(10_000),
+    headers: { ...init.headers, Cookie: jar.header() },
+  });
   jar.store(res);
   return res;
 }
 
 const b64url = (b: Buffer) => b.toString("base64url");
-const claimsOf = (jwt: string): Record<string, unknown> => JSON.parse(Buffer.from(jwt.split(".")[1]!, "base64url").toString());
+const claimsOf = (jwt: string): Record<string, unknown> =>
+  JSON.parse(Buffer.from(jwt.split(".")[1]!, "base64url").toString());
 
 interface Login {
   jar: CookieJar;
@@ -83,10 +101,18 @@ async function login(account: string): Promise<Login> {
   const state = b64url(randomBytes(16));
   const auth = new URL(`${opUrl}/auth`);
   for (const [k, v] of Object.entries({
-    client_id: CLIENT_ID, response_type: "code", scope: "openid api:read", redirect_uri: REDIRECT_URI, resource: RESOURCE,
-    code_challenge: b64url(createHash("sha256").update(verifier).digest()), code_challenge_method: "S256",
-    state, nonce: b64url(randomBytes(16)), login_hint: account,
-  })) auth.searchParams.set(k, v);
+    client_id: CLIENT_ID,
+    response_type: "code",
+    scope: "openid api:read",
+    redirect_uri: REDIRECT_URI,
+    resource: RESOURCE,
+    code_challenge: b64url(createHash("sha256").update(verifier).digest()),
+    code_challenge_method: "S256",
+    state,
+    nonce: b64url(randomBytes(16)),
+    login_hint: account,
+  }))
+    auth.searchParams.set(k, v);
 
   // /auth → /interaction/<uid> (login) → /auth/<uid> → /interaction/<uid> (consent) → /auth/<uid> → redirect_uri?code=
   let url = auth.href;
@@ -96,7 +122,8 @@ async function login(account: string): Promise<Login> {
     const res = await browse(jar, url);
     const location = res.headers.get("location");
     hops.push(`${res.status} ${new URL(url).pathname}`);
-    if (!location) throw new Error(`no redirect from ${url}: ${res.status} ${await res.text()} (hops: ${hops.join(", ")})`);
+    if (!location)
+      throw new Error(`no redirect from ${url}: ${res.status} ${await res.text()} (hops: ${hops.join(", ")})`);
     const next = new URL(location, url);
     if (next.href.startsWith(REDIRECT_URI)) {
       expect(next.searchParams.get("error"), next.searchParams.get("error_description") ?? "").toBeNull();
@@ -110,10 +137,21 @@ async function login(account: string): Promise<Login> {
   const res = await fetch(`${opUrl}/token`, {
     method: "POST",
     headers: { Authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString("base64")}` },
-    body: new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: REDIRECT_URI, code_verifier: verifier, resource: RESOURCE }),
+    body: new URLSearchParams({
+      grant_type: "authorization_code",
+      code,
+      redirect_uri: REDIRECT_URI,
+      code_verifier: verifier,
+      resource: RESOURCE,
+    }),
     signal: AbortSignal.timeout(10_000),
   });
-  const body = (await res.json()) as { access_token?: string; id_token?: string; error?: string; error_description?: string };
+  const body = (await res.json()) as {
+    access_token?: string;
+    id_token?: string;
+    error?: string;
+    error_description?: string;
+  };
   expect(res.status, JSON.stringify(body)).toBe(200);
   const { sid } = claimsOf(body.access_token!) as { sid?: string };
   expect(typeof sid).toBe("string");
@@ -138,7 +176,8 @@ async function logoutAtProvider(session: Login): Promise<Response> {
   });
 }
 
-const get = (path: string, t: string) => fetch(`${stack.gateway}${path}`, { headers: { Authorization: `Bearer ${t}` }, signal: AbortSignal.timeout(10_000) });
+const get = (path: string, t: string) =>
+  fetch(`${stack.gateway}${path}`, { headers: { Authorization: `Bearer ${t}` }, signal: AbortSignal.timeout(10_000) });
 
 interface Delivery {
   event: "backchannel.success" | "backchannel.error";
@@ -156,7 +195,11 @@ interface BackchannelResponse {
 }
 /** What the provider printed about its back-channel deliveries, in order. */
 const printed = (): (Delivery | BackchannelResponse)[] =>
-  op!.output().split("\n").filter((l) => l.startsWith('{"event":"backchannel.')).map((l) => JSON.parse(l) as Delivery | BackchannelResponse);
+  op!
+    .output()
+    .split("\n")
+    .filter((l) => l.startsWith('{"event":"backchannel.'))
+    .map((l) => JSON.parse(l) as Delivery | BackchannelResponse);
 const deliveries = () => printed().filter((e): e is Delivery => e.event !== "backchannel.response");
 const responses = () => printed().filter((e): e is BackchannelResponse => e.event === "backchannel.response");
 
@@ -203,8 +246,12 @@ describe("back-channel logout from a real OpenID Provider (oidc-provider) under 
     const answers = responses();
     expect(answers, op!.output()).toHaveLength(1);
     const answer = answers[0]!;
-    console.log(`logout token the provider sent: ${JSON.stringify({ header: delivery.logoutToken?.header, payload: delivery.logoutToken?.payload })}`);
-    console.log(`the authorizer's answer to the provider: ${JSON.stringify({ status: answer.status, headers: answer.headers, body: answer.body })}`);
+    console.log(
+      `logout token the provider sent: ${JSON.stringify({ header: delivery.logoutToken?.header, payload: delivery.logoutToken?.payload })}`,
+    );
+    console.log(
+      `the authorizer's answer to the provider: ${JSON.stringify({ status: answer.status, headers: answer.headers, body: answer.body })}`,
+    );
     console.log(
       `provider logout (confirm POST) -> first denial on an eventual route: ${firstDenialAt - loggedOutAt} ms ` +
         `(confirm answered after ${confirmMs} ms; authorizer's 200 to the provider -> first denial: ${firstDenialAt - delivery.at} ms; bound ${STALENESS_SECONDS * 1000} ms)`,
@@ -222,10 +269,16 @@ describe("back-channel logout from a real OpenID Provider (oidc-provider) under 
     expect((await get("/x", s2.accessToken)).status).toBe(200);
     expect((await get("/strict/x", s2.accessToken)).status).toBe(200);
 
-    const feed = await fetch(`${stack.gateway}/.auth/revocations?limit=1000`, { headers: { Authorization: `Bearer ${stack.adminToken}` } });
+    const feed = await fetch(`${stack.gateway}/.auth/revocations?limit=1000`, {
+      headers: { Authorization: `Bearer ${stack.adminToken}` },
+    });
     expect(feed.status).toBe(200);
-    const { events } = (await feed.json()) as { events: { seq: number; revocation: { kind: string; value: string; iss: string | null } }[] };
-    expect(events.map((e) => e.revocation)).toEqual([expect.objectContaining({ kind: "sid", value: s1.sid, iss: opUrl })]);
+    const { events } = (await feed.json()) as {
+      events: { seq: number; revocation: { kind: string; value: string; iss: string | null } }[];
+    };
+    expect(events.map((e) => e.revocation)).toEqual([
+      expect.objectContaining({ kind: "sid", value: s1.sid, iss: opUrl }),
+    ]);
   });
 
   it("refuses the provider's logout token a second time, and an access token as a logout token, with 400 { error, error_description }", async () => {
@@ -235,7 +288,10 @@ describe("back-channel logout from a real OpenID Provider (oidc-provider) under 
     const delivery = deliveries().find((d) => d.sid === s.sid);
     expect(delivery?.event, op!.output()).toBe("backchannel.success");
 
-    for (const [what, token] of [["the same logout token again", delivery!.logoutToken!.jwt], ["an access token of the same session", s.accessToken]] as const) {
+    for (const [what, token] of [
+      ["the same logout token again", delivery!.logoutToken!.jwt],
+      ["an access token of the same session", s.accessToken],
+    ] as const) {
       const res = await postLogoutToken(token);
       const body = (await res.json()) as { error?: unknown; error_description?: unknown };
       expect(res.status, `${what}: ${JSON.stringify(body)}`).toBe(400);
@@ -243,7 +299,11 @@ describe("back-channel logout from a real OpenID Provider (oidc-provider) under 
       expect(typeof body.error_description, what).toBe("string");
       console.log(`${what} -> ${res.status} ${JSON.stringify(body)}`);
     }
-    const feed = (await (await fetch(`${stack.gateway}/.auth/revocations?limit=1000`, { headers: { Authorization: `Bearer ${stack.adminToken}` } })).json()) as {
+    const feed = (await (
+      await fetch(`${stack.gateway}/.auth/revocations?limit=1000`, {
+        headers: { Authorization: `Bearer ${stack.adminToken}` },
+      })
+    ).json()) as {
       events: { revocation: { kind: string; value: string } }[];
     };
     expect(feed.events.filter((e) => e.revocation.value === s.sid)).toHaveLength(1);

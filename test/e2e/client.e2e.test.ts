@@ -1,7 +1,12 @@
 // The client as a user gets it: `edge-jwt-authorizer/client`, resolved through package.json
 // "exports" to dist/client (npm run build:client first), against `wrangler dev` with the demo
 // issuer and origin, in Node 22 (its global fetch and WebSocket).
-import { RevocationClient, RevocationClientError, type FetchLike, type RevocationEvent } from "edge-jwt-authorizer/client";
+import {
+  RevocationClient,
+  RevocationClientError,
+  type FetchLike,
+  type RevocationEvent,
+} from "edge-jwt-authorizer/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mint } from "../../scripts/demo-keys.mjs";
 import { startStack, type Stack } from "./harness";
@@ -18,7 +23,8 @@ afterAll(async () => {
 });
 
 const token = (claims: Record<string, unknown>) => mint(claims, { file: stack.keyFile, issuer: stack.issuer });
-const get = (path: string, t: string) => fetch(`${stack.gateway}${path}`, { headers: { Authorization: `Bearer ${t}` } });
+const get = (path: string, t: string) =>
+  fetch(`${stack.gateway}${path}`, { headers: { Authorization: `Bearer ${t}` } });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `done` every 50 ms for at most `maxMs`; true once it holds. */
@@ -45,8 +51,12 @@ describe("RevocationClient against wrangler dev", () => {
     expect(result.seq).toBeGreaterThan(0);
     expect(result.revocation).toMatchObject({ kind: "jti", iss: stack.issuer });
     const answeredAt = Date.now();
-    expect(await eventually(async () => (await get("/x", t)).status === 401, STALENESS_SECONDS * 1000 + 1000)).toBe(true);
-    console.log(`client revokeToken -> first denial: ${Date.now() - answeredAt} ms (bound ${STALENESS_SECONDS * 1000} ms)`);
+    expect(await eventually(async () => (await get("/x", t)).status === 401, STALENESS_SECONDS * 1000 + 1000)).toBe(
+      true,
+    );
+    console.log(
+      `client revokeToken -> first denial: ${Date.now() - answeredAt} ms (bound ${STALENESS_SECONDS * 1000} ms)`,
+    );
   });
 
   it("revokeSubject retried after a lost answer is recorded once, under one Idempotency-Key", async () => {
@@ -64,7 +74,11 @@ describe("RevocationClient against wrangler dev", () => {
       }
       return response;
     };
-    const retrying = new RevocationClient({ baseUrl: stack.gateway, adminToken: stack.adminToken, fetch: losingFirstAnswer });
+    const retrying = new RevocationClient({
+      baseUrl: stack.gateway,
+      adminToken: stack.adminToken,
+      fetch: losingFirstAnswer,
+    });
     const result = await retrying.revokeSubject({ sub: "client-bob", iss: stack.issuer });
     expect(sent).toHaveLength(2);
     expect(sent[1]).toBe(sent[0]);
@@ -119,7 +133,9 @@ describe("RevocationClient against wrangler dev", () => {
       expect(received.map((e) => e.seq)).toEqual(expected);
       expect(expected).toEqual([start, ...live, ...afterRestart]);
       expect(errors.length).toBeGreaterThan(0); // the drop was reported before reconnecting
-      console.log(`follow: ${errors.length} connection error(s) reported across the restart, first: ${errors[0]?.detail}`);
+      console.log(
+        `follow: ${errors.length} connection error(s) reported across the restart, first: ${errors[0]?.detail}`,
+      );
     } finally {
       controller.abort();
     }
@@ -137,14 +153,21 @@ describe("RevocationClient against wrangler dev", () => {
     expect(error).toBeInstanceOf(RevocationClientError);
     expect(error).toMatchObject({ status: 401, code: "admin_unauthorized", attempts: 1 });
     expect(calls).toBe(1);
-    await expect(wrong.follow({ since: 0, onEvent: () => {}, signal: AbortSignal.timeout(20_000) })).rejects.toMatchObject({ status: 401 });
+    await expect(
+      wrong.follow({ since: 0, onEvent: () => {}, signal: AbortSignal.timeout(20_000) }),
+    ).rejects.toMatchObject({ status: 401 });
 
     const key = crypto.randomUUID();
     const right = new RevocationClient({ baseUrl: stack.gateway, adminToken: stack.adminToken, fetch: counting });
     await right.revokeSession({ sid: "client-k1" }, { idempotencyKey: key });
     calls = 0;
     const reused = await right.revokeSession({ sid: "client-k2" }, { idempotencyKey: key }).catch((e: unknown) => e);
-    expect(reused).toMatchObject({ name: "RevocationClientError", status: 422, code: "idempotency_key_reused", attempts: 1 });
+    expect(reused).toMatchObject({
+      name: "RevocationClientError",
+      status: 422,
+      code: "idempotency_key_reused",
+      attempts: 1,
+    });
     expect(calls).toBe(1);
   });
 });

@@ -137,7 +137,15 @@ async function makeKey(name: string): Promise<void> {
 const issuerOf = (name: string) => `${jwks.url}/${name}`;
 function sign(name: "steady" | "flaky", claims: Record<string, unknown> = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ iss: issuerOf(name), aud: "api", sub: "alice", iat: now, exp: now + 600, jti: crypto.randomUUID(), ...claims })
+  return new SignJWT({
+    iss: issuerOf(name),
+    aud: "api",
+    sub: "alice",
+    iat: now,
+    exp: now + 600,
+    jti: crypto.randomUUID(),
+    ...claims,
+  })
     .setProtectedHeader({ alg: "ES256", kid: `${name}-1`, typ: "JWT" })
     .sign(signers[name]!);
 }
@@ -147,8 +155,16 @@ beforeAll(async () => {
   await Promise.all([makeKey("steady"), makeKey("flaky")]);
   await origin.up();
   await jwks.up();
-  const issuers = ["steady", "flaky"].map((n) => ({ issuer: issuerOf(n), jwksUri: `${issuerOf(n)}/jwks.json`, audiences: ["api"] }));
-  stack = await startStack({ ISSUERS: JSON.stringify(issuers), ORIGIN_URL: origin.url, REVOCATION_MAX_STALENESS_SECONDS: "1" });
+  const issuers = ["steady", "flaky"].map((n) => ({
+    issuer: issuerOf(n),
+    jwksUri: `${issuerOf(n)}/jwks.json`,
+    audiences: ["api"],
+  }));
+  stack = await startStack({
+    ISSUERS: JSON.stringify(issuers),
+    ORIGIN_URL: origin.url,
+    REVOCATION_MAX_STALENESS_SECONDS: "1",
+  });
 });
 afterAll(async () => {
   await stack?.stop();
@@ -168,7 +184,11 @@ interface Timed {
 /** One request, timed with Date.now() from send to the end of the body. */
 async function timed(path: string, token: string, init: RequestInit = {}): Promise<Timed> {
   const started = Date.now();
-  const res = await fetch(`${stack.gateway}${path}`, { ...init, headers: { Authorization: `Bearer ${token}`, ...init.headers }, signal: AbortSignal.timeout(60_000) });
+  const res = await fetch(`${stack.gateway}${path}`, {
+    ...init,
+    headers: { Authorization: `Bearer ${token}`, ...init.headers },
+    signal: AbortSignal.timeout(60_000),
+  });
   let body = "";
   let cut = false;
   try {
@@ -222,7 +242,12 @@ describe("the origin", () => {
       const fivexx = await timed(`/5xx/${round}`, good);
       faults++;
       note(fivexx);
-      expect([fivexx.status, fivexx.body, fivexx.headers.get("X-Origin-Fault"), fivexx.headers.get("Retry-After")]).toEqual([503, "origin says no", "yes", "7"]);
+      expect([
+        fivexx.status,
+        fivexx.body,
+        fivexx.headers.get("X-Origin-Fault"),
+        fivexx.headers.get("Retry-After"),
+      ]).toEqual([503, "origin says no", "yes", "7"]);
 
       const after = await timed(`/ok/${round}`, good);
       note(after);
@@ -247,7 +272,9 @@ describe("the origin", () => {
     expect(back.status).toBe(200);
     recoveries++;
     expect(maxMs).toBeLessThan(SLACK_MS * 2); // no deadline is involved: failures are immediate
-    console.log(`faults: origin reset/5xx/down ${faults} injected, ${recoveries} recoveries observed, max latency ${maxMs} ms (bound ${SLACK_MS * 2} ms)`);
+    console.log(
+      `faults: origin reset/5xx/down ${faults} injected, ${recoveries} recoveries observed, max latency ${maxMs} ms (bound ${SLACK_MS * 2} ms)`,
+    );
   });
 
   it("resetting after its headers: the client gets the origin's status, then a cut body", async () => {
@@ -257,7 +284,9 @@ describe("the origin", () => {
     expect(cut.cut || cut.body.length < 100_000).toBe(true);
     expect(cut.ms).toBeLessThan(SLACK_MS * 2);
     expect((await timed("/ok/after-cut", good)).status).toBe(200);
-    console.log(`faults: origin reset mid-body 1 injected, recovered (status ${cut.status}, ${cut.cut ? "body errored" : `${cut.body.length} of 100000 bytes`}, ${cut.ms} ms)`);
+    console.log(
+      `faults: origin reset mid-body 1 injected, recovered (status ${cut.status}, ${cut.cut ? "body errored" : `${cut.body.length} of 100000 bytes`}, ${cut.ms} ms)`,
+    );
   });
 
   it("never answering: 504 origin_timeout after 30 s, while other requests pass meanwhile", async () => {
@@ -271,7 +300,9 @@ describe("the origin", () => {
     expect(res.ms).toBeGreaterThanOrEqual(ORIGIN_TIMEOUT_MS - 1_000);
     expect(res.ms).toBeLessThan(ORIGIN_TIMEOUT_MS + SLACK_MS);
     expect((await timed("/ok/after-hang", good)).status).toBe(200);
-    console.log(`faults: origin slow 1 injected, recovered; 504 after ${res.ms} ms (bound ${ORIGIN_TIMEOUT_MS} + ${SLACK_MS} ms)`);
+    console.log(
+      `faults: origin slow 1 injected, recovered; 504 after ${res.ms} ms (bound ${ORIGIN_TIMEOUT_MS} + ${SLACK_MS} ms)`,
+    );
   }, 60_000);
 });
 
@@ -301,7 +332,9 @@ describe("the JWKS server", () => {
       const revokedNow = await timed(`/ok/revoked-${mode}`, revoked);
       expect(revokedNow.status).toBe(503); // cannot be verified, so never a 200
     }
-    const health = (await (await fetch(`${stack.gateway}/.auth/health`)).json()) as { issuers: { issuer: string; jwks: { lastError: string | null } }[] };
+    const health = (await (await fetch(`${stack.gateway}/.auth/health`)).json()) as {
+      issuers: { issuer: string; jwks: { lastError: string | null } }[];
+    };
     expect(health.issuers.find((i) => i.issuer === issuerOf("flaky"))!.jwks.lastError).not.toBeNull();
     expect(hugeBytesSent).toBeLessThan(32 * 1024 * 1024); // the reader stopped far before 100 MB (socket buffers aside)
 

@@ -12,7 +12,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const token = (claims: Record<string, unknown>) => mint(claims, { file: stack.keyFile, issuer: stack.issuer }) as Promise<string>;
+const token = (claims: Record<string, unknown>) =>
+  mint(claims, { file: stack.keyFile, issuer: stack.issuer }) as Promise<string>;
 
 /** A GET with the path sent exactly as given (fetch would normalise it). */
 function rawGet(url: string, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
@@ -38,7 +39,9 @@ describe("wrangler dev in front of an origin", () => {
 
   it("forwards a valid token with identity headers, after discovering the issuer's JWKS", async () => {
     const t = await token({ sub: "alice", scope: "read", email: "alice@example.com" });
-    const res = await fetch(`${stack.gateway}/orders/1?x=%2F`, { headers: { Authorization: `Bearer ${t}`, "X-Auth-Roles": "admin" } });
+    const res = await fetch(`${stack.gateway}/orders/1?x=%2F`, {
+      headers: { Authorization: `Bearer ${t}`, "X-Auth-Roles": "admin" },
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get("X-Demo-Origin")).toBe("echo");
     const echo = (await res.json()) as { path: string; headers: Record<string, string> };
@@ -51,7 +54,10 @@ describe("wrangler dev in front of an origin", () => {
 
   it("answers 403 when the policy's requirement fails", async () => {
     const t = await token({ sub: "alice", scope: "read" });
-    const res = await fetch(`${stack.gateway}/orders/1`, { method: "DELETE", headers: { Authorization: `Bearer ${t}` } });
+    const res = await fetch(`${stack.gateway}/orders/1`, {
+      method: "DELETE",
+      headers: { Authorization: `Bearer ${t}` },
+    });
     expect(res.status).toBe(403);
     expect(res.headers.get("WWW-Authenticate")).toContain('error="insufficient_scope"');
   });
@@ -79,10 +85,15 @@ describe("wrangler dev in front of an origin", () => {
 
   it("answers forward-auth checks without forwarding", async () => {
     const t = await token({ sub: "bob", scope: "read" });
-    const ok = await fetch(`${stack.gateway}/.auth/check`, { headers: { Authorization: `Bearer ${t}`, "X-Original-URI": "/orders/9" } });
+    const ok = await fetch(`${stack.gateway}/.auth/check`, {
+      headers: { Authorization: `Bearer ${t}`, "X-Original-URI": "/orders/9" },
+    });
     expect(ok.status).toBe(200);
     expect(ok.headers.get("X-Auth-Subject")).toBe("bob");
-    const health = (await (await fetch(`${stack.gateway}/.auth/health`)).json()) as { status: string; issuers: { jwks: { keys: number } }[] };
+    const health = (await (await fetch(`${stack.gateway}/.auth/health`)).json()) as {
+      status: string;
+      issuers: { jwks: { keys: number } }[];
+    };
     expect(health.status).toBe("ok");
   });
 });

@@ -93,7 +93,12 @@ export interface StackOptions {
 export async function startStack(vars: Record<string, string> = {}, options: StackOptions = {}): Promise<Stack> {
   const dir = tempDir("edge-authz-e2e-");
   const keyFile = join(dir.path, "issuer-key.json");
-  const [issuerPort, originPort, gatewayPort, inspectorPort] = [await freePort(), await freePort(), options.gatewayPort ?? (await freePort()), await freePort()];
+  const [issuerPort, originPort, gatewayPort, inspectorPort] = [
+    await freePort(),
+    await freePort(),
+    options.gatewayPort ?? (await freePort()),
+    await freePort(),
+  ];
   const issuer = `http://127.0.0.1:${issuerPort}`;
   const procs: Proc[] = [];
   const stopAll = async () => {
@@ -114,9 +119,18 @@ export async function startStack(vars: Record<string, string> = {}, options: Sta
     };
     const varArgs = Object.entries(allVars).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
     const wranglerArgs = [
-      "node_modules/wrangler/bin/wrangler.js", "dev", "--ip", "127.0.0.1", "--port", String(gatewayPort),
-      "--inspector-port", String(inspectorPort), "--persist-to", join(dir.path, "state"),
-      "--show-interactive-dev-session=false", ...varArgs,
+      "node_modules/wrangler/bin/wrangler.js",
+      "dev",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(gatewayPort),
+      "--inspector-port",
+      String(inspectorPort),
+      "--persist-to",
+      join(dir.path, "state"),
+      "--show-interactive-dev-session=false",
+      ...varArgs,
     ];
     const gateway = `http://127.0.0.1:${gatewayPort}`;
     procs.push(start(wranglerArgs));
@@ -126,7 +140,15 @@ export async function startStack(vars: Record<string, string> = {}, options: Sta
       procs[2] = start(wranglerArgs);
       await waitFor(`${gateway}/.auth/health`, procs[2]!);
     };
-    return { gateway, issuer, keyFile, adminToken, stop: stopAll, restartGateway, gatewayOutput: () => procs[2]!.output() };
+    return {
+      gateway,
+      issuer,
+      keyFile,
+      adminToken,
+      stop: stopAll,
+      restartGateway,
+      gatewayOutput: () => procs[2]!.output(),
+    };
   } catch (e) {
     await stopAll();
     throw e;

@@ -10,7 +10,12 @@ let stack: Stack;
 beforeAll(async () => {
   stack = await startStack({
     CLIENTS: JSON.stringify([{ id: "web", keySha256: createHash("sha256").update(API_KEY).digest("hex") }]),
-    POLICY: JSON.stringify({ routes: [{ path: "/partner/*", client: "required" }, { path: "/admin/*", require: { scopes: ["admin"] } }] }),
+    POLICY: JSON.stringify({
+      routes: [
+        { path: "/partner/*", client: "required" },
+        { path: "/admin/*", require: { scopes: ["admin"] } },
+      ],
+    }),
   });
 });
 afterAll(async () => {
@@ -31,10 +36,22 @@ interface Decision {
 describe("logs under wrangler dev", () => {
   it("hold one decision line per request and none of the secrets sent", async () => {
     const token = await mint({ sub: "alice", scope: "read" }, { file: stack.keyFile, issuer: stack.issuer });
-    const expired = await mint({ sub: "bob", iat: 1_000_000, exp: 1_000_060 }, { file: stack.keyFile, issuer: stack.issuer });
+    const expired = await mint(
+      { sub: "bob", iat: 1_000_000, exp: 1_000_060 },
+      { file: stack.keyFile, issuer: stack.issuer },
+    );
     const forged = token.slice(0, token.lastIndexOf(".") + 1) + "A".repeat(86);
     const wrongAdmin = "not-the-admin-token-but-secret-0002";
-    const secrets = [token, expired, forged, API_KEY, stack.adminToken, wrongAdmin, token.split(".")[2]!, expired.split(".")[2]!];
+    const secrets = [
+      token,
+      expired,
+      forged,
+      API_KEY,
+      stack.adminToken,
+      wrongAdmin,
+      token.split(".")[2]!,
+      expired.split(".")[2]!,
+    ];
     const requests: [string, RequestInit][] = [
       ["/orders/1", { headers: { Authorization: `Bearer ${token}` } }],
       ["/orders/1?access_token=" + token, {}],
@@ -44,10 +61,30 @@ describe("logs under wrangler dev", () => {
       ["/partner/x", { headers: { Authorization: `Bearer ${token}`, "X-Api-Key": API_KEY } }],
       ["/partner/x", { headers: { Authorization: `Bearer ${token}`, "X-Api-Key": API_KEY + "x" } }],
       ["/.auth/check/orders/1", { headers: { Authorization: `Bearer ${token}` } }],
-      ["/.auth/revoke", { method: "POST", headers: { Authorization: `Bearer ${wrongAdmin}` }, body: JSON.stringify({ token }) }],
-      ["/.auth/revoke", { method: "POST", headers: { Authorization: `Bearer ${stack.adminToken}`, "Content-Type": "application/json" }, body: JSON.stringify({ token: expired }) }],
-      ["/.auth/revoke", { method: "POST", headers: { Authorization: `Bearer ${stack.adminToken}` }, body: `{"token": "${token}"` }],
-      ["/.auth/backchannel-logout", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: `logout_token=${token}` }],
+      [
+        "/.auth/revoke",
+        { method: "POST", headers: { Authorization: `Bearer ${wrongAdmin}` }, body: JSON.stringify({ token }) },
+      ],
+      [
+        "/.auth/revoke",
+        {
+          method: "POST",
+          headers: { Authorization: `Bearer ${stack.adminToken}`, "Content-Type": "application/json" },
+          body: JSON.stringify({ token: expired }),
+        },
+      ],
+      [
+        "/.auth/revoke",
+        { method: "POST", headers: { Authorization: `Bearer ${stack.adminToken}` }, body: `{"token": "${token}"` },
+      ],
+      [
+        "/.auth/backchannel-logout",
+        {
+          method: "POST",
+          headers: { "Content-Type": "application/x-www-form-urlencoded" },
+          body: `logout_token=${token}`,
+        },
+      ],
       ["/.auth/logout", { method: "POST", headers: { Authorization: `Bearer ${token}` } }],
       ["/orders/1", { headers: { Authorization: `Bearer ${token}` } }],
     ];
@@ -78,6 +115,7 @@ describe("logs under wrangler dev", () => {
     }
 
     const output = stack.gatewayOutput();
-    for (const secret of secrets) expect(output.includes(secret), `a secret of ${secret.length} characters is in the output`).toBe(false);
+    for (const secret of secrets)
+      expect(output.includes(secret), `a secret of ${secret.length} characters is in the output`).toBe(false);
   });
 });

@@ -67,7 +67,8 @@ beforeAll(async () => {
   });
   child.stdout!.on("data", (d) => (output += d));
   child.stderr!.on("data", (d) => (output += d));
-  const errorLog = () => (existsSync(join(dir.path, "error.log")) ? readFileSync(join(dir.path, "error.log"), "utf8") : "");
+  const errorLog = () =>
+    existsSync(join(dir.path, "error.log")) ? readFileSync(join(dir.path, "error.log"), "utf8") : "";
   nginx = { child, output: () => output + errorLog() };
   proxy = `http://127.0.0.1:${nginxPort}`;
   await waitFor(`${proxy}/health`, nginx, 10_000);
@@ -79,7 +80,8 @@ afterAll(async () => {
   dir.remove();
 });
 
-const token = (claims: Record<string, unknown>) => mint(claims, { file: stack!.keyFile, issuer: stack!.issuer }) as Promise<string>;
+const token = (claims: Record<string, unknown>) =>
+  mint(claims, { file: stack!.keyFile, issuer: stack!.issuer }) as Promise<string>;
 const echo = async (res: Response) => (await res.json()) as { path: string; headers: Record<string, string> };
 
 it("answers 401 without a token, passing on the authorizer's WWW-Authenticate", async () => {
@@ -105,7 +107,9 @@ it("forwards a valid token to the origin with the identity headers of the check"
 });
 
 it("answers 403 for a token without the route's scope", async () => {
-  const res = await fetch(`${proxy}/orders/1`, { headers: { Authorization: `Bearer ${await token({ sub: "alice" })}` } });
+  const res = await fetch(`${proxy}/orders/1`, {
+    headers: { Authorization: `Bearer ${await token({ sub: "alice" })}` },
+  });
   expect(res.status).toBe(403);
   expect(res.headers.get("X-Demo-Origin")).toBeNull();
 });
@@ -137,7 +141,9 @@ it("passes on the claims of a large token (nginx's default header buffer would a
 // without a token. This runs the README's snippet, which now clears that header at nginx; the
 // Worker's own refusal of descriptions that disagree is tested in test/check.test.ts.
 it("judges the path nginx forwards, never one the client describes", async () => {
-  const res = await fetch(`${proxy}/orders/1`, { headers: { "X-Forwarded-Uri": "/public/x", "X-Forwarded-Method": "GET" } });
+  const res = await fetch(`${proxy}/orders/1`, {
+    headers: { "X-Forwarded-Uri": "/public/x", "X-Forwarded-Method": "GET" },
+  });
   expect(res.status).toBe(401);
   expect(res.headers.get("X-Demo-Origin")).toBeNull();
 });

@@ -56,7 +56,10 @@ const provider = new Provider(issuer, {
   ],
   jwks: { keys: [signingKey] },
   cookies: { keys: ["e2e-op-cookie-key-0123456789"] },
-  findAccount: async (/** @type {unknown} */ _ctx, /** @type {string} */ sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
+  findAccount: async (/** @type {unknown} */ _ctx, /** @type {string} */ sub) => ({
+    accountId: sub,
+    claims: async () => ({ sub }),
+  }),
   ttl: { AccessToken: 600, IdToken: 600, Session: 3600, Grant: 3600, Interaction: 600, AuthorizationCode: 60 },
   features: {
     devInteractions: { enabled: false },
@@ -68,26 +71,46 @@ const provider = new Provider(issuer, {
       useGrantedResource: async () => true,
       getResourceServerInfo: async (/** @type {unknown} */ _ctx, /** @type {string} */ indicator) => {
         if (indicator !== RESOURCE) throw new errors.InvalidTarget();
-        return { scope: RESOURCE_SCOPE, audience: values.audience, accessTokenFormat: "jwt", accessTokenTTL: 600, jwt: { sign: { alg: "ES256" } } };
+        return {
+          scope: RESOURCE_SCOPE,
+          audience: values.audience,
+          accessTokenFormat: "jwt",
+          accessTokenTTL: 600,
+          jwt: { sign: { alg: "ES256" } },
+        };
       },
     },
   },
   // The session's per-client `sid` (what Session#sidFor(client) gives, and what the provider puts
   // in its logout token) is on the access token model as `sid`; put it in the JWT.
-  extraTokenClaims: async (/** @type {unknown} */ _ctx, /** @type {{ kind: string, sid?: string }} */ token) => (token.kind === "AccessToken" && token.sid ? { sid: token.sid } : undefined),
+  extraTokenClaims: async (/** @type {unknown} */ _ctx, /** @type {{ kind: string, sid?: string }} */ token) =>
+    token.kind === "AccessToken" && token.sid ? { sid: token.sid } : undefined,
   // oidc-provider refuses outgoing requests to loopback and private addresses (its SSRF guard, an
   // undici dispatcher it adds to the options); the authorizer under `wrangler dev` is on 127.0.0.1.
   // Each back-channel answer is printed too (status and headers), for the test to check.
-  fetch: async (/** @type {string} */ url, /** @type {RequestInit & { dispatcher?: unknown }} */ { dispatcher: _dispatcher, ...options }) => {
+  fetch: async (
+    /** @type {string} */ url,
+    /** @type {RequestInit & { dispatcher?: unknown }} */ { dispatcher: _dispatcher, ...options },
+  ) => {
     const res = await globalThis.fetch(url, options);
     if (url.endsWith("/.auth/backchannel-logout")) {
       const body = await res.clone().text();
-      console.log(JSON.stringify({ event: "backchannel.response", status: res.status, headers: Object.fromEntries(res.headers), body, at: Date.now() }));
+      console.log(
+        JSON.stringify({
+          event: "backchannel.response",
+          status: res.status,
+          headers: Object.fromEntries(res.headers),
+          body,
+          at: Date.now(),
+        }),
+      );
     }
     return res;
   },
 });
-provider.on("server_error", (/** @type {unknown} */ _ctx, /** @type {unknown} */ err) => console.error("server_error", err));
+provider.on("server_error", (/** @type {unknown} */ _ctx, /** @type {unknown} */ err) =>
+  console.error("server_error", err),
+);
 
 // Record each logout token as it is issued: the delivery events only give client, sub and sid.
 const issue = provider.IdToken.prototype.issue;
@@ -99,18 +122,50 @@ provider.IdToken.prototype.issue = async function (/** @type {{ use?: string } |
 /** @param {string} jwt */
 const decode = (jwt) => {
   const [h, p] = jwt.split(".");
-  return { header: JSON.parse(Buffer.from(h ?? "", "base64url").toString()), payload: JSON.parse(Buffer.from(p ?? "", "base64url").toString()) };
+  return {
+    header: JSON.parse(Buffer.from(h ?? "", "base64url").toString()),
+    payload: JSON.parse(Buffer.from(p ?? "", "base64url").toString()),
+  };
 };
 const tokenFor = (/** @type {string | undefined} */ sid) => {
   const jwt = sentLogoutTokens.find((t) => decode(t).payload.sid === sid);
   return jwt ? { ...decode(jwt), jwt } : undefined;
 };
 /** @typedef {{ clientId: string }} Client */
-provider.on("backchannel.success", (/** @type {unknown} */ _ctx, /** @type {Client} */ client, /** @type {string} */ sub, /** @type {string} */ sid) =>
-  console.log(JSON.stringify({ event: "backchannel.success", client: client.clientId, sub, sid, at: Date.now(), logoutToken: tokenFor(sid) })),
+provider.on(
+  "backchannel.success",
+  (/** @type {unknown} */ _ctx, /** @type {Client} */ client, /** @type {string} */ sub, /** @type {string} */ sid) =>
+    console.log(
+      JSON.stringify({
+        event: "backchannel.success",
+        client: client.clientId,
+        sub,
+        sid,
+        at: Date.now(),
+        logoutToken: tokenFor(sid),
+      }),
+    ),
 );
-provider.on("backchannel.error", (/** @type {unknown} */ _ctx, /** @type {any} */ err, /** @type {Client} */ client, /** @type {string} */ sub, /** @type {string} */ sid) =>
-  console.log(JSON.stringify({ event: "backchannel.error", error: String(err?.message ?? err), client: client.clientId, sub, sid, at: Date.now(), logoutToken: tokenFor(sid) })),
+provider.on(
+  "backchannel.error",
+  (
+    /** @type {unknown} */ _ctx,
+    /** @type {any} */ err,
+    /** @type {Client} */ client,
+    /** @type {string} */ sub,
+    /** @type {string} */ sid,
+  ) =>
+    console.log(
+      JSON.stringify({
+        event: "backchannel.error",
+        error: String(err?.message ?? err),
+        client: client.clientId,
+        sub,
+        sid,
+        at: Date.now(),
+        logoutToken: tokenFor(sid),
+      }),
+    ),
 );
 
 /**
@@ -132,7 +187,8 @@ async function interaction(req, res) {
     const d = /** @type {Record<string, any>} */ (prompt.details);
     if (d.missingOIDCScope) grant.addOIDCScope(d.missingOIDCScope.join(" "));
     if (d.missingOIDCClaims) grant.addOIDCClaims(d.missingOIDCClaims);
-    for (const [indicator, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(" "));
+    for (const [indicator, scopes] of Object.entries(d.missingResourceScopes ?? {}))
+      grant.addResourceScope(indicator, scopes.join(" "));
     const grantId = await grant.save();
     return provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
   }
@@ -151,5 +207,7 @@ const server = createServer((req, res) => {
   }
   callback(req, res);
 });
-server.listen(port, "127.0.0.1", () => console.log(`listening on ${port} (issuer ${issuer}, client ${CLIENT_ID}, audience ${values.audience})`));
+server.listen(port, "127.0.0.1", () =>
+  console.log(`listening on ${port} (issuer ${issuer}, client ${CLIENT_ID}, audience ${values.audience})`),
+);
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => server.close(() => process.exit(0)));

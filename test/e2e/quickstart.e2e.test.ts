@@ -41,8 +41,11 @@ it("the README's curl lines show a 401, a 200 with identity headers, and a 403",
   const script = quickstartCurlBlock().replaceAll("127.0.0.1:8787", `127.0.0.1:${env.DEMO_GATEWAY_PORT}`);
   expect(script.match(/^curl /gm)).toHaveLength(3);
   const output = await new Promise<string>((resolve, reject) =>
-    execFile("bash", ["-euo", "pipefail", "-c", script], { env: { ...process.env, ...env }, timeout: 30_000 }, (error, stdout, stderr) =>
-      error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+    execFile(
+      "bash",
+      ["-euo", "pipefail", "-c", script],
+      { env: { ...process.env, ...env }, timeout: 30_000 },
+      (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)),
     ),
   );
   const statuses = [...output.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));

@@ -16,9 +16,13 @@ afterAll(async () => {
 });
 
 const token = (claims: Record<string, unknown>) => mint(claims, { file: stack.keyFile, issuer: stack.issuer });
-const get = (path: string, t: string) => fetch(`${stack.gateway}${path}`, { headers: { Authorization: `Bearer ${t}` } });
+const get = (path: string, t: string) =>
+  fetch(`${stack.gateway}${path}`, { headers: { Authorization: `Bearer ${t}` } });
 const admin = (path: string, init: RequestInit = {}) =>
-  fetch(`${stack.gateway}${path}`, { ...init, headers: { Authorization: `Bearer ${stack.adminToken}`, "Content-Type": "application/json", ...init.headers } });
+  fetch(`${stack.gateway}${path}`, {
+    ...init,
+    headers: { Authorization: `Bearer ${stack.adminToken}`, "Content-Type": "application/json", ...init.headers },
+  });
 const revoke = (body: unknown) => admin("/.auth/revoke", { method: "POST", body: JSON.stringify(body) });
 
 /** Milliseconds from now until `path` answers `status` for `t`, polling every 50 ms for at most `maxMs`. */
@@ -40,10 +44,14 @@ describe("revocation under wrangler dev", () => {
     const answeredAt = Date.now();
     expect((await get("/strict/x", t)).status).toBe(401);
     const ms = await msUntil("/x", t, 401, (STALENESS_SECONDS + 5) * 1000);
-    console.log(`revoke 200 -> first denial on an eventual route: ${Date.now() - answeredAt} ms (bound ${STALENESS_SECONDS * 1000} ms)`);
+    console.log(
+      `revoke 200 -> first denial on an eventual route: ${Date.now() - answeredAt} ms (bound ${STALENESS_SECONDS * 1000} ms)`,
+    );
     expect(ms).toBeLessThanOrEqual(STALENESS_SECONDS * 1000 + 1000); // the bound, plus one poll and HTTP round trips
     // Through the fresh head (ctx.exports.RevocationHead under wrangler dev too), not KV alone.
-    const health = (await (await fetch(`${stack.gateway}/.auth/health`)).json()) as { revocation: { view: { path: string } } };
+    const health = (await (await fetch(`${stack.gateway}/.auth/health`)).json()) as {
+      revocation: { view: { path: string } };
+    };
     expect(health.revocation.view.path).toBe("fresh");
   });
 
@@ -51,7 +59,8 @@ describe("revocation under wrangler dev", () => {
     const a1 = await token({ sub: "u1", sid: "sa" });
     const a2 = await token({ sub: "u1", sid: "sa" });
     const b = await token({ sub: "u1", sid: "sb", scope: "openid" }); // ?scope=all needs openid (LOGOUT.all)
-    const logout = (t: string, scope = "") => fetch(`${stack.gateway}/.auth/logout${scope}`, { method: "POST", headers: { Authorization: `Bearer ${t}` } });
+    const logout = (t: string, scope = "") =>
+      fetch(`${stack.gateway}/.auth/logout${scope}`, { method: "POST", headers: { Authorization: `Bearer ${t}` } });
     expect((await logout(a1)).status).toBe(204);
     expect((await get("/strict/x", a1)).status).toBe(401);
     expect((await get("/strict/x", a2)).status).toBe(200);
@@ -63,7 +72,9 @@ describe("revocation under wrangler dev", () => {
   });
 
   it("streams new revocations in seq order and pages the feed through next", async () => {
-    const ws = new WebSocket(`${stack.gateway.replace("http", "ws")}/.auth/revocations/stream`, { headers: { Authorization: `Bearer ${stack.adminToken}` } } as never);
+    const ws = new WebSocket(`${stack.gateway.replace("http", "ws")}/.auth/revocations/stream`, {
+      headers: { Authorization: `Bearer ${stack.adminToken}` },
+    } as never);
     const frames: { seq: number }[] = [];
     await new Promise((resolve, reject) => {
       ws.onopen = resolve;
@@ -75,7 +86,11 @@ describe("revocation under wrangler dev", () => {
         if (frames.length === 10) resolve();
       };
     });
-    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => revoke({ sub: `stream-${i}` }).then((r) => r.json() as Promise<{ seq: number }>)));
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        revoke({ sub: `stream-${i}` }).then((r) => r.json() as Promise<{ seq: number }>),
+      ),
+    );
     await Promise.race([got, new Promise((r) => setTimeout(r, 10_000))]);
     ws.close();
     const seqs = answers.map((a) => a.seq).sort((x, y) => x - y);
@@ -84,7 +99,10 @@ describe("revocation under wrangler dev", () => {
     const paged: number[] = [];
     let since: number | null = 0;
     for (let page = 0; since !== null && page < 50; page++) {
-      const body = (await (await admin(`/.auth/revocations?since=${since}&limit=3`)).json()) as { events: { seq: number }[]; next: number | null };
+      const body = (await (await admin(`/.auth/revocations?since=${since}&limit=3`)).json()) as {
+        events: { seq: number }[];
+        next: number | null;
+      };
       paged.push(...body.events.map((e) => e.seq));
       since = body.next;
     }

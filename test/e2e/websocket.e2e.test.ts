@@ -67,7 +67,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const token = (claims: Record<string, unknown>) => mint(claims, { file: stack.keyFile, issuer: stack.issuer }) as Promise<string>;
+const token = (claims: Record<string, unknown>) =>
+  mint(claims, { file: stack.keyFile, issuer: stack.issuer }) as Promise<string>;
 const wsUrl = (path: string) => `${stack.gateway.replace("http", "ws")}${path}`;
 
 /** Rejects after `ms` unless `p` settled first. */
@@ -102,7 +103,10 @@ function connect(path: string, headers: Record<string, string> = {}): Promise<Ha
 
 async function opened(path: string, headers: Record<string, string>): Promise<WsSocket> {
   const h = await connect(path, headers);
-  if (!h.open) throw new Error(`handshake for ${path} refused with ${h.status}: ${JSON.stringify(h.headers)}\n${stack.gatewayOutput().slice(-2000)}`);
+  if (!h.open)
+    throw new Error(
+      `handshake for ${path} refused with ${h.status}: ${JSON.stringify(h.headers)}\n${stack.gatewayOutput().slice(-2000)}`,
+    );
   return h.socket;
 }
 

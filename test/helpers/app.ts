@@ -22,7 +22,11 @@ export function makeEnv(vars: Vars): Env {
 /** One request through the Worker; background work (waitUntil) is awaited before returning. */
 export async function send(environment: Env, path: string, init?: RequestInit): Promise<Response> {
   const ctx = createExecutionContext();
-  const response = await worker.fetch(new Request(path.startsWith("http") ? path : GATEWAY + path, init), environment, ctx);
+  const response = await worker.fetch(
+    new Request(path.startsWith("http") ? path : GATEWAY + path, init),
+    environment,
+    ctx,
+  );
   await waitOnExecutionContext(ctx);
   return response;
 }

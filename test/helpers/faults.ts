@@ -31,7 +31,11 @@ export interface Timed {
  */
 export async function timed(environment: Env, path: string, init?: RequestInit): Promise<Timed> {
   const ctx = createExecutionContext();
-  const kvOnly = { waitUntil: (p: Promise<unknown>) => ctx.waitUntil(p), passThroughOnException: () => ctx.passThroughOnException(), props: {} } as unknown as ExecutionContext;
+  const kvOnly = {
+    waitUntil: (p: Promise<unknown>) => ctx.waitUntil(p),
+    passThroughOnException: () => ctx.passThroughOnException(),
+    props: {},
+  } as unknown as ExecutionContext;
   const started = wall();
   const res = await worker.fetch(new Request(GATEWAY + path, init), environment, kvOnly);
   const ms = wall() - started;
@@ -46,7 +50,14 @@ export const post = (environment: Env, path: string, body: unknown, headers: Rec
 /** The Worker env of `w` with strict routes, logout audiences and a fresh edge view (its own KV wrapper). */
 export function edgeEnv(w: World, vars: Record<string, unknown> = {}): Env & { kv: FlakyKv } {
   const kv = new FlakyKv();
-  const e = makeEnv({ ...w.env, ISSUERS: [{ issuer: w.idp.issuer, jwksUri: w.idp.jwksUri, audiences: ["api"], logoutAudiences: [RP] }], POLICY, REVOCATIONS: kv.binding(), REVOCATION_MAX_STALENESS_SECONDS: 1, ...vars });
+  const e = makeEnv({
+    ...w.env,
+    ISSUERS: [{ issuer: w.idp.issuer, jwksUri: w.idp.jwksUri, audiences: ["api"], logoutAudiences: [RP] }],
+    POLICY,
+    REVOCATIONS: kv.binding(),
+    REVOCATION_MAX_STALENESS_SECONDS: 1,
+    ...vars,
+  });
   return Object.assign(e, { kv });
 }
 
@@ -73,7 +84,7 @@ export class LedgerKv {
   binding(): KVNamespace {
     const inner = env.REVOCATIONS;
     const write = (op: () => Promise<void>) => {
-      if (this.mode === "fail") return this.failed++, Promise.reject(new Error("KV write failed (429)"));
+      if (this.mode === "fail") return (this.failed++, Promise.reject(new Error("KV write failed (429)")));
       return this.mode === "hang" ? new Promise<void>(() => {}) : op();
     };
     return {
@@ -92,7 +103,11 @@ export class LedgerKv {
   }
 }
 
-export const alarmInMs = () => runInDurableObject(ledgerOf(env), async (_: RevocationLedger, s) => ((await s.storage.getAlarm()) ?? NaN) - Date.now());
+export const alarmInMs = () =>
+  runInDurableObject(
+    ledgerOf(env),
+    async (_: RevocationLedger, s) => ((await s.storage.getAlarm()) ?? NaN) - Date.now(),
+  );
 
 /** Polls `done` every 100 ms for at most `maxMs`; the time it took, or Infinity. */
 export async function within(maxMs: number, done: () => Promise<boolean>): Promise<number> {
@@ -114,7 +129,8 @@ export class FlakyLedger {
     const call =
       (name: string) =>
       (...args: unknown[]): Promise<unknown> => {
-        const real = () => (ledgerOf(env) as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!(...args);
+        const real = () =>
+          (ledgerOf(env) as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!(...args);
         if (name === "check") this.checks++;
         if (this.mode === "ok") return real();
         this.faults++;
@@ -122,8 +138,13 @@ export class FlakyLedger {
         if (this.mode === "hang") return new Promise(() => {});
         return real().then(async (v) => (await sleep(LEDGER_TIMEOUT_MS + 500), v));
       };
-    const stub = Object.fromEntries(["check", "revoke", "revokeOnce", "logout", "feed", "fetch"].map((n) => [n, call(n)]));
-    return { idFromName: (n: string) => env.REVOCATION_LEDGER.idFromName(n), get: () => stub } as unknown as DurableObjectNamespace<RevocationLedger>;
+    const stub = Object.fromEntries(
+      ["check", "revoke", "revokeOnce", "logout", "feed", "fetch"].map((n) => [n, call(n)]),
+    );
+    return {
+      idFromName: (n: string) => env.REVOCATION_LEDGER.idFromName(n),
+      get: () => stub,
+    } as unknown as DurableObjectNamespace<RevocationLedger>;
   }
 }
 
@@ -133,10 +154,18 @@ export const form = (token: string): RequestInit => ({
   body: new URLSearchParams({ logout_token: token }).toString(),
 });
 export const logoutToken = (w: World, sid: string) =>
-  w.idp.sign({ aud: RP, exp: null, scope: null, sid, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } }, { header: { typ: "logout+jwt" } });
-export const setToken = (w: World, sub: string) => w.idp.sign({ aud: RP, exp: null, scope: null, sub, events: { [RISC_ACCOUNT_DISABLED]: {} } }, { header: { typ: "secevent+jwt" } });
+  w.idp.sign(
+    { aud: RP, exp: null, scope: null, sid, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } },
+    { header: { typ: "logout+jwt" } },
+  );
+export const setToken = (w: World, sub: string) =>
+  w.idp.sign(
+    { aud: RP, exp: null, scope: null, sub, events: { [RISC_ACCOUNT_DISABLED]: {} } },
+    { header: { typ: "secevent+jwt" } },
+  );
 export async function feedValues(): Promise<string[]> {
   return (await ledgerOf(env).feed(0, 1000)).map((e) => `${e.revocation.kind}:${e.revocation.value}`);
 }
 /** Resets the ledger's instance as a crash or a deploy would: its in-flight calls fail, its storage stays. */
-export const crash = () => runInDurableObject(ledgerOf(env), (_: RevocationLedger, state) => state.abort("fault injected")).catch(() => {});
+export const crash = () =>
+  runInDurableObject(ledgerOf(env), (_: RevocationLedger, state) => state.abort("fault injected")).catch(() => {});

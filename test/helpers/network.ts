@@ -27,7 +27,11 @@ export class FakeIssuer {
     return `${this.issuer}/jwks.json`;
   }
 
-  async addKey(alg = "ES256", kid = `${alg}-${this.keys.length + this.hidden.length + 1}`, published = true): Promise<Key> {
+  async addKey(
+    alg = "ES256",
+    kid = `${alg}-${this.keys.length + this.hidden.length + 1}`,
+    published = true,
+  ): Promise<Key> {
     const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
     const key = { kid, alg, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: "sig" } };
     (published ? this.keys : this.hidden).push(key);
@@ -40,11 +44,22 @@ export class FakeIssuer {
   }
 
   /** A token from this issuer; `claims` override the defaults (null deletes a claim). */
-  async sign(claims: Record<string, unknown> = {}, opts: { kid?: string; header?: Record<string, unknown> } = {}): Promise<string> {
+  async sign(
+    claims: Record<string, unknown> = {},
+    opts: { kid?: string; header?: Record<string, unknown> } = {},
+  ): Promise<string> {
     const key = [...this.keys, ...this.hidden].find((k) => k.kid === (opts.kid ?? this.keys[0]?.kid));
     if (!key) throw new Error("no key to sign with");
     const now = Math.floor(Date.now() / 1000);
-    const payload: Record<string, unknown> = { iss: this.issuer, aud: "api", sub: "alice", iat: now, exp: now + 600, jti: crypto.randomUUID(), ...claims };
+    const payload: Record<string, unknown> = {
+      iss: this.issuer,
+      aud: "api",
+      sub: "alice",
+      iat: now,
+      exp: now + 600,
+      jti: crypto.randomUUID(),
+      ...claims,
+    };
     for (const [k, v] of Object.entries(payload)) if (v === null) delete payload[k];
     return new SignJWT(payload as JWTPayload)
       .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: "JWT", ...opts.header })
@@ -59,7 +74,8 @@ export class FakeIssuer {
     }
     if (url.pathname !== "/jwks.json") return new Response("no", { status: 404 });
     this.jwksFetches++;
-    const cacheControl: Record<string, string> = this.maxAgeSeconds === undefined ? {} : { "Cache-Control": `max-age=${this.maxAgeSeconds}` };
+    const cacheControl: Record<string, string> =
+      this.maxAgeSeconds === undefined ? {} : { "Cache-Control": `max-age=${this.maxAgeSeconds}` };
     switch (this.mode) {
       case "down":
         throw new TypeError("connection refused");
@@ -102,7 +118,9 @@ export interface OriginRecord {
 }
 
 async function sha256Hex(bytes: ArrayBuffer): Promise<string> {
-  return [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))]
+    .map((b) => b.toString(16).padStart(2, "0"))
+    .join("");
 }
 
 export type OriginBehaviour = (request: Request, signal: AbortSignal | null) => Promise<Response> | undefined;
@@ -123,7 +141,9 @@ export class FakeNetwork {
   }
 
   install(): void {
-    vi.spyOn(globalThis, "fetch").mockImplementation((input, init) => this.handle(new Request(input as RequestInfo, init), init?.signal ?? null));
+    vi.spyOn(globalThis, "fetch").mockImplementation((input, init) =>
+      this.handle(new Request(input as RequestInfo, init), init?.signal ?? null),
+    );
   }
 
   fetchesTo(host: string): number {

@@ -110,29 +110,113 @@ export const oddJson: fc.Arbitrary<unknown> = fc.oneof(
 
 /** Path pieces that origins read differently, and plain ones. */
 const PATH_ATOMS = [
-  "public", "admin", "orders", "x", ".auth", "", ".", "..", "%2e", "%2E%2e", ".%2e", "%2e.", "..;", ";", ";x=1", "%3B", "%3b",
-  "%2F", "%2f", "%5C", "%5c", "\\", "%00", "%0a", "%09", "%7f", "%FF", "%C0%AE", "%25", "%252F", "%252e%252e", "%61dmin", "adm%69n",
-  "é", "%E2%80%AE", "%20", " ", "~", "@", ":", "admin;x", "public;", "%2e%2e%2f", "..%2F", "..%5C", "..%3B", "ADMIN", "*",
+  "public",
+  "admin",
+  "orders",
+  "x",
+  ".auth",
+  "",
+  ".",
+  "..",
+  "%2e",
+  "%2E%2e",
+  ".%2e",
+  "%2e.",
+  "..;",
+  ";",
+  ";x=1",
+  "%3B",
+  "%3b",
+  "%2F",
+  "%2f",
+  "%5C",
+  "%5c",
+  "\\",
+  "%00",
+  "%0a",
+  "%09",
+  "%7f",
+  "%FF",
+  "%C0%AE",
+  "%25",
+  "%252F",
+  "%252e%252e",
+  "%61dmin",
+  "adm%69n",
+  "é",
+  "%E2%80%AE",
+  "%20",
+  " ",
+  "~",
+  "@",
+  ":",
+  "admin;x",
+  "public;",
+  "%2e%2e%2f",
+  "..%2F",
+  "..%5C",
+  "..%3B",
+  "ADMIN",
+  "*",
   // case and suffix readings (Express, ASP.NET; Spring, Rails), and escapes that are not escapes
-  "Admin", "PUBLIC", "Orders", "%41dmin", "admın", ".json", "admin.json", "public.xml", "ADMIN.JSON", "%zz", "%zz%", "%", "%e",
+  "Admin",
+  "PUBLIC",
+  "Orders",
+  "%41dmin",
+  "admın",
+  ".json",
+  "admin.json",
+  "public.xml",
+  "ADMIN.JSON",
+  "%zz",
+  "%zz%",
+  "%",
+  "%e",
   "%EF%BB%BF",
 ];
 
-const pathAtom = fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...PATH_ATOMS) }, { weight: 1, arbitrary: fc.string({ maxLength: 6 }) });
+const pathAtom = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom(...PATH_ATOMS) },
+  { weight: 1, arbitrary: fc.string({ maxLength: 6 }) },
+);
 const pathSegment = fc.array(pathAtom, { minLength: 1, maxLength: 3 }).map((a) => a.join(""));
 const separator = fc.constantFrom("/", "/", "/", "/", "\\", "%2F", "%5c", "//", "/./", "/../", "/;/", ";/", "/..;/");
 
 /** A raw path as a client or a proxy might send it: starts with "/", pieces that read differently. */
 export const rawPathArb: fc.Arbitrary<string> = fc.oneof(
-  { weight: 8, arbitrary: fc.array(fc.tuple(separator, pathSegment), { minLength: 1, maxLength: 6 }).map((parts) => "/" + parts.map(([s, p], i) => (i === 0 ? p : s + p)).join("")) },
+  {
+    weight: 8,
+    arbitrary: fc
+      .array(fc.tuple(separator, pathSegment), { minLength: 1, maxLength: 6 })
+      .map((parts) => "/" + parts.map(([s, p], i) => (i === 0 ? p : s + p)).join("")),
+  },
   { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 30 }).map((s) => "/" + s) },
-  { weight: 1, arbitrary: fc.constantFrom("/", "//", "/admin", "/public", "/public/", "/public/../admin", "/public/..;/admin", "/public/..%3B/admin", "/admin%3Bx") },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      "/",
+      "//",
+      "/admin",
+      "/public",
+      "/public/",
+      "/public/../admin",
+      "/public/..;/admin",
+      "/public/..%3B/admin",
+      "/admin%3Bx",
+    ),
+  },
   // long hostile paths, around the 2 KiB cap on paths with escapes and the 8 KiB one on plain paths
   {
     weight: 1,
     arbitrary: fc
-      .tuple(fc.constantFrom("/orders/", "/public/", "/admin/", "/"), fc.constantFrom("%zz%", "%2e%2e%2f", "a;%3b\\/", "%2F", "Ab.", "x"), fc.integer({ min: 400, max: 2200 }))
-      .map(([head, unit, n]) => (head + unit.repeat(Math.ceil(n / unit.length))).slice(0, unit === "x" || unit === "Ab." ? n * 4 : n)),
+      .tuple(
+        fc.constantFrom("/orders/", "/public/", "/admin/", "/"),
+        fc.constantFrom("%zz%", "%2e%2e%2f", "a;%3b\\/", "%2F", "Ab.", "x"),
+        fc.integer({ min: 400, max: 2200 }),
+      )
+      .map(([head, unit, n]) =>
+        (head + unit.repeat(Math.ceil(n / unit.length))).slice(0, unit === "x" || unit === "Ab." ? n * 4 : n),
+      ),
   },
 );
 
@@ -146,7 +230,7 @@ export function percentDecodeLenient(s: string): string {
   }
   const bytes: number[] = [];
   const enc = new TextEncoder();
-  for (let i = 0; i < s.length; ) {
+  for (let i = 0; i < s.length;) {
     const hex = s.slice(i + 1, i + 3);
     if (s[i] === "%" && /^[0-9a-fA-F]{2}$/.test(hex)) {
       bytes.push(parseInt(hex, 16));
@@ -178,7 +262,8 @@ function readingsWith(strips: OriginReading["strip"][]): OriginReading[] {
   for (const decodeSlashes of [false, true])
     for (const backslash of [false, true])
       for (const strip of strips)
-        for (const merge of [false, true]) for (const dots of [false, true]) out.push({ decodeSlashes, backslash, strip, merge, dots });
+        for (const merge of [false, true])
+          for (const dots of [false, true]) out.push({ decodeSlashes, backslash, strip, merge, dots });
   return out;
 }
 
@@ -218,7 +303,15 @@ export const CLIMBS: string[] = Object.freeze(["..", "(above the root)"]) as str
 /** What the test policy (/public/* public, /admin/* admin scope, the rest a token) makes of segments. */
 export type Area = "public" | "admin" | "orders" | "reserved" | "other";
 export const areaOf = (segments: string[]): Area =>
-  segments[0] === "public" ? "public" : segments[0] === "admin" ? "admin" : segments[0] === "orders" ? "orders" : segments[0] === ".auth" ? "reserved" : "other";
+  segments[0] === "public"
+    ? "public"
+    : segments[0] === "admin"
+      ? "admin"
+      : segments[0] === "orders"
+        ? "orders"
+        : segments[0] === ".auth"
+          ? "reserved"
+          : "other";
 
 /**
  * The area under an origin that routes case-insensitively (Express, ASP.NET) and/or ignores a ".ext"
@@ -240,7 +333,10 @@ function areaAs(segments: string[], fold: boolean, suffix: boolean): Area {
  * default POLICY.readings), whether any reading holds a control character, and whether any climbs
  * above the root.
  */
-export function readPath(raw: string, readings: OriginReading[]): { areas: Set<Area>; control: boolean; climbs: boolean } {
+export function readPath(
+  raw: string,
+  readings: OriginReading[],
+): { areas: Set<Area>; control: boolean; climbs: boolean } {
   const areas = new Set<Area>();
   let control = false;
   let climbs = false;
@@ -261,6 +357,7 @@ export function readPath(raw: string, readings: OriginReading[]): { areas: Set<A
  * 2 KiB and 64 separators ("/", "\\", %2F, %5C).
  */
 export function withinPathLimits(raw: string): boolean {
-  if (/[%\\;]|\/\/|\/\.\.?(?:\/|$)/.test(raw)) return raw.length <= 2048 && (raw.match(/[/\\]|%2f|%5c/gi)?.length ?? 0) <= 64;
+  if (/[%\\;]|\/\/|\/\.\.?(?:\/|$)/.test(raw))
+    return raw.length <= 2048 && (raw.match(/[/\\]|%2f|%5c/gi)?.length ?? 0) <= 64;
   return raw.length <= 8192 && raw.replace(/\/$/, "").split("/").length - 1 <= 256;
 }

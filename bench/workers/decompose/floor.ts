@@ -15,7 +15,16 @@ interface Env {
   IDENTITY_HEADERS: [string, string][];
 }
 
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "proxy-authorization", "proxy-authenticate"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "proxy-authorization",
+  "proxy-authenticate",
+]);
 
 /** The handler for the floor up to `step`: the header copy, then the scan, then the identity headers, then the origin timer. */
 export function floorUpTo(step: "copy" | "strip" | "identity" | "timer") {

@@ -5,12 +5,18 @@
 import { Hono } from "hono";
 import { jwk } from "hono/jwk";
 
-type Env = { Bindings: { ORIGIN_URL: string; JWKS_URI: string; ISSUER: string; AUDIENCE: string }; Variables: { jwtPayload: { sub?: string } } };
+type Env = {
+  Bindings: { ORIGIN_URL: string; JWKS_URI: string; ISSUER: string; AUDIENCE: string };
+  Variables: { jwtPayload: { sub?: string } };
+};
 
 const app = new Hono<Env>();
 
 app.use("*", (c, next) =>
-  jwk({ jwks_uri: c.env.JWKS_URI, alg: ["ES256", "RS256"], verification: { iss: c.env.ISSUER, aud: c.env.AUDIENCE } })(c, next),
+  jwk({ jwks_uri: c.env.JWKS_URI, alg: ["ES256", "RS256"], verification: { iss: c.env.ISSUER, aud: c.env.AUDIENCE } })(
+    c,
+    next,
+  ),
 );
 
 app.all("*", (c) => {

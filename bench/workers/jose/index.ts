@@ -19,9 +19,14 @@ export default {
     if (!token) return new Response("Unauthorized", { status: 401, headers: { "WWW-Authenticate": "Bearer" } });
     let sub: string | undefined;
     try {
-      ({ payload: { sub } } = await jwtVerify(token, jwks, { issuer: env.ISSUER, audience: env.AUDIENCE, algorithms: ["ES256", "RS256"] }));
+      ({
+        payload: { sub },
+      } = await jwtVerify(token, jwks, { issuer: env.ISSUER, audience: env.AUDIENCE, algorithms: ["ES256", "RS256"] }));
     } catch {
-      return new Response("Unauthorized", { status: 401, headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' } });
+      return new Response("Unauthorized", {
+        status: 401,
+        headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' },
+      });
     }
     const headers = new Headers(request.headers);
     headers.set("X-Auth-Subject", sub ?? "");
