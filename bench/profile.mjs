@@ -116,9 +116,9 @@ async function main() {
   console.log("| target | CPU µs/req | extra over pass-through | req/s |\n|---|---:|---:|---:|");
   for (const n of names)
     console.log(
-      `| ${n} | ${m[n]?.toFixed(0)} | ${n === "passthrough" ? "" : `+${/** @type {number} */ ((m[n]) - pass).toFixed(0)}`} | ${median(/** @type {number[]} */ (rps[n])).toFixed(0)} |`,
+      `| ${n} | ${m[n]?.toFixed(0)} | ${n === "passthrough" ? "" : `+${((m[n] ?? NaN) - pass).toFixed(0)}`} | ${median(/** @type {number[]} */ (rps[n])).toFixed(0)} |`,
     );
-  const ratio = /** @type {number} */ ((m.project) - pass) / /** @type {number} */ ((m.jose) - pass);
+  const ratio = ((m.project ?? NaN) - pass) / ((m.jose ?? NaN) - pass);
   console.log(`\nproject extra / jose extra = ${ratio.toFixed(2)} (goal <= 0.5)`);
 
   if (flags["cpu-profile"]) {
