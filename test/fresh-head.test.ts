@@ -132,6 +132,18 @@ describe("a view with the fresh head", () => {
     expect(FRESH_RETRY_BASE_MS).toBeLessThan(FRESH_RETRY_MAX_MS);
   });
 
+  it("stays up to date through the head when it names a KV snapshot this location cannot see yet", async () => {
+    const kv = unseenKv();
+    const view = new RevocationView(kv.binding());
+    let head: FreshHead = { seq: 0, from: 0, entries: [], snapshotSeq: 0 };
+    const t0 = Date.now();
+    expect(await view.ensureFresh(STALE_MS, t0, undefined, async () => head)).toBe(true);
+    head = { seq: 7, from: 0, entries: [[7, "jti", ISS, "after-snapshot", nowSec(), nowSec() + 600]], snapshotSeq: 6 };
+    expect(await view.ensureFresh(STALE_MS, t0 + STALE_MS, undefined, async () => head)).toBe(true);
+    expect(view.revokedBy(await probeOf({ iss: ISS, jti: "after-snapshot" }))).toBe("jti");
+    expect(view.status(Date.now())).toMatchObject({ seq: 7, path: "fresh", lastError: null });
+  });
+
   it("reads KV first when the head starts after the view (a cold isolate, or one behind), then applies it", async () => {
     const view = new RevocationView(new FlakyKv().binding());
     await ledgerOf(env).revoke(jti("in-kv"));

@@ -1,9 +1,10 @@
 // An isolate's in-memory view of the active revocations, so that checking a token costs a few
 // lookups in a compact index (hashed-index.ts: the snapshot's records searched in place, newer
-// entries in a Map) and no KV read. It re-reads KV about once per staleness window (one tiny `version` read when
-// nothing changed): late in the window one request refreshes it in the background (waitUntil) while
-// every request keeps answering from it; a request that still finds it past the window reads KV
-// itself. No request ever awaits a read another request started: workerd ties I/O to the request
+// entries in a Map) and no read at all. About once per staleness window it refreshes: from the
+// ledger's fresh head (fresh-head.ts) when that covers everything after the view, else from KV (one
+// tiny `version` read when nothing changed; KV alone while the fresh head fails). Late in the window
+// one request refreshes it in the background (waitUntil) while every request keeps answering from
+// it; a request that still finds it past the window refreshes it itself. No request ever awaits a read another request started: workerd ties I/O to the request
 // that began it, and under load (npm run soak) a shared refresh made the requests waiting on it fail
 // with 500s or hang whenever the request that started it went away. A failed refresh keeps the last
 // view (to be brought up to date when KV answers) and is retried after REFRESH_RETRY_MS; until one
@@ -141,22 +142,35 @@ export class RevocationView {
   }
 
   /**
-   * One refresh. With the fresh head at hand and covering everything after this view (and naming no
-   * newer KV snapshot to rebuild on), it is all that is read; otherwise KV is read as well, and the
+   * One refresh. With the fresh head at hand and covering everything after this view, it is all that
+   * is read (and KV only to rebuild on a newer snapshot, best effort); otherwise KV is read, and the
    * head applied after it when it then covers the rest. Several may run at once (one per request):
    * each only moves the view forward.
    */
   private async refresh(startedAtMs: number, fetchHead?: FetchHead): Promise<void> {
     const fresh = fetchHead ? await this.readFresh(fetchHead, startedAtMs) : null;
-    if (fresh && this.loaded && fresh.from <= this.seq && fresh.snapshotSeq <= this.snapshotSeq) {
+    if (fresh && this.loaded && fresh.from <= this.seq) {
       await this.applyFresh(fresh);
-      return this.checked(startedAtMs);
+      this.checked(startedAtMs);
+      // A newer KV snapshot: rebuilding on it only drops what expired, so the view is up to date
+      // whether it works or not (KV may not show the snapshot here yet: the next window tries again).
+      if (fresh.snapshotSeq > this.snapshotSeq) await this.rebuildQuietly(fresh);
+      return;
     }
     await this.refreshFromKv(fresh);
     const covered = fresh !== null && fresh.from <= this.seq;
     if (covered) await this.applyFresh(fresh);
     this.path = covered ? "fresh" : "kv";
     this.checked(startedAtMs);
+  }
+
+  private async rebuildQuietly(fresh: FreshHead): Promise<void> {
+    try {
+      await this.refreshFromKv(fresh);
+      await this.applyFresh(fresh);
+    } catch {
+      // the snapshot is not visible here yet, or KV failed: the view stays as the head left it
+    }
   }
 
   /** The head, or null when it cannot be had in time; failures back off (FRESH_RETRY_BASE_MS). */
