@@ -60,7 +60,10 @@ export const routeDescriptions: RouteConfig[] = [
       path: "/.auth/check/{path}",
       summary: "Forward auth (Envoy ext_authz, nginx auth_request, Traefik ForwardAuth)",
       description:
-        "The gateway's decision for the request described by X-Forwarded-Uri / X-Original-URI and X-Forwarded-Method / X-Original-Method, or else by this request's method and the path after /.auth/check. Any method. Descriptions that are all present must agree (both header pairs; a forwarded URI beside a path after /.auth/check): two that differ get 400 path_ambiguous.",
+        "The gateway's decision for the request described by X-Forwarded-Uri / X-Original-URI and " +
+        "X-Forwarded-Method / X-Original-Method, or else by this request's method and the path after " +
+        "/.auth/check. Any method. Descriptions that are all present must agree (both header pairs; a " +
+        "forwarded URI beside a path after /.auth/check): two that differ get 400 path_ambiguous.",
       security: [{ accessToken: [] }, {}],
       request: {
         params: z.object({

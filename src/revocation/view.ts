@@ -2,17 +2,18 @@
 // lookups in a compact index (hashed-index.ts: the snapshot's records searched in place, newer
 // entries in a Map) and no read at all. About once per staleness window it refreshes: from the
 // ledger's fresh head (fresh-head.ts) when that covers everything after the view, else from KV (one
-// tiny `version` read when nothing changed; KV alone while the fresh head fails). Late in the window
-// one request refreshes it in the background (waitUntil) while every request keeps answering from
-// it; a request that still finds it past the window refreshes it itself. No request ever awaits a read another request started: workerd ties I/O to the request
-// that began it, and under load (npm run soak) a shared refresh made the requests waiting on it fail
-// with 500s or hang whenever the request that started it went away. A failed refresh keeps the last
-// view (to be brought up to date when KV answers) and is retried after REFRESH_RETRY_MS; until one
-// succeeds, a view older than the window cannot vouch for a token (ensureFresh says so, and the
-// caller asks the ledger instead), since a revocation made meanwhile would pass past the bound. A
-// refresh that only found a key not yet visible (KV's propagation, which the bound on Cloudflare
-// includes) keeps vouching for up to KV_PROPAGATION_MS more, so a compaction's new keys do not send
-// every isolate to the ledger while they spread.
+// tiny `version` read when nothing changed; KV alone while the fresh head fails). Late in the
+// window one request refreshes it in the background (waitUntil) while every request keeps answering
+// from it; a request that still finds it past the window refreshes it itself. No request ever
+// awaits a read another request started: workerd ties I/O to the request that began it, and under
+// load (npm run soak) a shared refresh made the requests waiting on it fail with 500s or hang
+// whenever the request that started it went away. A failed refresh keeps the last view (to be
+// brought up to date when KV answers) and is retried after REFRESH_RETRY_MS; until one succeeds, a
+// view older than the window cannot vouch for a token (ensureFresh says so, and the caller asks the
+// ledger instead), since a revocation made meanwhile would pass past the bound. A refresh that only
+// found a key not yet visible (KV's propagation, which the bound on Cloudflare includes) keeps
+// vouching for up to KV_PROPAGATION_MS more, so a compaction's new keys do not send every isolate
+// to the ledger while they spread.
 //
 // Entries are never removed one by one: an expired entry can only match tokens that are themselves
 // expired (jti/token) or past MAX_TOKEN_LIFETIME_SECONDS (sub/sid), so keeping it is harmless, and
