@@ -202,7 +202,8 @@ function memoryKv() {
   const store = new Map();
   return {
     store,
-    async get(key, type) {
+    async get(key, options) {
+      const type = typeof options === "string" ? options : options?.type;
       const v = store.get(key);
       if (v === undefined) return null;
       if (type === "json") return JSON.parse(v);

@@ -20,11 +20,13 @@ export default {
     const params = await request.json();
     const where = params.location;
     const kv = {
-      /** @param {string} key @param {string | { type?: string }} [type] */
+      /** @param {string} key @param {string | { type?: string, cacheTtl?: number }} [type] */
       async get(key, type) {
         const kind = typeof type === "string" ? type : (type?.type ?? "text");
+        // The read's own cacheTtl (seconds), as the view passes it; the location's default without one.
+        const ttl = typeof type === "object" && typeof type?.cacheTtl === "number" ? `&cacheTtl=${type.cacheTtl}` : "";
         const response = await env.SIMKV.fetch(
-          `http://simkv/?where=${encodeURIComponent(where)}&key=${encodeURIComponent(key)}`,
+          `http://simkv/?where=${encodeURIComponent(where)}&key=${encodeURIComponent(key)}${ttl}`,
         );
         if (response.status === 404) {
           await response.arrayBuffer();

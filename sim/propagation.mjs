@@ -55,7 +55,8 @@ if (flags.help) {
   --duration S         seconds of revoking (60)
   --staleness S        REVOCATION_MAX_STALENESS_SECONDS (wrangler.toml's, 5)
   --kv-propagation S   how long a KV write takes to be visible in a location (60)
-  --kv-cache-ttl S     how long a location caches each KV read, missing keys too (60)
+  --kv-cache-ttl S     how long a location caches a KV read that names no cacheTtl, missing keys too (60;
+                       the view names 30, KV_CACHE_TTL_SECONDS)
   --upper-tier         a tiered cache: one upper tier shared by every location (off)
   --tier-age M         honour | ignore: whether a lower tier subtracts the upper tier's Age (honour)
   --tick-ms MS         each isolate's "request" interval: ensureFresh + checks each tick (50)
@@ -383,7 +384,9 @@ async function main() {
     /** @param {Request} request */
     const kvHandler = async (request) => {
       const u = new URL(request.url);
-      const bytes = locationOf(u.searchParams.get("where") ?? "").kv.bytesOf(u.searchParams.get("key") ?? "");
+      const kv = locationOf(u.searchParams.get("where") ?? "").kv;
+      const ttlS = Number(u.searchParams.get("cacheTtl") ?? NaN);
+      const bytes = kv.bytesOf(u.searchParams.get("key") ?? "", Number.isFinite(ttlS) ? ttlS * 1000 : kv.cacheTtlMs);
       return bytes === null ? new MfResponse(null, { status: 404 }) : new MfResponse(bytes);
     };
     /** @param {Request} request */

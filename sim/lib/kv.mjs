@@ -115,11 +115,11 @@ export class LocationKv {
   }
 
   /** The bytes this location answers for `key` now (null: not found), through its read cache. */
-  bytesOf(/** @type {string} */ key) {
+  bytesOf(/** @type {string} */ key, ttlMs = this.cacheTtlMs) {
     this.reads++;
     const now = this.clock();
     let entry = this.cache.get(key);
-    if (!entry || now - entry.cachedAt >= this.cacheTtlMs) {
+    if (!entry || now - entry.cachedAt >= ttlMs) {
       this.misses++;
       entry = { cachedAt: now, bytes: this.mirror.valueAsOf(key, now - this.propagationMs) };
       this.cache.set(key, entry);
@@ -130,7 +130,10 @@ export class LocationKv {
   /** The KV binding's shape: get(key, "json" | "arrayBuffer" | "text" | { type }). */
   async get(/** @type {string} */ key, /** @type {any} */ type) {
     const kind = typeof type === "string" ? type : (type?.type ?? "text");
-    const bytes = this.bytesOf(key);
+    // A read's own cacheTtl (seconds) wins over the location's default, as on Cloudflare.
+    const ttlMs =
+      typeof type === "object" && typeof type?.cacheTtl === "number" ? type.cacheTtl * 1000 : this.cacheTtlMs;
+    const bytes = this.bytesOf(key, ttlMs);
     if (bytes === null) return null;
     if (kind === "json") return JSON.parse(new TextDecoder().decode(bytes));
     if (kind === "arrayBuffer") return bytes.slice().buffer;

@@ -24,6 +24,13 @@ import { entryHash, RevocationIndex, type Probe } from "./hashed-index";
 import { HEAD_KEY, recordsKey, segmentKey, snapshotKey, VERSION_KEY, type Head, type WireEntry } from "./kv-layout";
 import type { RevocationKind } from "./model";
 
+/**
+ * How long a location keeps a KV read (`cacheTtl`): the least Cloudflare allows since 2026-01-30,
+ * against a default of 60 s. A write reaches a location once its old copy expires, so the KV-only
+ * bound is that much shorter, and a key not visible yet is not taken as missing for as long.
+ */
+export const KV_CACHE_TTL_SECONDS = 30;
+
 /** After a failed refresh, how long requests keep using the last view before one tries again. */
 export const REFRESH_RETRY_MS = 1_000;
 /**
@@ -134,12 +141,12 @@ export class RevocationView {
 
   private async get<T>(key: string): Promise<T | null> {
     this.kvReads++;
-    return this.kv.get<T>(key, "json");
+    return this.kv.get<T>(key, { type: "json", cacheTtl: KV_CACHE_TTL_SECONDS });
   }
 
   private async getBytes(key: string): Promise<ArrayBuffer | null> {
     this.kvReads++;
-    return this.kv.get(key, "arrayBuffer");
+    return this.kv.get(key, { type: "arrayBuffer", cacheTtl: KV_CACHE_TTL_SECONDS });
   }
 
   /**
