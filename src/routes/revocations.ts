@@ -48,12 +48,15 @@ export const FeedResponseSchema = z
   .meta({ id: "Feed" });
 
 /** The ledger's record, or the refusal as the client's answer. */
-function recordedOrThrow(result: Recorded | Refusal): Recorded {
+function recordedOrThrow(result: Recorded | Refusal, selfService = false): Recorded {
   switch (result) {
     case "full":
+      // The reserve past the cap is the admin's and the identity provider's, not a holder's.
       throw new AuthError(
         "revocations_full",
-        `The ledger holds the most active revocations it accepts (${MAX_ACTIVE_REVOCATIONS}); sub and sid revocations are still taken, into a reserve of ${SUBJECT_REVOCATION_RESERVE}.`,
+        selfService
+          ? `The ledger holds the most active revocations it accepts (${MAX_ACTIVE_REVOCATIONS}); an admin can still revoke by sub or sid.`
+          : `The ledger holds the most active revocations it accepts (${MAX_ACTIVE_REVOCATIONS}); sub and sid revocations are still taken, into a reserve of ${SUBJECT_REVOCATION_RESERVE}.`,
       );
     case "self_service_full":
       throw new AuthError(
@@ -135,6 +138,7 @@ export async function logout(c: AppContext): Promise<Response> {
   const subject = `${verified.issuer.issuer}\n${verified.claims.sub ?? `(no sub) ${sid}`}`;
   recordedOrThrow(
     await askLedger<Recorded | Refusal>(c.env, (ledger) => ledger.logout(revocation, { subject, facts })),
+    true,
   );
   return c.body(null, 204, { "Cache-Control": "no-store" });
 }
