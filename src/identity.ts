@@ -7,8 +7,6 @@ import type { IdentityHeader } from "./identity-headers";
 import { memoOf } from "./token/verified-cache";
 import type { VerifiedToken } from "./token/verify";
 
-export { IDENTITY_HEADER_PREFIX, IDENTITY_HEADERS } from "./identity-headers";
-
 /**
  * An array's elements joined with `separator`, each with "%" and the separator percent-encoded, so
  * that the joined text splits back into exactly the elements: `["buyer", "x,admin"]` is

@@ -8,7 +8,7 @@
 import { AuthError } from "./errors";
 
 /** The override headers of the frameworks above (lower case, as Headers gives names). */
-export const OVERRIDE_HEADERS = ["x-http-method-override", "x-http-method", "x-method-override"] as const;
+const OVERRIDE_HEADERS = ["x-http-method-override", "x-http-method", "x-method-override"] as const;
 const OVERRIDE_NAMES: ReadonlySet<string> = new Set(OVERRIDE_HEADERS);
 const METHOD = /^[A-Za-z]{1,16}$/;
 

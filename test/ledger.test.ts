@@ -315,3 +315,13 @@ describe("Idempotency-Key", () => {
     });
   });
 });
+
+describe("the ledger's own refusals", () => {
+  it("answers a stream request without Upgrade: websocket with a 426 problem body, like every other refusal", async () => {
+    const response = await ledgerOf(env).fetch(new Request("https://ledger.internal/stream"));
+    expect(response.status).toBe(426);
+    expect(response.headers.get("Content-Type")).toBe("application/problem+json");
+    expect(response.headers.get("Upgrade")).toBe("websocket");
+    expect(((await response.json()) as { code: string }).code).toBe("upgrade_required");
+  });
+});

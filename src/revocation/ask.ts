@@ -10,7 +10,7 @@ export function askLedger<T>(env: Env, call: (ledger: DurableObjectStub<Revocati
 }
 
 /** The ledger's answer, or revocations_unavailable when it cannot be reached in time. */
-export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(

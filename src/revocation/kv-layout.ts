@@ -54,15 +54,15 @@ export function toWire(seq: number, r: Revocation, h?: string | null): WireEntry
   return entry;
 }
 
-/** Consecutive runs of entries, each at most `maxEntries` long and `maxBytes` as a JSON array. */
-export function piecesOf(entries: readonly WireEntry[], maxEntries: number, maxBytes: number): WireEntry[][] {
+/** Consecutive runs of entries, each at most `maxBytes` as a JSON array (a segment each). */
+export function piecesOf(entries: readonly WireEntry[], maxBytes: number): WireEntry[][] {
   const encoder = new TextEncoder();
   const pieces: WireEntry[][] = [];
   let piece: WireEntry[] = [];
   let bytes = 2; // "[]"
   for (const entry of entries) {
     const size = encoder.encode(JSON.stringify(entry)).length + 1; // and its comma
-    if (piece.length > 0 && (piece.length >= maxEntries || bytes + size > maxBytes)) {
+    if (piece.length > 0 && bytes + size > maxBytes) {
       pieces.push(piece);
       piece = [];
       bytes = 2;

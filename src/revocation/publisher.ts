@@ -55,7 +55,7 @@ export async function publish(
   let compact = false;
   if (tail.length > TAIL_MAX_ENTRIES) {
     // Usually one segment; a backlog (KV was down) may take several, or go straight to a snapshot.
-    const pieces = piecesOf(tail, Infinity, maxValueBytes);
+    const pieces = piecesOf(tail, maxValueBytes);
     // No snapshot while rows lack their hash (see fillHashes): segments meanwhile, past 64 if need be.
     compact = hashed && segments.length + pieces.length > SEGMENTS_BEFORE_SNAPSHOT;
     if (!compact) {
