@@ -48,9 +48,14 @@ function missingShape(config) {
   } else if (ledger.script_name && ledger.script_name !== config.name) {
     problems.push(`REVOCATION_LEDGER points at another Worker ("${ledger.script_name}"): its ledger would be shared`);
   }
-  if (!config.migrations?.some((/** @type {any} */ m) => m.new_sqlite_classes?.includes("RevocationLedger"))) {
-    problems.push('no [[migrations]] entry with new_sqlite_classes = ["RevocationLedger"]');
+  for (const cls of ["RevocationLedger", "DpopReplay"]) {
+    if (!config.migrations?.some((/** @type {any} */ m) => m.new_sqlite_classes?.includes(cls))) {
+      problems.push(`no [[migrations]] entry with new_sqlite_classes = ["${cls}"]`);
+    }
   }
+  const replay = config.durable_objects?.bindings?.find((/** @type {any} */ b) => b.name === "DPOP_REPLAY");
+  if (replay?.class_name !== "DpopReplay")
+    problems.push('no durable_objects binding "DPOP_REPLAY" of class "DpopReplay"');
   return problems;
 }
 
@@ -139,7 +144,11 @@ try {
     const problems = missingShape(config);
     // The vars as the Worker receives them: JSON values already parsed; ADMIN_TOKENS is a secret
     // that is not in the file.
-    const parsed = parseConfig(config.vars);
+    // Bindings by name only: parseConfig checks that a route's proofReplay "network" has DPOP_REPLAY.
+    const bindings = Object.fromEntries(
+      (config.durable_objects?.bindings ?? []).map((/** @type {any} */ b) => [b.name, { binding: b.class_name }]),
+    );
+    const parsed = parseConfig({ ...bindings, ...config.vars });
     if ("issues" in parsed) {
       for (const issue of parsed.issues) problems.push(`vars: ${issue.var}: ${issue.message}`);
     }

@@ -6,7 +6,10 @@ import { identifyClient } from "./client-apps";
 import { methodOverrideOf, overrideRefused } from "./method";
 import { AuthError } from "./errors";
 import { checkRequire, RESERVED, selectRuleMemo } from "./policy";
-import { extractBearer } from "./token/extract";
+import type { ClientCertificate } from "./sender/certificate";
+import { checkSender } from "./sender/check";
+import type { ClaimProof } from "./sender/replay-shard";
+import { extractCredential } from "./token/extract";
 import { memoOf, verifyCached, type KeyHeld } from "./token/verified-cache";
 import type { KeyLookup, VerifiedToken } from "./token/verify";
 
@@ -28,6 +31,8 @@ export interface Approval {
   /** Null on `auth: "none"` routes: nothing about the caller is asserted. */
   verified: VerifiedToken | null;
   client: ClientConfig | null;
+  /** A DPoP nonce for the client's answer, when the one its proof used is about to expire. */
+  nextNonce?: string;
 }
 
 export interface Target {
@@ -37,6 +42,10 @@ export interface Target {
   /** The query as sent, with its "?" ("" without one): it may carry a `_method` override. */
   rawQuery: string;
   headers: Headers;
+  /** The URL the client used: its scheme, host and path are what a DPoP proof's htu must name. */
+  url: string;
+  /** The client's TLS certificate as the edge saw it, for certificate-bound tokens (read only for them). */
+  certificate: () => ClientCertificate;
 }
 
 export interface Deps {
@@ -46,6 +55,8 @@ export interface Deps {
   nowMs: number;
   /** Throws token_revoked (or revocations_unavailable) per the rule's revocation mode. */
   checkRevocation: (rule: Rule, verified: VerifiedToken, token: string) => Promise<void>;
+  /** Claims a DPoP proof's jti across the network (routes with proofReplay "network"). */
+  claimProof?: ClaimProof;
   /** Filled as the decision goes, for the decision log. */
   trace?: Trace;
 }
@@ -63,13 +74,16 @@ export async function authorize(target: Target, config: Config, deps: Deps): Pro
   const client = rule.client === "required" ? await identifyClient(target.headers, config.clients) : null;
   if (client) trace.client = client.id;
   if (rule.auth === "none") return { rule, verified: null, client };
-  const token = extractBearer(target.headers);
-  if (token === null) throw new AuthError("token_missing", "This route requires a bearer token.");
-  const verified = await verifyCached(token, config, deps.keyFor, deps.keyHeld, deps.nowMs);
+  const credential = extractCredential(target.headers);
+  if (credential === null) throw new AuthError("token_missing", "This route requires a bearer token.");
+  const verified = await verifyCached(credential.token, config, deps.keyFor, deps.keyHeld, deps.nowMs);
   trace.issuer = verified.issuer.issuer;
-  await deps.checkRevocation(rule, verified, token);
+  // Not awaited for a bearer token on a route that takes one: nothing to wait for on most requests.
+  const checked = checkSender(credential, verified, target, rule, config, deps.nowMs, deps.claimProof);
+  const sender = checked instanceof Promise ? await checked : checked;
+  await deps.checkRevocation(rule, verified, credential.token);
   meetRequire(rule, verified);
-  return { rule, verified, client };
+  return { rule, verified, client, nextNonce: sender.nextNonce };
 }
 
 // The rules each verification has met, in its record (verified-cache.ts). A rule and a token's claims

@@ -22,6 +22,12 @@ export const ALGORITHMS = [
 ] as const;
 export type Algorithm = (typeof ALGORITHMS)[number];
 export const DEFAULT_ALGORITHMS: Algorithm[] = ["RS256", "ES256", "EdDSA"];
+/**
+ * What a client may sign its DPoP proofs with, by default: what the clients of Keycloak, Auth0, Okta
+ * and oidc-provider use (ES256 first, which panva's libraries default to). A proof is the client's,
+ * not the issuer's, so this list is apart from `algorithms`.
+ */
+export const DEFAULT_DPOP_ALGORITHMS: Algorithm[] = ["ES256", "ES384", "EdDSA", "Ed25519", "RS256", "PS256"];
 
 const httpUrl = z
   .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
@@ -47,6 +53,7 @@ const RESERVED_HEADERS = new Set([
   "trailer",
   "upgrade",
   "proxy-authorization",
+  "dpop",
   ...Object.keys(IDENTITY_HEADERS).map((h) => h.toLowerCase()),
 ]);
 
@@ -114,6 +121,7 @@ export const IssuerSchema = z
     audiences: z.array(z.string().min(1).max(2048)).min(1).max(50),
     algorithms: z.array(z.enum(ALGORITHMS)).min(1).max(ALGORITHMS.length).default(DEFAULT_ALGORITHMS),
     logoutAudiences: z.array(z.string().min(1).max(2048)).max(50).optional(),
+    dpopAlgorithms: z.array(z.enum(ALGORITHMS)).min(1).max(ALGORITHMS.length).default(DEFAULT_DPOP_ALGORITHMS),
   })
   .refine((i) => i.jwksUri !== undefined || /^https?:\/\//.test(i.issuer), {
     error: "without jwksUri, issuer must be an http(s) URL (its /.well-known/openid-configuration is read)",
@@ -153,8 +161,15 @@ export const RuleSchema = z
     require: RequireSchema.optional(),
     revocation: z.enum(["eventual", "strict", "skip"]).default("eventual"),
     client: z.enum(["required", "none"]).default("none"),
+    /** "bound": only DPoP-bound or certificate-bound tokens pass (a bound token is checked on every route). */
+    sender: z.enum(["any", "bound"]).default("any"),
+    /** "network": a DPoP proof is accepted once across every location (replay-shard.ts), not once per isolate. */
+    proofReplay: z.enum(["isolate", "network"]).default("isolate"),
   })
-  .refine((r) => !(r.auth === "none" && r.require), { error: 'a rule with auth "none" cannot have require' });
+  .refine((r) => !(r.auth === "none" && r.require), { error: 'a rule with auth "none" cannot have require' })
+  .refine((r) => !(r.auth === "none" && r.sender === "bound"), {
+    error: 'a rule with auth "none" cannot have sender "bound"',
+  });
 
 export const PolicySchema = z.strictObject({
   routes: z.array(RuleSchema).max(MAX_POLICY_ROUTES),
@@ -181,6 +196,26 @@ export const ClientSchema = z.strictObject({
 });
 
 const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
+
+const DPOP_DEFAULTS = { maxAgeSeconds: 60, nonce: false, nonceLifetimeSeconds: 300 };
+export const SenderConstraintsSchema = z.strictObject({
+  dpop: z
+    .strictObject({
+      /** How old a proof's iat may be (RFC 9449 section 11.1); also how long its jti is remembered. */
+      maxAgeSeconds: seconds(5, 300).default(DPOP_DEFAULTS.maxAgeSeconds),
+      /** Require server-issued nonces (section 8), from DPOP_NONCE_SECRET. */
+      nonce: z.boolean().default(DPOP_DEFAULTS.nonce),
+      /** A nonce is good for one to two of these. */
+      nonceLifetimeSeconds: seconds(30, 3600).default(DPOP_DEFAULTS.nonceLifetimeSeconds),
+    })
+    .default(DPOP_DEFAULTS),
+  certificates: z
+    .strictObject({
+      /** Whether a bound certificate must also chain to the hostname's CA (certVerified "SUCCESS"). */
+      requireVerified: z.boolean().default(false),
+    })
+    .default({ requireVerified: false }),
+});
 
 /** Each var's schema; `undefined` (unset or "") takes the default. */
 const VAR_SCHEMAS = {
@@ -227,10 +262,14 @@ const VAR_SCHEMAS = {
       `a header may not be one of: ${[...FRAMING_HEADERS].join(", ")}`,
     )
     .default(DEFAULT_FOREIGN_IDENTITY_HEADERS),
+  SENDER_CONSTRAINTS: SenderConstraintsSchema.default({
+    dpop: DPOP_DEFAULTS,
+    certificates: { requireVerified: false },
+  }),
 } as const;
 
-export type ConfigVar = keyof typeof VAR_SCHEMAS | "ADMIN_TOKENS";
-export const CONFIG_VARS = [...Object.keys(VAR_SCHEMAS), "ADMIN_TOKENS"] as ConfigVar[];
+export type ConfigVar = keyof typeof VAR_SCHEMAS | "ADMIN_TOKENS" | "DPOP_NONCE_SECRET";
+export const CONFIG_VARS = [...Object.keys(VAR_SCHEMAS), "ADMIN_TOKENS", "DPOP_NONCE_SECRET"] as ConfigVar[];
 
 type Parsed = { [K in keyof typeof VAR_SCHEMAS]: z.output<(typeof VAR_SCHEMAS)[K]> };
 export type IssuerConfig = z.output<typeof IssuerSchema>;
@@ -260,6 +299,11 @@ export interface Config {
   strippedHeaders: Set<string>;
   /** Lowercased prefixes of names the client may never send on (FOREIGN_IDENTITY_HEADERS entries ending in *). */
   strippedPrefixes: string[];
+  /** DPoP proofs (SENDER_CONSTRAINTS.dpop); a nonce secret means nonces are required. */
+  dpop: { maxAgeSeconds: number; nonceLifetimeSeconds: number; nonceSecret: string | null };
+  certificates: { requireVerified: boolean };
+  /** Every issuer's DPoP algorithms, space-separated: the `algs` of a DPoP challenge. */
+  dpopAlgs: string;
 }
 
 export interface ConfigIssue {
@@ -269,6 +313,8 @@ export interface ConfigIssue {
 
 /** Admin tokens shorter than this are refused: they are bearer secrets guarding every revocation. */
 export const MIN_ADMIN_TOKEN_LENGTH = 16;
+/** A DPoP nonce secret shorter than this is refused: anyone who guesses it makes nonces that never expire. */
+export const MIN_NONCE_SECRET_LENGTH = 32;
 
 function fromVar(raw: unknown): { ok: true; value: unknown } | { ok: false } {
   if (typeof raw !== "string") return { ok: true, value: raw };
@@ -315,6 +361,16 @@ export function parseConfig(env: Record<string, unknown>): { config: Config } | 
       message: `must be a comma-separated list of tokens of at least ${MIN_ADMIN_TOKEN_LENGTH} characters, without spaces`,
     });
   }
+  const nonceSecret = typeof env.DPOP_NONCE_SECRET === "string" ? env.DPOP_NONCE_SECRET.trim() : "";
+  const senders = parsed.SENDER_CONSTRAINTS as Parsed["SENDER_CONSTRAINTS"] | undefined;
+  if (senders?.dpop.nonce && nonceSecret.length < MIN_NONCE_SECRET_LENGTH)
+    issues.push({
+      var: "DPOP_NONCE_SECRET",
+      message: `must be a secret of at least ${MIN_NONCE_SECRET_LENGTH} characters when SENDER_CONSTRAINTS.dpop.nonce is true`,
+    });
+  const routes = (parsed.POLICY as Parsed["POLICY"] | undefined)?.routes ?? [];
+  if (routes.some((r) => r.proofReplay === "network") && env.DPOP_REPLAY === undefined)
+    issues.push({ var: "POLICY", message: 'proofReplay "network" needs the DPOP_REPLAY Durable Object binding' });
   if (issues.length > 0) return { issues };
 
   const p = parsed as Parsed;
@@ -354,6 +410,13 @@ export function parseConfig(env: Record<string, unknown>): { config: Config } | 
       strippedPrefixes: p.FOREIGN_IDENTITY_HEADERS.filter((h) => h.endsWith("*")).map((h) =>
         h.slice(0, -1).toLowerCase(),
       ),
+      dpop: {
+        maxAgeSeconds: p.SENDER_CONSTRAINTS.dpop.maxAgeSeconds,
+        nonceLifetimeSeconds: p.SENDER_CONSTRAINTS.dpop.nonceLifetimeSeconds,
+        nonceSecret: p.SENDER_CONSTRAINTS.dpop.nonce ? nonceSecret : null,
+      },
+      certificates: p.SENDER_CONSTRAINTS.certificates,
+      dpopAlgs: [...new Set(p.ISSUERS.flatMap((i) => i.dpopAlgorithms))].join(" "),
     },
   };
 }

@@ -104,3 +104,19 @@ export const FRESH_MAX_ENTRIES = 2_000;
 /** Feed page size: default and maximum. */
 export const FEED_DEFAULT_LIMIT = 100;
 export const FEED_MAX_LIMIT = 1_000;
+
+/**
+ * A DPoP proof header larger than this is refused before parsing: a proof carries one public key
+ * (an RSA 4096 one is about 700 characters) and a few short claims.
+ */
+export const MAX_DPOP_PROOF_BYTES = 4 * 1024;
+/** A proof's jti longer than this is refused: it is remembered for the proof window (proof-replay.ts). */
+export const MAX_DPOP_JTI_CHARS = 256;
+/**
+ * DPoP proofs remembered per isolate against replay (src/sender/proof-replay.ts), each under 200
+ * bytes with its key: 10 MB at most, 50 000 proofs in one proof window, far more than one
+ * isolate serves in a minute.
+ */
+export const MAX_REMEMBERED_PROOFS = 50_000;
+/** A network-wide DPoP replay check (src/sender/replay-shard.ts) waits this long before a 503. */
+export const REPLAY_CHECK_TIMEOUT_MS = 2_000;

@@ -24,6 +24,15 @@ export type DenialCode =
   | "signature_invalid"
   | "crit_unsupported"
   | "token_revoked"
+  // sender-constrained tokens (RFC 9449 DPoP, RFC 8705 certificates)
+  | "token_dpop_bound"
+  | "token_not_dpop_bound"
+  | "sender_unbound"
+  | "dpop_proof_invalid"
+  | "dpop_proof_replayed"
+  | "dpop_nonce_required"
+  | "certificate_required"
+  | "certificate_mismatch"
   // logout tokens and Security Event Tokens (their routes answer in OAuth / RFC 8935 terms)
   | "event_token_invalid"
   | "event_token_replayed"
@@ -47,6 +56,7 @@ export type DenialCode =
   | "origin_unreachable"
   | "origin_timeout"
   | "revocations_unavailable"
+  | "dpop_replay_unavailable"
   // the authorizer itself
   | "config_invalid"
   | "not_found"
@@ -61,6 +71,8 @@ export class AuthError extends Error {
     readonly detail: string,
     /** Extra members of the problem body (e.g. the names of bad config vars). */
     readonly extra?: Record<string, unknown>,
+    /** What the challenge carries besides the code: the DPoP nonce a use_dpop_nonce refusal hands out. */
+    readonly challenge?: { dpopNonce?: string },
   ) {
     super(`${code}: ${detail}`);
   }

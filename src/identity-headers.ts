@@ -15,5 +15,7 @@ export const IDENTITY_HEADERS = {
   "X-Auth-Expires": "`exp`",
   "X-Auth-Claims": "the whole payload, JSON, base64url",
   "X-Auth-Client": "the client application's id (CLIENTS)",
+  "X-Auth-Binding": "`dpop` or `mtls`: what the token is bound to (`cnf`), proven on this request",
+  "X-Auth-Key-Thumbprint": "`cnf.jkt` or `cnf.x5t#S256`: the bound key's or certificate's SHA-256 thumbprint",
 } as const;
 export type IdentityHeader = keyof typeof IDENTITY_HEADERS;

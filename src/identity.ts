@@ -4,6 +4,7 @@
 import type { ClientConfig } from "./config";
 import { MAX_CLAIM_HEADER_BYTES } from "./constants";
 import type { IdentityHeader } from "./identity-headers";
+import { bindingOf } from "./sender/binding";
 import { memoOf } from "./token/verified-cache";
 import type { VerifiedToken } from "./token/verify";
 
@@ -77,6 +78,12 @@ export function tokenHeaders(verified: VerifiedToken, claimHeaders: Record<strin
   // A string is one role (rolesOf), so its commas are escaped as an element's would be.
   add("X-Auth-Roles", typeof c.roles === "string" ? [c.roles] : c.roles);
   add("X-Auth-Expires", c.exp);
+  // Only approvals get here, and a bound token is approved only with its proof or certificate.
+  const binding = bindingOf(c);
+  if (binding) {
+    add("X-Auth-Binding", binding.kind);
+    add("X-Auth-Key-Thumbprint", binding.thumbprint);
+  }
   // Base64url, so always a valid header value; bounded by the token's own 8 KiB limit, not the
   // per-claim one, so that X-Auth-Claims really does carry what the other headers leave out.
   out.push(["X-Auth-Claims", verified.payloadSegment]);

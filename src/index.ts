@@ -11,6 +11,7 @@ import { logout, revocationFeed, revocationStream, revoke } from "./routes/revoc
 
 export { RevocationLedger } from "./revocation/ledger";
 export { RevocationHead } from "./revocation/fresh-head";
+export { DpopReplay } from "./sender/replay-shard";
 
 const app = new Hono<AppEnv>();
 

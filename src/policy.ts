@@ -13,6 +13,8 @@ export const DEFAULT_RULE: Rule = {
   auth: "required",
   revocation: "eventual",
   client: "none",
+  sender: "any",
+  proofReplay: "isolate",
 };
 
 /** Marks the authorizer's own routes (`/.auth/*`), which are never forwarded. */

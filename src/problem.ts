@@ -24,6 +24,8 @@ interface ProblemShape {
   title: string;
   /** RFC 6750 error code for `WWW-Authenticate`; "" means a challenge without an error. */
   bearer?: "" | "invalid_token" | "insufficient_scope" | "invalid_request";
+  /** A DPoP challenge whatever the request's scheme (RFC 9449 section 7.1): its error code, or "" for none. */
+  dpop?: "" | "invalid_token" | "invalid_dpop_proof" | "use_dpop_nonce";
   /** A non-Bearer challenge (the client API key). */
   challenge?: string;
   /** The protocol a 426 asks for (RFC 9110 `Upgrade`). */
@@ -56,6 +58,20 @@ function shape(code: DenialCode): ProblemShape {
     case "crit_unsupported":
     case "token_revoked":
       return { status: 401, title: "Invalid token", bearer: "invalid_token" };
+    case "token_dpop_bound":
+    case "token_not_dpop_bound":
+      return { status: 401, title: "Wrong authorization scheme for this token", dpop: "invalid_token" };
+    case "sender_unbound":
+      return { status: 401, title: "Sender-constrained token required", dpop: "invalid_token" };
+    case "dpop_proof_invalid":
+    case "dpop_proof_replayed":
+      return { status: 401, title: "Invalid DPoP proof", dpop: "invalid_dpop_proof" };
+    case "dpop_nonce_required":
+      return { status: 401, title: "DPoP nonce required", dpop: "use_dpop_nonce" };
+    case "certificate_required":
+    case "certificate_mismatch":
+      // RFC 8705 section 3: a certificate that does not match the token is the token's invalidity.
+      return { status: 401, title: "Client certificate does not match the token", bearer: "invalid_token" };
     case "event_token_invalid":
       return { status: 400, title: "Invalid logout or security event token" };
     case "event_token_replayed":
@@ -88,6 +104,8 @@ function shape(code: DenialCode): ProblemShape {
       return { status: 503, title: "Signing keys unavailable" };
     case "revocations_unavailable":
       return { status: 503, title: "Revocation list unavailable" };
+    case "dpop_replay_unavailable":
+      return { status: 503, title: "DPoP replay check unavailable" };
     case "origin_unreachable":
       return { status: 502, title: "Origin unreachable" };
     case "origin_timeout":
@@ -117,13 +135,24 @@ export function realmOf(request: Request): string {
   }
 }
 
-export function problemResponse(error: AuthError, realm: string): Response {
-  const { status, title, bearer, challenge, upgrade } = shape(error.code);
+/** How a refusal challenges a client that may use DPoP. */
+export interface DpopChallenge {
+  /** The proof algorithms accepted, space-separated (RFC 9449 `algs`). */
+  algs: string;
+  /** Whether the request presented its token with the DPoP scheme: its challenges are then DPoP ones. */
+  requested: boolean;
+}
+
+export function problemResponse(error: AuthError, realm: string, dpop?: DpopChallenge): Response {
+  const { status, title, bearer, challenge, upgrade, dpop: dpopError } = shape(error.code);
   const headers = new Headers({ "Content-Type": "application/problem+json", "Cache-Control": "no-store" });
-  if (bearer !== undefined) {
-    let value = `Bearer realm=${quoted(realm)}`;
-    if (bearer) value += `, error=${quoted(bearer)}, error_description=${quoted(error.detail)}`;
-    headers.set("WWW-Authenticate", value);
+  const describe = (code: string) => (code ? `, error=${quoted(code)}, error_description=${quoted(error.detail)}` : "");
+  if (dpopError !== undefined || (bearer !== undefined && dpop?.requested)) {
+    const algs = dpop ? `, algs=${quoted(dpop.algs)}` : "";
+    headers.set("WWW-Authenticate", `DPoP realm=${quoted(realm)}${algs}${describe(dpopError ?? bearer!)}`);
+    if (error.challenge?.dpopNonce) headers.set("DPoP-Nonce", error.challenge.dpopNonce);
+  } else if (bearer !== undefined) {
+    headers.set("WWW-Authenticate", `Bearer realm=${quoted(realm)}${describe(bearer)}`);
   } else if (challenge) {
     headers.set("WWW-Authenticate", `${challenge} realm=${quoted(realm)}`);
   }

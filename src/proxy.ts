@@ -37,7 +37,8 @@ function removed(name: string, as: string, config: Config, listed: Set<string> |
   // the handshake. Any other protocol (h2c, the start of request smuggling) is removed.
   if (name === "upgrade") return incoming.get("upgrade")?.toLowerCase() !== "websocket";
   if (HOP_BY_HOP.has(name) || listed?.has(name)) return true;
-  if (name === "authorization" && !config.forwardAuthorization) return true;
+  // The DPoP proof goes with the token: both kept, or both removed (RFC 9449 leaves it to the server).
+  if ((name === "authorization" || name === "dpop") && !config.forwardAuthorization) return true;
   // An override spelled with "_" is one a CGI-style origin reads but the policy did not judge.
   return name !== as && isOverrideHeader(as);
 }

@@ -109,6 +109,7 @@ describe("parsing", () => {
         "CLAIM_HEADERS",
         "CLIENTS",
         "CLOCK_TOLERANCE_SECONDS",
+        "DPOP_NONCE_SECRET",
         "FOREIGN_IDENTITY_HEADERS",
         "FORWARD_AUTHORIZATION",
         "ISSUERS",
@@ -118,6 +119,7 @@ describe("parsing", () => {
         "ORIGIN_URL",
         "POLICY",
         "REVOCATION_MAX_STALENESS_SECONDS",
+        "SENDER_CONSTRAINTS",
       ].sort(),
     );
   });

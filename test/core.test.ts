@@ -100,6 +100,8 @@ describe("authorize", () => {
     rawPath,
     rawQuery: "",
     headers: new Headers({ ...(token ? { Authorization: `Bearer ${token}` } : {}), ...extra }),
+    url: `https://api.example${rawPath}`,
+    certificate: () => null,
   });
 
   it("approves by rule: public without a token, protected with one that meets the rule", async () => {

@@ -51,7 +51,13 @@ describe("caching", () => {
 
   it("shares the key set with a cold isolate through the Cache API", async () => {
     const { net, idp } = await world();
-    const config = { issuer: idp.issuer, jwksUri: idp.jwksUri, audiences: ["api"], algorithms: ["ES256" as const] };
+    const config = {
+      issuer: idp.issuer,
+      jwksUri: idp.jwksUri,
+      audiences: ["api"],
+      algorithms: ["ES256" as const],
+      dpopAlgorithms: ["ES256" as const],
+    };
     const header = { alg: "ES256", kid: idp.keys[0]!.kid };
     await new IssuerKeys(config).keyFor(header);
     expect(idp.jwksFetches).toBe(1);

@@ -199,6 +199,23 @@ const VAR_VALUES: Record<string, fc.Arbitrary<unknown>> = {
     fc.constantFrom("X-Forwarded-User", "Remote-User", "Host", "content-length", "bad name", "", "x".repeat(129)),
     { maxLength: 4 },
   ),
+  SENDER_CONSTRAINTS: fc.record(
+    {
+      dpop: or(
+        fc.record(
+          {
+            maxAgeSeconds: or(fc.integer({ min: 4, max: 301 })),
+            nonce: or(fc.constantFrom(true, false, "yes")),
+            nonceLifetimeSeconds: or(fc.integer({ min: 29, max: 3601 })),
+          },
+          { requiredKeys: [] },
+        ),
+      ),
+      certificates: or(fc.constantFrom({}, { requireVerified: true }, { requireVerified: "no" }, { other: 1 })),
+    },
+    { requiredKeys: [] },
+  ),
+  DPOP_NONCE_SECRET: fc.constantFrom("a-dpop-nonce-secret-of-40-characters-000", "short", "", 1),
   ADMIN_TOKENS: fc.oneof(
     fc.constantFrom(ADMIN, `${ADMIN},short`, `${ADMIN}, ${ADMIN}`, "a b c d e f g h i j", ",,,", "é".repeat(20)),
     fc.string(),
@@ -230,6 +247,13 @@ const VALID: Record<string, fc.Arbitrary<unknown>> = {
   LOG_DECISIONS: fc.constantFrom(undefined, "all", "denials", "errors", '"errors"'),
   LOGOUT: fc.constantFrom(undefined, {}, { all: false }, { session: {}, all: { scopes: ["openid"] } }),
   FOREIGN_IDENTITY_HEADERS: fc.constantFrom(undefined, [], ["X-Forwarded-User", "X-Tenant"]),
+  SENDER_CONSTRAINTS: fc.constantFrom(
+    undefined,
+    {},
+    { dpop: { maxAgeSeconds: 30 } },
+    { certificates: { requireVerified: true } },
+  ),
+  DPOP_NONCE_SECRET: fc.constantFrom(undefined, "a-dpop-nonce-secret-of-40-characters-000"),
   ADMIN_TOKENS: fc.constantFrom(undefined, ADMIN, `${ADMIN},test-admin-token-0002`),
 };
 /** Anything at all for one var: near misses, JSON of any shape, text, nesting 1 to 100 000 deep, 1 MiB. */

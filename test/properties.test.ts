@@ -134,12 +134,17 @@ describe("the bearer token: extractor and verifier", () => {
           }
           expect(res.status).toBe(401);
           expect(w.net.originRequests.length).toBe(before);
-          expect(res.headers.get("WWW-Authenticate")).toMatch(/^Bearer realm="gw\.test"/);
+          // A DPoP-scheme request is challenged in its own scheme (RFC 9449 section 7.1).
+          const dpop = /^dpop(\s|$)/i.test(sent);
+          expect(res.headers.get("WWW-Authenticate")).toMatch(
+            dpop ? /^DPoP realm="gw\.test"/ : /^Bearer realm="gw\.test"/,
+          );
           const code = await denial(res);
-          // another scheme is no bearer token; one over the size limit may be refused as such first
-          if (!/^bearer(\s|$)/i.test(sent))
+          // another scheme is no token; one over the size limit may be refused as such first
+          if (!/^(bearer|dpop)(\s|$)/i.test(sent))
             expect(sent.length > 8192 ? ["token_missing", "token_too_large"] : ["token_missing"]).toContain(code);
-          else expect(INVALID_TOKEN.has(code), code).toBe(true);
+          // a valid token that is not DPoP-bound, sent with the DPoP scheme
+          else expect(INVALID_TOKEN.has(code) || (dpop && code === "token_not_dpop_bound"), code).toBe(true);
         }),
         { numRuns: 5000, timeout: HANG_MS },
       );

@@ -82,14 +82,43 @@ export function checkedTarget(request: Request): { method: string; rawPath: stri
   return { method, rawPath, rawQuery };
 }
 
+/**
+ * The URL the client used, for a DPoP proof's htu: the proxy names the scheme and host in
+ * X-Forwarded-Proto and X-Forwarded-Host (nginx and Envoy must be told to; Traefik does), else they
+ * are the check request's own; the path is the one judged. Two values of one header are refused as
+ * two forwarded URIs are.
+ */
+export function describedUrl(request: Request, rawPath: string): string {
+  const own = new URL(request.url);
+  const one = (name: string) => {
+    const value = request.headers.get(name);
+    if (value !== null && value.includes(","))
+      throw new AuthError("path_ambiguous", `The request carries more than one ${name}.`);
+    return value?.trim() || null;
+  };
+  const proto = one("X-Forwarded-Proto") ?? own.protocol.slice(0, -1);
+  const host = one("X-Forwarded-Host") ?? own.host;
+  return `${proto}://${host}${rawPath}`;
+}
+
 export async function check(c: AppContext): Promise<Response> {
   const config = c.get("config");
   const { method, rawPath, rawQuery } = checkedTarget(c.req.raw); // throws for a bogus or disputed description
   if (!/^[A-Za-z]{1,16}$/.test(method))
     throw new AuthError("path_invalid", "The forwarded method is not an HTTP method.");
-  const approval = await authorize({ method, rawPath, rawQuery, headers: c.req.raw.headers }, config, depsOf(c));
+  const target = {
+    method,
+    rawPath,
+    rawQuery,
+    headers: c.req.raw.headers,
+    url: describedUrl(c.req.raw, rawPath),
+    // The proxy ends the client's TLS connection: the certificate this request came with is its own.
+    certificate: () => "unseen" as const,
+  };
+  const approval = await authorize(target, config, depsOf(c));
   if (approval === RESERVED) throw new AuthError("not_found", "The authorizer's own routes cannot be checked.");
   const headers = new Headers({ "Cache-Control": "no-store" });
+  if (approval.nextNonce !== undefined) headers.set("DPoP-Nonce", approval.nextNonce);
   for (const [name, value] of identityHeaders(approval.verified, approval.client, config.claimHeaders))
     headers.set(name, value);
   return new Response(null, { status: 200, headers });

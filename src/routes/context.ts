@@ -2,11 +2,13 @@
 // context, and the wiring from the Worker's runtime (clock, waitUntil) to the pure core.
 import type { Context, MiddlewareHandler } from "hono";
 import type { Deps, Trace } from "../authorize";
-import { loadConfig, type Config } from "../config";
+import { DEFAULT_DPOP_ALGORITHMS, loadConfig, type Config } from "../config";
 import { AuthError } from "../errors";
 import { problemResponse, realmOf, unexpectedErrorResponse } from "../problem";
 import { checkRevocation } from "../revocation/check";
 import { headFetcher } from "../revocation/fresh-head";
+import { networkClaim } from "../sender/replay-shard";
+import { usesDpopScheme } from "../token/extract";
 import { keysOf } from "../token/jwks";
 import { logDecision, logged } from "../log";
 
@@ -49,6 +51,7 @@ export function depsFor(env: Env, ctx: RequestCtx | undefined, config: Config, t
     nowMs,
     checkRevocation: (rule, verified, token) =>
       checkRevocation(rule, verified, token, env, config, nowMs, waitUntil, fetchHead),
+    claimProof: env.DPOP_REPLAY ? networkClaim(env.DPOP_REPLAY) : undefined,
     trace,
   };
 }
@@ -60,10 +63,14 @@ export const depsOf = (c: AppContext): Deps => depsFor(c.env, executionCtxOf(c),
  * decision log), anything else a 500 that names nothing internal. The /.auth routes throw; Hono's
  * onError calls this. The identity provider's routes answer in their own formats (routes/events.ts).
  */
-export function errorResponseFor(error: unknown, request: Request, trace: Trace): Response {
+export function errorResponseFor(error: unknown, request: Request, trace: Trace, config?: Config): Response {
   if (error instanceof AuthError) {
     trace.reason = error.code;
-    return problemResponse(error, realmOf(request));
+    const dpop = {
+      algs: config?.dpopAlgs ?? DEFAULT_DPOP_ALGORITHMS.join(" "),
+      requested: usesDpopScheme(request.headers),
+    };
+    return problemResponse(error, realmOf(request), dpop);
   }
   trace.reason = "internal_error";
   console.error(
@@ -73,7 +80,7 @@ export function errorResponseFor(error: unknown, request: Request, trace: Trace)
 }
 
 export const errorResponse = (error: unknown, c: AppContext): Response =>
-  errorResponseFor(error, c.req.raw, c.get("trace"));
+  errorResponseFor(error, c.req.raw, c.get("trace"), c.get("config"));
 
 /** The decision log as middleware, for the /.auth routes. */
 export const decisionLog: MiddlewareHandler<AppEnv> = async (c, next) => {

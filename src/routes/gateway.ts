@@ -11,6 +11,8 @@ import { logDecision, logged } from "../log";
 import { RESERVED } from "../policy";
 import { rawPathOf, rawQueryOf } from "../path";
 import { forward, forwardHeaders, targetUrl } from "../proxy";
+import { certificateOf } from "../sender/certificate";
+import { withDpopNonce } from "../sender/dpop-nonce";
 import { depsFor, errorResponseFor } from "./context";
 
 export async function gateway(
@@ -28,14 +30,23 @@ export async function gateway(
     if (loaded instanceof AuthError) throw loaded;
     config = loaded;
     const rawPath = rawPathOf(url);
-    const target = { method: request.method, rawPath, rawQuery: rawQueryOf(url), headers: request.headers };
+    const target = {
+      method: request.method,
+      rawPath,
+      rawQuery: rawQueryOf(url),
+      headers: request.headers,
+      // The public URL: the one the client made its DPoP proof for, whatever ORIGIN_URL says.
+      url,
+      certificate: () => certificateOf(request),
+    };
     const approval = await authorize(target, config, depsFor(env, ctx, config, trace));
     if (approval === RESERVED) throw new AuthError("not_found", "No such authorizer route.");
     const identity = identityHeaders(approval.verified, approval.client, config.claimHeaders);
     const headers = forwardHeaders(request.headers, config, identity);
     response = await forward(request, targetUrl(url, rawPath, config.originUrl), headers, ORIGIN_TIMEOUT_MS);
+    if (approval.nextNonce !== undefined) response = withDpopNonce(response, approval.nextNonce);
   } catch (e) {
-    response = errorResponseFor(e, request, trace);
+    response = errorResponseFor(e, request, trace, config);
   }
   if (logged(config?.logDecisions, response.status)) logDecision(request, trace, response.status, started);
   return response;

@@ -22,6 +22,7 @@ export const HealthSchema = z
         jwksUri: z.string().describe('The configured JWKS URI, or "discovery".'),
         audiences: z.array(z.string()),
         algorithms: z.array(z.string()),
+        dpopAlgorithms: z.array(z.string()).describe("What its clients may sign DPoP proofs with."),
         jwks: z.object({
           keys: count,
           ageSeconds: seconds,
@@ -32,6 +33,20 @@ export const HealthSchema = z
       }),
     ),
     policy: z.object({ routes: count }),
+    senderConstraints: z
+      .object({
+        dpop: z.object({
+          maxAgeSeconds: count.describe("How old a proof's iat may be."),
+          nonce: z.boolean().describe("Whether proofs must carry a nonce this authorizer issued (DPoP-Nonce)."),
+          nonceLifetimeSeconds: count,
+          networkReplayRoutes: count.describe(
+            'Routes whose proofs are accepted once network-wide (proofReplay "network").',
+          ),
+          boundRoutes: count.describe('Routes that accept only sender-constrained tokens (sender "bound").'),
+        }),
+        certificates: z.object({ requireVerified: z.boolean() }),
+      })
+      .describe("DPoP (RFC 9449) and certificate-bound (RFC 8705) tokens; never the nonce secret."),
     clients: z.array(z.string()).describe("Client ids only; never a key."),
     originUrl: z
       .string()
@@ -79,9 +94,20 @@ export function health(c: AppContext): Response {
       jwksUri: i.jwksUri ?? "discovery",
       audiences: i.audiences,
       algorithms: i.algorithms,
+      dpopAlgorithms: i.dpopAlgorithms,
       jwks: keysOf(i).status(),
     })),
     policy: { routes: config.rules.length },
+    senderConstraints: {
+      dpop: {
+        maxAgeSeconds: config.dpop.maxAgeSeconds,
+        nonce: config.dpop.nonceSecret !== null,
+        nonceLifetimeSeconds: config.dpop.nonceLifetimeSeconds,
+        networkReplayRoutes: config.rules.filter((r) => r.proofReplay === "network").length,
+        boundRoutes: config.rules.filter((r) => r.sender === "bound").length,
+      },
+      certificates: config.certificates,
+    },
     clients: config.clients.map((cl) => cl.id),
     originUrl: isAdmin(c.req.raw.headers, config) ? config.originUrl : undefined,
     forwardAuthorization: config.forwardAuthorization,

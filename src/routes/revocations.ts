@@ -27,7 +27,9 @@ import {
 } from "../revocation/model";
 import { nowSec } from "../clock";
 import { checkRequire } from "../policy";
-import { extractBearer } from "../token/extract";
+import { certificateOf } from "../sender/certificate";
+import { checkSender, type SenderRule } from "../sender/check";
+import { extractCredential } from "../token/extract";
 import { verifyToken } from "../token/verify";
 import { depsOf, type AppContext } from "./context";
 
@@ -111,6 +113,9 @@ export async function revoke(c: AppContext): Promise<Response> {
   return c.json(answer, 200, { "Cache-Control": "no-store" });
 }
 
+/** Logging out twice is harmless, so a proof's replay is refused in the isolate only. */
+const LOGOUT_SENDER: SenderRule = { sender: "any", proofReplay: "isolate" };
+
 export const LogoutQuerySchema = z.object({ scope: z.enum(["token", "session", "all"]).default("token") });
 
 export async function logout(c: AppContext): Promise<Response> {
@@ -118,9 +123,19 @@ export async function logout(c: AppContext): Promise<Response> {
   const query = LogoutQuerySchema.safeParse({ scope: c.req.query("scope") });
   if (!query.success) throw new AuthError("body_invalid", 'scope must be "session", "all" or absent.');
   const scope = query.data.scope;
-  const token = extractBearer(c.req.raw.headers);
-  if (token === null) throw new AuthError("token_missing", "Logging out needs the token to end.");
-  const verified = await verifyToken(token, config, depsOf(c).keyFor, Date.now());
+  const credential = extractCredential(c.req.raw.headers);
+  if (credential === null) throw new AuthError("token_missing", "Logging out needs the token to end.");
+  const token = credential.token;
+  const nowMs = Date.now();
+  const verified = await verifyToken(token, config, depsOf(c).keyFor, nowMs);
+  // A bound token logs out as it is used: with its proof or its certificate (a stolen one cannot end the session either).
+  const target = {
+    method: c.req.method,
+    url: c.req.url,
+    headers: c.req.raw.headers,
+    certificate: () => certificateOf(c.req.raw),
+  };
+  await checkSender(credential, verified, target, LOGOUT_SENDER, config, nowMs, undefined);
   if (scope !== "token") {
     const require = config.logout[scope];
     if (require === false)

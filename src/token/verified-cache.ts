@@ -18,8 +18,8 @@ import { verifyToken, type KeyLookup, type VerifiedToken } from "./verify";
  * What is kept per verified token besides its verification, each part computed on first use by the
  * module that needs it, so that a token answered from the cache costs lookups, not work: the rules it
  * met (authorize.ts), its identity headers for the claim mapping they were made with (identity.ts),
- * its revocation facts and probe (revocation/facts.ts), and the ledger's answer kept through a KV
- * outage (revocation/check.ts). A token's claims never change, and everything here depends only on
+ * its revocation facts and probe (revocation/facts.ts), the ledger's answer kept through a KV
+ * outage (revocation/check.ts) and its hash for DPoP proofs (sender/check.ts). A token's claims never change, and everything here depends only on
  * them and on its Config, to which the cache belongs.
  */
 export interface TokenMemo {
@@ -28,6 +28,8 @@ export interface TokenMemo {
   facts?: TokenFacts;
   probe?: Probe;
   ledgerAnswer?: { kind: string | null; untilMs: number };
+  /** The token's hash as a DPoP proof names it (`ath`, sender/check.ts). */
+  ath?: string;
 }
 
 // The one per-token record, kept exactly as long as its verification: the cache's entries hold the
