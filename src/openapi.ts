@@ -64,7 +64,7 @@ export const routeDescriptions: RouteConfig[] = [
         "X-Forwarded-Method / X-Original-Method, or else by this request's method and the path after " +
         "/.auth/check. Any method. Descriptions that are all present must agree (both header pairs; a " +
         "forwarded URI beside a path after /.auth/check): two that differ get 400 path_ambiguous.",
-      security: [{ accessToken: [] }, {}],
+      security: [{ accessToken: [] }, { dpopToken: [] }, {}],
       request: {
         params: z.object({
           path: z
@@ -78,16 +78,22 @@ export const routeDescriptions: RouteConfig[] = [
           "x-original-uri": z.string().optional(),
           "x-forwarded-method": z.string().optional(),
           "x-original-method": z.string().optional(),
+          "x-forwarded-proto": z
+            .string()
+            .optional()
+            .describe("The scheme the client used: with X-Forwarded-Host, what a DPoP proof's htu must name."),
+          "x-forwarded-host": z.string().optional().describe("The host the client used (for a DPoP proof's htu)."),
+          dpop: z.string().optional().describe("The client's DPoP proof (RFC 9449), for a DPoP-bound token."),
         }),
       },
       responses: {
         200: { description: "Approved; the identity headers to pass to the origin", headers: identityHeaders },
         ...problems({
           400: "Ambiguous or invalid path or method",
-          401: "No token, or one that does not hold (WWW-Authenticate says why)",
+          401: "No token, or one that does not hold, or a bound token without its proof (WWW-Authenticate says why; a DPoP-Nonce header with use_dpop_nonce)",
           403: "The rule's requirements are not met",
           404: "An /.auth/* path cannot be checked",
-          503: "Signing keys or the revocation list unavailable (Retry-After)",
+          503: "Signing keys, the revocation list or the network-wide DPoP replay check unavailable (Retry-After)",
           ...common,
         }),
       },
@@ -126,13 +132,18 @@ export const routeDescriptions: RouteConfig[] = [
     method: "post",
     path: "/.auth/logout",
     summary: "Revoke the caller's own token, session (?scope=session) or every token (?scope=all)",
-    security: [{ accessToken: [] }],
-    request: { query: LogoutQuerySchema },
+    security: [{ accessToken: [] }, { dpopToken: [] }],
+    request: {
+      query: LogoutQuerySchema,
+      headers: z.object({
+        dpop: z.string().optional().describe("With a DPoP-bound token: a proof for POST and this URL."),
+      }),
+    },
     responses: {
       204: { description: "Revoked" },
       ...problems({
         400: "Unknown scope, or no sid / sub to end",
-        401: "No valid token, or a revoked one",
+        401: "No valid token, a revoked one, or a bound token without its proof",
         403: "The token may not end this scope (LOGOUT)",
         429: "This subject holds the most self-service logouts it may (logout_limited); ?scope=all still works",
         503: "Keys or the ledger unavailable",
@@ -237,6 +248,13 @@ function generate(): object {
     scheme: "bearer",
     bearerFormat: "JWT",
     description: "An access token of a configured issuer.",
+  });
+  doc.openAPIRegistry.registerComponent("securitySchemes", "dpopToken", {
+    type: "http",
+    scheme: "DPoP",
+    bearerFormat: "JWT",
+    description:
+      "A DPoP-bound access token (cnf.jkt, RFC 9449) with a proof of its key in the DPoP header; SENDER_CONSTRAINTS configures proofs.",
   });
   for (const route of routeDescriptions) doc.openAPIRegistry.registerPath(route);
   return doc.getOpenAPI31Document({
