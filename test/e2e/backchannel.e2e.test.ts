@@ -5,6 +5,7 @@
 // REVOCATION_MAX_STALENESS_SECONDS while the other session's token still passes.
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { browse, CookieJar, logoutAtProvider } from "./browser";
 import { freePort, start, startStack, stop, waitFor, type Proc, type Stack } from "./harness";
 
 const STALENESS_SECONDS = 2;
@@ -50,38 +51,6 @@ afterAll(async () => {
   await stack?.stop();
   await stop(op);
 });
-
-/** A browser's cookies, reduced to what the provider needs: name → value, every path. */
-class CookieJar {
-  private cookies = new Map<string, string>();
-  store(res: Response): void {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair, ...attrs] = line.split(";");
-      const eq = pair!.indexOf("=");
-      const name = pair!.slice(0, eq).trim();
-      const value = pair!.slice(eq + 1).trim();
-      const expired =
-        attrs.some((a) => /^\s*expires=/i.test(a) && Date.parse(a.split("=")[1]!) < Date.now()) ||
-        attrs.some((a) => /^\s*max-age=0\s*$/i.test(a));
-      if (expired || value === "") this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
-  }
-  header(): string {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
-  }
-}
-
-async function browse(jar: CookieJar, url: string, init: RequestInit = {}): Promise<Response> {
-  const res = await fetch(url, {
-    ...init,
-    redirect: "manual",
-    signal: AbortSignal.timeout(10_000),
-    headers: { ...init.headers, Cookie: jar.header() },
-  });
-  jar.store(res);
-  return res;
-}
 
 const b64url = (b: Buffer) => b.toString("base64url");
 const claimsOf = (jwt: string): Record<string, unknown> =>
@@ -159,23 +128,6 @@ async function login(account: string): Promise<Login> {
   return { jar, accessToken: body.access_token!, idToken: body.id_token!, sid: sid! };
 }
 
-/** RP-initiated logout: the end-session page, then its confirm form (with its xsrf), as a browser would. */
-async function logoutAtProvider(session: Login): Promise<Response> {
-  const endSession = new URL(`${opUrl}/session/end`);
-  endSession.searchParams.set("id_token_hint", session.idToken);
-  const page = await browse(session.jar, endSession.href);
-  const html = await page.text();
-  expect(page.status, html).toBe(200);
-  const action = /<form[^>]*action="([^"]+)"/.exec(html)?.[1];
-  const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
-  if (!action || !xsrf) throw new Error(`no logout form in ${html}`);
-  return browse(session.jar, new URL(action, opUrl).href, {
-    method: "POST",
-    headers: { "Content-Type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ xsrf, logout: "yes" }),
-  });
-}
-
 const get = (path: string, t: string) =>
   fetch(`${stack.gateway}${path}`, { headers: { Authorization: `Bearer ${t}` }, signal: AbortSignal.timeout(10_000) });
 
@@ -226,7 +178,7 @@ describe("back-channel logout from a real OpenID Provider (oidc-provider) under 
     }
 
     const loggedOutAt = Date.now();
-    const confirm = await logoutAtProvider(s1);
+    const confirm = await logoutAtProvider(`${opUrl}/session/end`, s1);
     const confirmMs = Date.now() - loggedOutAt;
     expect(confirm.status).toBe(303); // the provider answers after its back-channel POSTs are done
 
@@ -284,7 +236,7 @@ describe("back-channel logout from a real OpenID Provider (oidc-provider) under 
   it("refuses the provider's logout token a second time, and an access token as a logout token, with 400 { error, error_description }", async () => {
     const s = await login("bob");
     expect((await get("/x", s.accessToken)).status).toBe(200);
-    expect((await logoutAtProvider(s)).status).toBe(303);
+    expect((await logoutAtProvider(`${opUrl}/session/end`, s)).status).toBe(303);
     const delivery = deliveries().find((d) => d.sid === s.sid);
     expect(delivery?.event, op!.output()).toBe("backchannel.success");
 

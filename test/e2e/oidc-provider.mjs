@@ -4,7 +4,11 @@
 // `sid` (the same `sid` the provider later puts in its logout token).
 //
 // Usage: node test/e2e/oidc-provider.mjs --port 9100 --authorizer-port 8787
-//   [--audience demo-api] [--redirect-uri http://127.0.0.1:1/cb]
+//   [--audience demo-api] [--redirect-uri http://127.0.0.1:1/cb] [--dpop [--dpop-nonce-secret <64 hex>]]
+// --dpop makes the client's access tokens DPoP-bound (RFC 9449): the client must send a DPoP proof to
+// the token endpoint (`dpop_bound_access_tokens`), and its JWT access tokens carry `cnf.jkt`.
+// --dpop-nonce-secret (32 bytes in hex) makes the provider require its own DPoP nonces (section 8) at
+// the token endpoint as well. Without --dpop the configuration is what it always was.
 // Login is scripted, no browser and no form: the provider's interactions go to /interaction/<uid>,
 // which this script completes at once for the account named by the authorization request's
 // `login_hint` (default "alice"), granting every scope and resource scope asked for.
@@ -24,8 +28,24 @@ const { values } = parseArgs({
     "authorizer-port": { type: "string", default: process.env.AUTHORIZER_PORT ?? "8787" },
     audience: { type: "string", default: "demo-api" },
     "redirect-uri": { type: "string", default: "http://127.0.0.1:1/cb" },
+    dpop: { type: "boolean", default: false },
+    "dpop-nonce-secret": { type: "string" },
   },
 });
+const nonceSecret = values["dpop-nonce-secret"];
+if (nonceSecret !== undefined && (!values.dpop || !/^[0-9a-f]{64}$/i.test(nonceSecret)))
+  throw new Error("--dpop-nonce-secret needs --dpop and 32 bytes in hex (64 characters)");
+/** What --dpop adds to the provider's features: DPoP (ES256, Ed25519 or EdDSA proofs), nonces with --dpop-nonce-secret. */
+const dpopFeature = values.dpop
+  ? {
+      dPoP: {
+        enabled: true,
+        ...(nonceSecret !== undefined
+          ? { nonceSecret: Buffer.from(nonceSecret, "hex"), requireNonce: () => true }
+          : undefined),
+      },
+    }
+  : undefined;
 const port = Number(values.port);
 const issuer = `http://127.0.0.1:${port}`;
 const CLIENT_ID = "demo-rp";
@@ -52,6 +72,7 @@ const provider = new Provider(issuer, {
       id_token_signed_response_alg: "ES256",
       backchannel_logout_uri: `http://127.0.0.1:${values["authorizer-port"]}/.auth/backchannel-logout`,
       backchannel_logout_session_required: true,
+      ...(values.dpop ? { dpop_bound_access_tokens: true } : undefined),
     },
   ],
   jwks: { keys: [signingKey] },
@@ -65,6 +86,7 @@ const provider = new Provider(issuer, {
     devInteractions: { enabled: false },
     backchannelLogout: { enabled: true },
     rpInitiatedLogout: { enabled: true },
+    ...dpopFeature,
     resourceIndicators: {
       enabled: true,
       defaultResource: async () => RESOURCE,
@@ -208,6 +230,9 @@ const server = createServer((req, res) => {
   callback(req, res);
 });
 server.listen(port, "127.0.0.1", () =>
-  console.log(`listening on ${port} (issuer ${issuer}, client ${CLIENT_ID}, audience ${values.audience})`),
+  console.log(
+    `listening on ${port} (issuer ${issuer}, client ${CLIENT_ID}, audience ${values.audience}` +
+      `${values.dpop ? `, DPoP-bound tokens${nonceSecret !== undefined ? " with nonces" : ""}` : ""})`,
+  ),
 );
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => server.close(() => process.exit(0)));
