@@ -175,6 +175,23 @@ describe("GET /.auth/health", () => {
     expect(JSON.stringify(body)).not.toContain("test-admin-token");
   });
 
+  it("shows the sender constraints, never the nonce secret", async () => {
+    const secret = "a-dpop-nonce-secret-of-40-characters-000";
+    const { env: environment } = await world({
+      SENDER_CONSTRAINTS: { dpop: { nonce: true, maxAgeSeconds: 30 } },
+      DPOP_NONCE_SECRET: secret,
+      POLICY: { routes: [{ path: "/a/*", sender: "bound", proofReplay: "network" }] },
+    });
+    const res = await send(environment, "/.auth/health");
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body.senderConstraints).toEqual({
+      dpop: { maxAgeSeconds: 30, nonce: true, nonceLifetimeSeconds: 300, networkReplayRoutes: 1, boundRoutes: 1 },
+      certificates: { requireVerified: false },
+    });
+    expect((body.issuers as { dpopAlgorithms: string[] }[])[0]!.dpopAlgorithms).toContain("ES256");
+    expect(JSON.stringify(body)).not.toContain(secret);
+  });
+
   it("shows client ids only, and each issuer's JWKS cache age", async () => {
     const { idp, env: environment } = await world({ CLIENTS: [{ id: "web", keySha256: "ab".repeat(32) }] });
     await send(environment, "/x", { headers: { Authorization: `Bearer ${await idp.sign()}` } });
