@@ -75,7 +75,14 @@ export async function authorize(target: Target, config: Config, deps: Deps): Pro
   if (client) trace.client = client.id;
   if (rule.auth === "none") return { rule, verified: null, client };
   const credential = extractCredential(target.headers);
-  if (credential === null) throw new AuthError("token_missing", "This route requires a bearer token.");
+  if (credential === null) {
+    // A route that takes only bound tokens says so in its challenge: DPoP besides Bearer (RFC 9449 section 7.1).
+    if (rule.sender === "bound")
+      throw new AuthError("token_missing", "This route requires a DPoP-bound or certificate-bound token.", undefined, {
+        offerDpop: true,
+      });
+    throw new AuthError("token_missing", "This route requires a bearer token.");
+  }
   const verified = await verifyCached(credential.token, config, deps.keyFor, deps.keyHeld, deps.nowMs);
   trace.issuer = verified.issuer.issuer;
   // Not awaited for a bearer token on a route that takes one: nothing to wait for on most requests.

@@ -71,8 +71,11 @@ export class AuthError extends Error {
     readonly detail: string,
     /** Extra members of the problem body (e.g. the names of bad config vars). */
     readonly extra?: Record<string, unknown>,
-    /** What the challenge carries besides the code: the DPoP nonce a use_dpop_nonce refusal hands out. */
-    readonly challenge?: { dpopNonce?: string },
+    /**
+     * What the challenge carries besides the code: the DPoP nonce a use_dpop_nonce refusal hands out;
+     * whether a Bearer challenge is joined by a DPoP one (a route that takes only bound tokens).
+     */
+    readonly challenge?: { dpopNonce?: string; offerDpop?: boolean },
   ) {
     super(`${code}: ${detail}`);
   }

@@ -152,7 +152,10 @@ export function problemResponse(error: AuthError, realm: string, dpop?: DpopChal
     headers.set("WWW-Authenticate", `DPoP realm=${quoted(realm)}${algs}${describe(dpopError ?? bearer!)}`);
     if (error.challenge?.dpopNonce) headers.set("DPoP-Nonce", error.challenge.dpopNonce);
   } else if (bearer !== undefined) {
-    headers.set("WWW-Authenticate", `Bearer realm=${quoted(realm)}${describe(bearer)}`);
+    let value = `Bearer realm=${quoted(realm)}${describe(bearer)}`;
+    if (error.challenge?.offerDpop)
+      value += `, DPoP realm=${quoted(realm)}${dpop ? `, algs=${quoted(dpop.algs)}` : ""}`;
+    headers.set("WWW-Authenticate", value);
   } else if (challenge) {
     headers.set("WWW-Authenticate", `${challenge} realm=${quoted(realm)}`);
   }

@@ -5,7 +5,7 @@ import { reset } from "cloudflare:test";
 import { SignJWT, base64url, exportJWK, generateKeyPair, UnsecuredJWT } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { bearer, freezeClock, makeEnv, problemOf, send, world, type World } from "./helpers/app";
-import { DpopClient, dpop } from "./helpers/dpop";
+import { ath, DpopClient, dpop } from "./helpers/dpop";
 
 afterEach(async () => {
   vi.useRealTimers();
@@ -173,6 +173,37 @@ describe("a DPoP-bound token", () => {
     ).toBe(401);
   });
 
+  it("keeps its proven key for the next proofs, and nothing else passes for it", async () => {
+    const w = await dpopWorld();
+    for (let i = 0; i < 3; i++)
+      expect((await send(w.env, "/x", dpop(w.token, await w.client.proof({ token: w.token })))).status).toBe(200);
+    // The proven key's jwk with another algorithm: jose still holds the key to the header's alg.
+    // Signed with SHA-384 by the P-256 key, so the signature holds and only the key's curve says no.
+    const input = [
+      base64url.encode(JSON.stringify({ typ: "dpop+jwt", alg: "ES384", jwk: w.client.publicJwk })),
+      base64url.encode(
+        JSON.stringify({
+          jti: "es384",
+          htm: "GET",
+          htu: "https://gw.test/x",
+          iat: Math.floor(Date.now() / 1000),
+          ath: await ath(w.token),
+        }),
+      ),
+    ].join(".");
+    const signature = await crypto.subtle.sign(
+      { name: "ECDSA", hash: "SHA-384" },
+      w.client.privateKey,
+      new TextEncoder().encode(input),
+    );
+    const es384 = `${input}.${base64url.encode(new Uint8Array(signature))}`;
+    expect((await problemOf(await send(w.env, "/x", dpop(w.token, es384)))).detail).toMatch(/malformed|algorithm/);
+    // A private member added to the proven jwk makes it another jwk: EmbeddedJWK refuses it again.
+    const withD = await w.client.proof({ token: w.token, header: { jwk: { ...w.client.publicJwk, d: "AAAA" } } });
+    expect((await problemOf(await send(w.env, "/x", dpop(w.token, withD)))).code).toBe("dpop_proof_invalid");
+    expect(w.net.originRequests).toHaveLength(3);
+  });
+
   it("is refused with the DPoP scheme when the token is not DPoP-bound", async () => {
     const w = await dpopWorld();
     const plain = await w.idp.sign();
@@ -205,6 +236,9 @@ describe('routes with sender "bound"', () => {
     const { code, challenge } = await refusal(w, res);
     expect(code).toBe("sender_unbound");
     expect(challenge).toMatch(/^DPoP realm="gw\.test", algs="[^"]+", error="invalid_token"/);
+    // No token at all: both schemes offered (a certificate-bound token is sent as Bearer).
+    const none = await send(w.env, "/bound/x");
+    expect((await refusal(w, none)).challenge).toMatch(/^Bearer realm="gw\.test", DPoP realm="gw\.test", algs="ES256 /);
     // The same bearer token elsewhere, and a public route with no token at all, pass.
     expect((await send(w.env, "/x", bearer(plain))).status).toBe(200);
     expect((await send(w.env, "/public/x")).status).toBe(200);
@@ -248,6 +282,24 @@ describe("DPoP nonces", () => {
       "dpop_nonce_required",
     );
     expect((await send(w.env, "/x", dpop(w.token, await withNonce(next)))).status).toBe(200);
+  });
+
+  it("are renewed on a logout's 204 too", async () => {
+    const clock = freezeClock();
+    const w = await dpopWorld(vars);
+    const first = await send(w.env, "/x", dpop(w.token, await w.client.proof({ token: w.token })));
+    const nonce = first.headers.get("DPoP-Nonce")!;
+    clock.advance(60);
+    const proof = await w.client.proof({
+      token: w.token,
+      method: "POST",
+      url: "https://gw.test/.auth/logout",
+      claims: { nonce },
+    });
+    const out = await send(w.env, "/.auth/logout", { method: "POST", ...dpop(w.token, proof) });
+    expect(out.status).toBe(204);
+    expect(out.headers.get("DPoP-Nonce")).toMatch(/./);
+    expect(out.headers.get("DPoP-Nonce")).not.toBe(nonce);
   });
 
   it("are the same in every isolate, and refuse one made up or made with another secret", async () => {

@@ -135,7 +135,7 @@ export async function logout(c: AppContext): Promise<Response> {
     headers: c.req.raw.headers,
     certificate: () => certificateOf(c.req.raw),
   };
-  await checkSender(credential, verified, target, LOGOUT_SENDER, config, nowMs, undefined);
+  const { nextNonce } = await checkSender(credential, verified, target, LOGOUT_SENDER, config, nowMs, undefined);
   if (scope !== "token") {
     const require = config.logout[scope];
     if (require === false)
@@ -155,7 +155,7 @@ export async function logout(c: AppContext): Promise<Response> {
     await askLedger<Recorded | Refusal>(c.env, (ledger) => ledger.logout(revocation, { subject, facts })),
     true,
   );
-  return c.body(null, 204, { "Cache-Control": "no-store" });
+  return c.body(null, 204, { "Cache-Control": "no-store", ...(nextNonce ? { "DPoP-Nonce": nextNonce } : {}) });
 }
 
 export const FeedQuerySchema = z.object({

@@ -100,7 +100,8 @@ async function checkDpop(
   const htu = htuOf(target.url);
   if (htu === null) throw new AuthError("dpop_proof_invalid", "The request's URL cannot be named by a DPoP proof.");
   const request = { method: target.method, htu };
-  const proof = await verifyProof(target.headers.get("DPoP"), request, memo.ath, jkt, rules, nowSec);
+  const proof = await verifyProof(target.headers.get("DPoP"), request, memo.ath, jkt, rules, nowSec, memo.dpopKey);
+  memo.dpopKey = proof.key;
 
   let nextNonce: string | undefined;
   const issuer = nonceIssuerOf(config);
