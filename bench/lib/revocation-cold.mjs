@@ -9,9 +9,8 @@
 // machine that slows down mid-run weighs on every cell alike. Then, unless turned off, the isolate's
 // memory after a full GC per cell, over the inspector (JS heap and ArrayBuffers: "after" keeps the
 // records in ArrayBuffers, outside the JS heap).
-import { execFileSync } from "node:child_process";
 import { build } from "esbuild";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -20,26 +19,9 @@ import { LOAD_PATH } from "./round.mjs";
 import { seedEntries, seedRevocations, viewStatus } from "./seed.mjs";
 import { startOriginAndIssuer } from "./servers.mjs";
 import { AUDIENCE, makeKeys, mint, mintMany, SCOPE } from "./tokens.mjs";
-import { bundle, CONFIGS, ROOT, startWorker } from "./workers.mjs";
+import { bundle, CONFIGS, extractTree, startWorker } from "./workers.mjs";
 
 const ADMIN_TOKEN = "bench-admin-token-0000000001";
-
-/**
- * The tree as of `rev`, in `dir`: `git archive` (nothing in this repository's .git is touched), with
- * node_modules a link to this tree's, so that wrangler's esbuild resolves the packages from it.
- * @param {string} rev
- * @param {string} dir
- */
-function extractTree(rev, dir) {
-  mkdirSync(dir, { recursive: true });
-  const tar = execFileSync("git", ["archive", "--format=tar", rev], {
-    cwd: ROOT,
-    maxBuffer: 512 * 2 ** 20,
-    timeout: 60_000,
-  });
-  execFileSync("tar", ["-x", "-C", dir], { input: tar, timeout: 60_000 });
-  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"), "dir");
-}
 
 /**
  * The "before" layout (the older tree's src/revocation/kv-layout.ts, bundled): JSON snapshot chunks of

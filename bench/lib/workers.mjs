@@ -4,8 +4,8 @@
 // Worker (`unsafeDirectSockets`): no proxy Worker, no request log, no tracing tail in front of it,
 // unlike `wrangler dev`. One Miniflare (one workerd process) per target, so that the CPU time of a
 // target is the CPU time of its own process.
-import { spawn } from "node:child_process";
-import { rmdirSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, rmdirSync, symlinkSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -156,6 +156,23 @@ export async function startWorker({ name, config, entry, vars, inspectorPort, de
   }
   const pids = workerdDescendants(process.pid).filter((p) => !before.has(p));
   return { name, mf, url, pids, dispose: () => mf.dispose() };
+}
+
+/**
+ * The tree as of `rev`, in `dir`: `git archive` (nothing in this repository's .git is touched), with
+ * node_modules a link to this tree's, so that wrangler's esbuild resolves the packages from it.
+ * @param {string} rev
+ * @param {string} dir
+ */
+export function extractTree(rev, dir) {
+  mkdirSync(dir, { recursive: true });
+  const tar = execFileSync("git", ["archive", "--format=tar", rev], {
+    cwd: ROOT,
+    maxBuffer: 512 * 2 ** 20,
+    timeout: 60_000,
+  });
+  execFileSync("tar", ["-x", "-C", dir], { input: tar, timeout: 60_000 });
+  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"), "dir");
 }
 
 /** @param {string} p a path relative to the repository root */
