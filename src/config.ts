@@ -3,7 +3,13 @@
 // reported by name, never by value, since some of them (ADMIN_TOKENS) are secrets.
 import { z } from "zod";
 import { AuthError } from "./errors";
-import { MAX_CLIENTS, MAX_ISSUERS, MAX_POLICY_ROUTES } from "./constants";
+import {
+  MAX_CLIENTS,
+  MAX_ISSUERS,
+  MAX_POLICY_ROUTES,
+  STATUS_LIST_DEFAULT_MAX_TTL_SECONDS,
+  STATUS_LIST_DEFAULT_MIN_TTL_SECONDS,
+} from "./constants";
 import { IDENTITY_HEADERS } from "./identity-headers";
 import { compilePattern, type MatchReadings, type PathPattern } from "./path";
 
@@ -122,10 +128,39 @@ export const IssuerSchema = z
     algorithms: z.array(z.enum(ALGORITHMS)).min(1).max(ALGORITHMS.length).default(DEFAULT_ALGORITHMS),
     logoutAudiences: z.array(z.string().min(1).max(2048)).max(50).optional(),
     dpopAlgorithms: z.array(z.enum(ALGORITHMS)).min(1).max(ALGORITHMS.length).default(DEFAULT_DPOP_ALGORITHMS),
+    /** Token Status List: true, or where lists may be fetched from and how long they may be cached. */
+    statusLists: z
+      .union([
+        z.boolean(),
+        z
+          .strictObject({
+            hosts: z
+              .array(
+                z.string().regex(/^[A-Za-z0-9.-]{1,253}(?::\d{1,5})?$/, "must be a host name, with a port if not 443"),
+              )
+              .min(1)
+              .max(20)
+              .optional(),
+            minTtlSeconds: z.number().int().min(10).max(86_400).optional(),
+            maxTtlSeconds: z.number().int().min(10).max(86_400).optional(),
+          })
+          .refine(
+            (s) =>
+              (s.minTtlSeconds ?? STATUS_LIST_DEFAULT_MIN_TTL_SECONDS) <=
+              (s.maxTtlSeconds ?? STATUS_LIST_DEFAULT_MAX_TTL_SECONDS),
+            "minTtlSeconds must not exceed maxTtlSeconds",
+          ),
+      ])
+      .optional(),
   })
   .refine((i) => i.jwksUri !== undefined || /^https?:\/\//.test(i.issuer), {
     error: "without jwksUri, issuer must be an http(s) URL (its /.well-known/openid-configuration is read)",
-  });
+  })
+  .refine(
+    (i) =>
+      !i.statusLists || (i.statusLists !== true && i.statusLists.hosts !== undefined) || /^https?:\/\//.test(i.issuer),
+    { error: "statusLists without hosts needs an issuer that is an http(s) URL (its host serves the lists)" },
+  );
 
 const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, "must be one scope token (no spaces)");
 

@@ -120,3 +120,23 @@ export const MAX_DPOP_JTI_CHARS = 256;
 export const MAX_REMEMBERED_PROOFS = 50_000;
 /** A network-wide DPoP replay check (src/sender/replay-shard.ts) waits this long before a 503. */
 export const REPLAY_CHECK_TIMEOUT_MS = 2_000;
+
+/** Token Status Lists (src/status-list/): how long a list may be cached, unless ISSUERS[].statusLists says otherwise. */
+export const STATUS_LIST_DEFAULT_MIN_TTL_SECONDS = 60;
+export const STATUS_LIST_DEFAULT_MAX_TTL_SECONDS = 900;
+/** A list past its freshness still serves this long while its host cannot be reached (never past its exp). */
+export const STATUS_LIST_STALE_IF_ERROR_SECONDS = 900;
+/** A status list token's fetch (headers and body) slower than this is an error; redirects beyond the count too. */
+export const STATUS_LIST_FETCH_TIMEOUT_MS = 3_000;
+export const STATUS_LIST_MAX_REDIRECTS = 3;
+/**
+ * A status list token larger than this is refused (a compressed list of 16 million one-bit entries
+ * of which a few percent are set is far below it), and a list that inflates past the next bound:
+ * 8 MiB is 64 million one-bit or 8 million eight-bit entries.
+ */
+export const MAX_STATUS_LIST_TOKEN_BYTES = 2 * 1024 * 1024;
+export const MAX_STATUS_LIST_BYTES = 8 * 1024 * 1024;
+/** Inflated lists kept per isolate, in bytes and in count; past either the least recently loaded goes first. */
+export const MAX_STATUS_LIST_CACHE_BYTES = 24 * 1024 * 1024;
+export const MAX_STATUS_LISTS = 100;
+export const MAX_STATUS_LIST_URI_CHARS = 2048;

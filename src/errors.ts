@@ -24,6 +24,9 @@ export type DenialCode =
   | "signature_invalid"
   | "crit_unsupported"
   | "token_revoked"
+  // Token Status List
+  | "token_suspended"
+  | "token_status_invalid"
   // sender-constrained tokens (RFC 9449 DPoP, RFC 8705 certificates)
   | "token_dpop_bound"
   | "token_not_dpop_bound"
@@ -57,6 +60,7 @@ export type DenialCode =
   | "origin_timeout"
   | "revocations_unavailable"
   | "dpop_replay_unavailable"
+  | "status_list_unavailable"
   // the authorizer itself
   | "config_invalid"
   | "not_found"

@@ -57,6 +57,8 @@ function shape(code: DenialCode): ProblemShape {
     case "signature_invalid":
     case "crit_unsupported":
     case "token_revoked":
+    case "token_suspended":
+    case "token_status_invalid":
       return { status: 401, title: "Invalid token", bearer: "invalid_token" };
     case "token_dpop_bound":
     case "token_not_dpop_bound":
@@ -106,6 +108,8 @@ function shape(code: DenialCode): ProblemShape {
       return { status: 503, title: "Revocation list unavailable" };
     case "dpop_replay_unavailable":
       return { status: 503, title: "DPoP replay check unavailable" };
+    case "status_list_unavailable":
+      return { status: 503, title: "Token status list unavailable" };
     case "origin_unreachable":
       return { status: 502, title: "Origin unreachable" };
     case "origin_timeout":

@@ -1,4 +1,5 @@
-// The revocation check of an approved token, per the route's `revocation` mode: "eventual" asks the
+// The revocation check of an approved token, per the route's `revocation` mode (and, for an issuer
+// that publishes them, its Token Status List: status-list/check.ts): "eventual" asks the
 // isolate's in-memory view (refreshed from KV at most once per REVOCATION_MAX_STALENESS_SECONDS),
 // "strict" asks the ledger itself (a round trip, so a revocation holds everywhere at once), "skip"
 // does not check. While KV cannot be read, a view older than the bound cannot vouch for a token, so
@@ -9,6 +10,7 @@
 // of every isolate onto the one Durable Object.
 import type { Config, Rule } from "../config";
 import { AuthError } from "../errors";
+import { checkStatusList } from "../status-list/check";
 import { memoOf } from "../token/verified-cache";
 import type { VerifiedToken } from "../token/verify";
 import { factsOf, probeFor } from "./facts";
@@ -27,6 +29,7 @@ export async function checkRevocation(
   fetchHead?: FetchHead,
 ): Promise<void> {
   if (rule.revocation === "skip") return;
+  if (verified.issuer.statusLists) await checkStatusList(verified, config, waitUntil);
   const facts = await factsOf(verified, token, config.clockToleranceSeconds);
   let kind: string | null;
   if (rule.revocation === "strict") {

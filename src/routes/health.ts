@@ -5,6 +5,7 @@ import { isAdmin } from "../admin";
 import { loadConfig } from "../config";
 import { AuthError } from "../errors";
 import { viewOf } from "../revocation/view";
+import { statusLists } from "../status-list/lists";
 import { keysOf } from "../token/jwks";
 import type { AppContext } from "./context";
 import { EventCountsSchema, eventCountsOf } from "./events";
@@ -32,6 +33,21 @@ export const HealthSchema = z
         }),
       }),
     ),
+    statusLists: z
+      .array(
+        z.object({
+          uri: z.string(),
+          issuer: z.string(),
+          bits: z.number().int().nullable(),
+          entries: count.nullable(),
+          bytes: count.nullable().describe("Inflated size held in this isolate."),
+          ageSeconds: seconds,
+          fresh: z.boolean(),
+          fetches: count,
+          lastError: z.string().nullable(),
+        }),
+      )
+      .describe("The Token Status Lists this isolate holds or tried to load (ISSUERS[].statusLists)."),
     policy: z.object({ routes: count }),
     senderConstraints: z
       .object({
@@ -97,6 +113,7 @@ export function health(c: AppContext): Response {
       dpopAlgorithms: i.dpopAlgorithms,
       jwks: keysOf(i).status(),
     })),
+    statusLists: statusLists.status(),
     policy: { routes: config.rules.length },
     senderConstraints: {
       dpop: {

@@ -12,6 +12,7 @@ import type { Config, Rule } from "../config";
 import { MAX_VERIFIED_TOKEN_BYTES, MAX_VERIFIED_TOKENS } from "../constants";
 import type { Probe } from "../revocation/hashed-index";
 import type { ProvenKey } from "../sender/dpop-proof";
+import type { StatusReference } from "../status-list/reference";
 import type { TokenFacts } from "../revocation/model";
 import { verifyToken, type KeyLookup, type VerifiedToken } from "./verify";
 
@@ -20,7 +21,8 @@ import { verifyToken, type KeyLookup, type VerifiedToken } from "./verify";
  * module that needs it, so that a token answered from the cache costs lookups, not work: the rules it
  * met (authorize.ts), its identity headers for the claim mapping they were made with (identity.ts),
  * its revocation facts and probe (revocation/facts.ts), the ledger's answer kept through a KV
- * outage (revocation/check.ts), and its hash and proven client key for DPoP proofs (sender/check.ts). A token's claims never change, and everything here depends only on
+ * outage (revocation/check.ts), its hash and proven client key for DPoP proofs (sender/check.ts), and its
+ * status list reference (status-list/check.ts). A token's claims never change, and everything here depends only on
  * them and on its Config, to which the cache belongs.
  */
 export interface TokenMemo {
@@ -33,6 +35,8 @@ export interface TokenMemo {
   ath?: string;
   /** The client key that last proved possession for the token (sender/dpop-proof.ts ProvenKey). */
   dpopKey?: ProvenKey;
+  /** Its reference into its issuer's Token Status List, null without one (status-list/check.ts). */
+  statusRef?: StatusReference | null;
 }
 
 // The one per-token record, kept exactly as long as its verification: the cache's entries hold the

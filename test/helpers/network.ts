@@ -133,6 +133,8 @@ export class FakeNetwork {
   originHost = "origin.test";
   /** Replaces the echo for one test (slow, failing, custom answers). */
   originBehaviour: OriginBehaviour | null = null;
+  /** Other documents, by URL without query (an issuer's status lists, a redirect): answered before the issuers'. */
+  readonly served = new Map<string, (request: Request) => Response | Promise<Response>>();
 
   issuer(issuer: string): FakeIssuer {
     const fake = new FakeIssuer(issuer);
@@ -153,6 +155,8 @@ export class FakeNetwork {
   private async handle(request: Request, signal: AbortSignal | null): Promise<Response> {
     this.fetched.push(request.url);
     const url = new URL(request.url);
+    const served = this.served.get(url.origin + url.pathname);
+    if (served) return served(request);
     const issuer = this.issuers.get(url.origin);
     if (issuer) return issuer.handle(url, signal);
     if (url.host === this.originHost) {
