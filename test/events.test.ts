@@ -7,9 +7,12 @@ import { ledgerOf } from "../src/revocation/ledger";
 import { BACKCHANNEL_LOGOUT_EVENT } from "../src/token/event-token";
 import { signingInput } from "../src/token/verify";
 import {
+  CAEP_CREDENTIAL_CHANGE,
   CAEP_SESSION_REVOKED,
   RISC_ACCOUNT_DISABLED,
+  RISC_ACCOUNT_PURGED,
   RISC_CREDENTIAL_COMPROMISE,
+  RISC_SESSIONS_REVOKED,
 } from "../src/revocation/security-events";
 import { bearer, freezeClock, makeEnv, send, world, type World } from "./helpers/app";
 
@@ -225,6 +228,48 @@ describe("POST /.auth/events", () => {
     expect((await send(w.env, "/x", bearer(otherSession))).status).toBe(200);
   });
 
+  it("CAEP credential-change and RISC account-purged / sessions-revoked revoke the user; email and jwt_id subjects", async () => {
+    const w = await idpWorld();
+    const call = async (claims: Record<string, unknown>) =>
+      (await send(w.env, "/x", bearer(await w.idp.sign(claims)))).status;
+    const users = ["hana", "ivan", "jo"];
+    const types = [CAEP_CREDENTIAL_CHANGE, RISC_ACCOUNT_PURGED, RISC_SESSIONS_REVOKED];
+    for (const sub of users) expect(await call({ sub })).toBe(200);
+    for (const [i, type] of types.entries()) {
+      const set = await eventToken(
+        w,
+        { events: { [type]: {} }, sub_id: { format: "iss_sub", iss: w.idp.issuer, sub: users[i] } },
+        SET_TYP,
+      );
+      expect((await postSet(w.env, set)).status, type).toBe(202);
+    }
+    for (const sub of users) expect(await call({ sub }), sub).toBe(401);
+    // An email subject: every token whose email claim is that address, in any case; not another address.
+    const byEmail = await eventToken(
+      w,
+      { events: { [RISC_ACCOUNT_DISABLED]: {} }, sub_id: { format: "email", email: "Kim@Example.test" } },
+      SET_TYP,
+    );
+    expect((await postSet(w.env, byEmail)).status).toBe(202);
+    expect(await call({ sub: "kim", email: "kim@example.TEST" })).toBe(401);
+    expect(await call({ sub: "kim-2", email: "other@example.test" })).toBe(200);
+    // The edge's view (an eventual route) matches an email entry too.
+    const eventual = { ...w.env, POLICY: { routes: [] } } as Env;
+    const kims = bearer(await w.idp.sign({ sub: "kim-3", email: "KIM@example.test" }));
+    expect((await send(eventual, "/x", kims)).status).toBe(401);
+    // A jwt_id subject: that one token.
+    const byJti = await eventToken(
+      w,
+      { events: { [CAEP_SESSION_REVOKED]: {} }, sub_id: { format: "jwt_id", iss: w.idp.issuer, jti: "t-1" } },
+      SET_TYP,
+    );
+    expect((await postSet(w.env, byJti)).status).toBe(202);
+    expect(await call({ sub: "lee", jti: "t-1" })).toBe(401);
+    expect(await call({ sub: "lee", jti: "t-2" })).toBe(200);
+    expect((await feed(w.env)).map((r) => r.kind)).toEqual(["sub", "sub", "sub", "email", "jti"]);
+    expect((await feed(w.env))[3]!.value).toBe("kim@example.test");
+  });
+
   it("acknowledges and counts an event type it does not act on, revoking nothing", async () => {
     const w = await idpWorld();
     const res = await postSet(
@@ -254,8 +299,13 @@ describe("POST /.auth/events", () => {
       ["unknown issuer", eventToken(w, { ...ok, iss: "https://elsewhere.test" }, SET_TYP), "invalid_issuer"],
       ["a logout token", eventToken(w, { sid: "s", events: logoutEvent }, LOGOUT_TYP), "invalid_request"],
       [
-        "an email subject",
-        eventToken(w, { ...ok, sub_id: { format: "email", email: "g@x.test" } }, SET_TYP),
+        "a phone_number subject",
+        eventToken(w, { ...ok, sub_id: { format: "phone_number", phone_number: "+12065550100" } }, SET_TYP),
+        "invalid_request",
+      ],
+      [
+        "another issuer's token",
+        eventToken(w, { ...ok, sub_id: { format: "jwt_id", iss: "https://other-idp.test", jti: "t" } }, SET_TYP),
         "invalid_request",
       ],
       // Regression: the revocation took its issuer from the subject, so a transmitter revoked another issuer's users.

@@ -685,7 +685,9 @@ describe("POST /.auth/backchannel-logout and /.auth/events", () => {
       [RISC_ACCOUNT_DISABLED, { subject: { format: "iss_sub", iss: "https://x.test", sub: "u-1" } }, false, false], // another issuer's user
       [RISC_CREDENTIAL_COMPROMISE, {}, false, true],
       [CAEP_SESSION_REVOKED, "junk", false, true],
-      [CAEP_SESSION_REVOKED, { subject: { format: "email", email: "a@b.test" } }, false, false],
+      [CAEP_SESSION_REVOKED, { subject: { format: "email", email: "a@b.test" } }, true, true],
+      [CAEP_SESSION_REVOKED, { subject: { format: "jwt_id", iss, jti: "t-1" } }, true, true],
+      [CAEP_SESSION_REVOKED, { subject: { format: "phone_number", phone_number: "+1" } }, false, false],
       ["https://example.test/event/unknown", {}, true, true],
     );
     const events = fc.oneof(

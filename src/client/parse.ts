@@ -6,7 +6,7 @@ type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => v !== null && typeof v === "object" && !Array.isArray(v);
 const isSeq = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 const isTime = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
-const KINDS: readonly unknown[] = ["jti", "token", "sub", "sid"];
+const KINDS: readonly unknown[] = ["jti", "token", "sub", "sid", "email"];
 
 function isRevocation(v: unknown): v is Revocation {
   return (

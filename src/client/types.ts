@@ -2,7 +2,7 @@
 // src/revocation/model.ts (test/client.test.ts keeps the two equal) without importing it, so
 // the client carries no Worker code.
 
-export type RevocationKind = "jti" | "token" | "sub" | "sid";
+export type RevocationKind = "jti" | "token" | "sub" | "sid" | "email";
 
 export interface Revocation {
   kind: RevocationKind;

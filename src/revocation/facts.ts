@@ -43,6 +43,7 @@ async function computeFacts(
     tokenSha256: c.jti === undefined ? await sha256Hex(signingInput(token)) : undefined,
     sub: c.sub,
     sid: typeof c.sid === "string" ? c.sid : undefined,
+    email: typeof c.email === "string" ? c.email.toLowerCase() : undefined,
     iat: typeof c.iat === "number" ? c.iat - clockToleranceSeconds : undefined,
   };
 }

@@ -44,11 +44,12 @@ export interface Probe {
   exactKind: "jti" | "token";
   sub: Key[];
   sid: Key[];
+  email: Key[];
   /** The token's iat as TokenFacts gives it (less the clock tolerance). */
   iat?: number;
 }
 
-/** The probe of a token's facts: up to six hashes, computed once per verification by the caller. */
+/** The probe of a token's facts: up to eight hashes, computed once per verification by the caller. */
 export async function probeOf(facts: TokenFacts): Promise<Probe> {
   const both = async (kind: RevocationKind, value: string | undefined) =>
     value === undefined
@@ -60,6 +61,7 @@ export async function probeOf(facts: TokenFacts): Promise<Probe> {
     exactKind,
     sub: await both("sub", facts.sub),
     sid: await both("sid", facts.sid),
+    email: await both("email", facts.email),
     iat: facts.iat,
   };
 }
@@ -140,7 +142,7 @@ export class RevocationIndex {
   /** Which kind of revocation denies the token, if any. */
   revokedBy(probe: Probe): RevocationKind | null {
     for (const key of probe.exact) if (this.at(key) !== undefined) return probe.exactKind;
-    for (const kind of ["sub", "sid"] as const) {
+    for (const kind of ["sub", "sid", "email"] as const) {
       for (const key of probe[kind]) {
         const at = this.at(key);
         if (at !== undefined && denies(kind, at, probe.iat)) return kind;

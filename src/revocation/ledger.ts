@@ -186,7 +186,7 @@ export class RevocationLedger extends DurableObject<Env> {
    * ones, are taken beyond MAX_ACTIVE_REVOCATIONS, into a reserve no per-token entry can use.
    */
   private room(kind: Revocation["kind"], selfSubject: string | undefined): Refusal | null {
-    const reserve = kind === "sub" || kind === "sid" ? SUBJECT_REVOCATION_RESERVE : 0;
+    const reserve = kind === "sub" || kind === "sid" || kind === "email" ? SUBJECT_REVOCATION_RESERVE : 0;
     if (selfSubject === undefined) return this.active < MAX_ACTIVE_REVOCATIONS + reserve ? null : "full";
     if (this.active >= MAX_ACTIVE_REVOCATIONS) return "full";
     // A subject's one sub entry is exempt from the self-service quotas: it replaces that subject's

@@ -1,19 +1,21 @@
 // What a revocation is, in one shape for the ledger, the KV read model, the feed and the check.
 // `jti` denies one token (by its jti) until its exp; `token` denies one token that has no jti, by the
 // SHA-256 of what its issuer signed (`header.payload`, never the signature); `sub` and `sid` deny
-// every token of that subject or session issued at or before `at`. `iss` null means "whatever the issuer". Times are Unix seconds.
+// every token of that subject or session issued at or before `at`, and `email` every token whose
+// `email` claim is that address (lowercased) issued at or before `at` (a Shared Signals subject
+// named by email). `iss` null means "whatever the issuer". Times are Unix seconds.
 import { z } from "zod";
 import { MAX_TOKEN_BYTES } from "../constants";
 
 // Zod schemas describe these shapes for the API description (src/openapi.ts); the types come from them.
 export const RevocationSchema = z
   .object({
-    kind: z.enum(["jti", "token", "sub", "sid"]),
-    /** The jti, the token's SHA-256 (hex), the subject or the session id. */
+    kind: z.enum(["jti", "token", "sub", "sid", "email"]),
+    /** The jti, the token's SHA-256 (hex), the subject, the session id or the email address (lowercased). */
     value: z.string(),
     iss: z.string().nullable().describe("The issuer it applies to; null means any issuer."),
     /** When it was revoked. For sub/sid, tokens with iat <= at are denied. */
-    at: z.number().int().describe("When it was revoked (Unix seconds); sub/sid deny tokens with iat <= at."),
+    at: z.number().int().describe("When it was revoked (Unix seconds); sub/sid/email deny tokens with iat <= at."),
     /** After this no token it matches can be valid, and the entry is dropped. */
     expiresAt: z.number().int().describe("When the entry expires by itself (Unix seconds)."),
   })
@@ -85,6 +87,8 @@ export interface TokenFacts {
   tokenSha256?: string;
   sub?: string;
   sid?: string;
+  /** The `email` claim, lowercased. */
+  email?: string;
   /**
    * The token's iat less CLOCK_TOLERANCE_SECONDS: the earliest it can have been issued on the
    * ledger's clock. An issuer whose clock runs ahead by up to the tolerance (which verification

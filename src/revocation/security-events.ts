@@ -1,9 +1,11 @@
 // What a verified logout token or Security Event Token revokes. Back-channel logout: its `sid`, or
 // its `sub` without one. SETs (RFC 8417) per event type: CAEP `session-revoked` revokes the session
-// (or, naming only a user, every session of the user); RISC `account-disabled` and
-// `credential-compromise` revoke the subject. The subject is an RFC 9493 subject identifier, in
-// `sub_id` (Shared Signals Framework) or in the event's own `subject` (older CAEP and RISC drafts).
-// Other event types are acknowledged and ignored (the route counts them).
+// (or, naming only a user, every token of the user); CAEP `credential-change` and RISC
+// `account-disabled`, `account-purged`, `credential-compromise` and `sessions-revoked` revoke the
+// user's tokens. The subject is an RFC 9493 subject identifier, in `sub_id` (Shared Signals
+// Framework) or in the event's own `subject` (older CAEP and RISC drafts): `iss_sub` and `opaque`
+// name a sub (or a sid), `email` the tokens with that `email` claim, `jwt_id` one token by its jti.
+// SSF stream control events are handed back to the receiver; other types are acknowledged and ignored.
 import { z } from "zod";
 import type { Config } from "../config";
 import { MAX_EVENTS_PER_TOKEN } from "../constants";
@@ -12,15 +14,39 @@ import type { VerifiedEventToken } from "../token/event-token";
 import { untilNoTokenLeft } from "./facts";
 import type { Revocation } from "./model";
 
-export const CAEP_SESSION_REVOKED = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
-export const RISC_ACCOUNT_DISABLED = "https://schemas.openid.net/secevent/risc/event-type/account-disabled";
-export const RISC_CREDENTIAL_COMPROMISE = "https://schemas.openid.net/secevent/risc/event-type/credential-compromise";
+const CAEP = "https://schemas.openid.net/secevent/caep/event-type/";
+const RISC = "https://schemas.openid.net/secevent/risc/event-type/";
+const SSF = "https://schemas.openid.net/secevent/ssf/event-type/";
+export const CAEP_SESSION_REVOKED = `${CAEP}session-revoked`;
+export const CAEP_CREDENTIAL_CHANGE = `${CAEP}credential-change`;
+export const RISC_ACCOUNT_DISABLED = `${RISC}account-disabled`;
+export const RISC_ACCOUNT_PURGED = `${RISC}account-purged`;
+export const RISC_CREDENTIAL_COMPROMISE = `${RISC}credential-compromise`;
+export const RISC_SESSIONS_REVOKED = `${RISC}sessions-revoked`;
+/** Stream control (SSF 1.0 sections 8.1.4 and 8.1.5): about the stream, never a revocation. */
+export const SSF_VERIFICATION = `${SSF}verification`;
+export const SSF_STREAM_UPDATED = `${SSF}stream-updated`;
+
+/**
+ * What each event revokes (the README's table): every one ends the tokens of the subject it names;
+ * a session-revoked event naming a session ends that session only.
+ */
+const REVOKING = new Set([
+  CAEP_SESSION_REVOKED,
+  CAEP_CREDENTIAL_CHANGE,
+  RISC_ACCOUNT_DISABLED,
+  RISC_ACCOUNT_PURGED,
+  RISC_CREDENTIAL_COMPROMISE,
+  RISC_SESSIONS_REVOKED,
+]);
 
 const id = z.string().min(1).max(1024);
-/** The RFC 9493 formats that can name a subject or a session the way tokens do. */
+/** The RFC 9493 formats that can name a subject, a session or a token the way tokens do. */
 const SimpleSubject = z.discriminatedUnion("format", [
   z.object({ format: z.literal("iss_sub"), iss: id, sub: id }),
   z.object({ format: z.literal("opaque"), id }),
+  z.object({ format: z.literal("email"), email: id }),
+  z.object({ format: z.literal("jwt_id"), iss: id, jti: id }),
 ]);
 const SubjectSchema = z.union([
   SimpleSubject,
@@ -28,41 +54,46 @@ const SubjectSchema = z.union([
 ]);
 type Simple = z.output<typeof SimpleSubject>;
 
-interface Target {
-  user?: { sub: string };
-  session?: string;
-}
+/** A subject as a revocation names it. */
+type Named = { kind: "sub" | "email" | "jti" | "sid"; value: string };
 
 /**
- * The subject's value, in the transmitter's own issuer. An `iss_sub` of another issuer is refused:
- * a transmitter's signature speaks for its own issuer's subjects only, never for another's users.
+ * The subject's revocation key, in the transmitter's own issuer. An `iss_sub` or `jwt_id` of another
+ * issuer is refused: a transmitter's signature speaks for its own issuer's subjects only.
  */
-function valueOf(s: Simple, token: VerifiedEventToken): string {
-  if (s.format === "opaque") return s.id;
-  if (s.iss !== token.issuer.issuer)
+function named(s: Simple, token: VerifiedEventToken, as: "sub" | "sid"): Named {
+  if ((s.format === "iss_sub" || s.format === "jwt_id") && s.iss !== token.issuer.issuer)
     throw new AuthError(
       "event_unsupported",
       "The event names a subject of another issuer; a transmitter revokes only its own issuer's subjects.",
     );
-  return s.sub;
+  switch (s.format) {
+    case "iss_sub":
+      return { kind: as, value: s.sub };
+    case "opaque":
+      return { kind: as, value: s.id };
+    case "email":
+      if (as === "sid") throw new AuthError("event_unsupported", "A session cannot be named by an email address.");
+      return { kind: "email", value: s.email.toLowerCase() };
+    case "jwt_id":
+      return { kind: "jti", value: s.jti };
+  }
 }
 
-/** Who an event is about; a subject in a format that tokens cannot match is a 400, never a silent pass. */
-function targetOf(event: Record<string, unknown>, token: VerifiedEventToken): Target {
+/** Who or what an event is about; a subject in a format that tokens cannot match is a 400, never a silent pass. */
+function targetOf(event: Record<string, unknown>, token: VerifiedEventToken): { user?: Named; session?: Named } {
   const raw = token.claims.sub_id ?? event.subject;
-  if (raw === undefined) return typeof token.claims.sub === "string" ? { user: { sub: token.claims.sub } } : {};
+  if (raw === undefined)
+    return typeof token.claims.sub === "string" ? { user: { kind: "sub", value: token.claims.sub } } : {};
   const parsed = SubjectSchema.safeParse(raw);
   if (!parsed.success)
     throw new AuthError(
       "event_unsupported",
-      'The event\'s subject is not an "iss_sub", "opaque" or "complex" subject identifier.',
+      'The event\'s subject is not an "iss_sub", "opaque", "email", "jwt_id" or "complex" subject identifier.',
     );
   const s = parsed.data;
-  if (s.format !== "complex") return { user: { sub: valueOf(s, token) } };
-  return {
-    user: s.user && { sub: valueOf(s.user, token) },
-    session: s.session && valueOf(s.session, token),
-  };
+  if (s.format !== "complex") return { user: named(s, token, "sub") };
+  return { user: s.user && named(s.user, token, "sub"), session: s.session && named(s.session, token, "sid") };
 }
 
 /** The back-channel logout's revocation: its sid, or its sub when it names no session. */
@@ -79,6 +110,8 @@ export interface EventOutcome {
   revocations: Revocation[];
   /** Event types acknowledged without effect. */
   ignored: string[];
+  /** Stream control events (verification, stream-updated), for the Shared Signals receiver (src/ssf/). */
+  control: { type: string; event: Record<string, unknown> }[];
 }
 
 /** The revocations a Security Event Token asks for, one per event it understands. */
@@ -87,22 +120,23 @@ export function securityEventRevocations(token: VerifiedEventToken, config: Conf
   if (entries.length === 0) throw new AuthError("event_token_invalid", "The token carries no event.");
   if (entries.length > MAX_EVENTS_PER_TOKEN)
     throw new AuthError("event_token_invalid", `The token carries more than ${MAX_EVENTS_PER_TOKEN} events.`);
-  const out: EventOutcome = { revocations: [], ignored: [] };
+  const out: EventOutcome = { revocations: [], ignored: [], control: [] };
   const expiresAt = untilNoTokenLeft(config, nowSec);
   for (const [type, body] of entries) {
-    if (type !== CAEP_SESSION_REVOKED && type !== RISC_ACCOUNT_DISABLED && type !== RISC_CREDENTIAL_COMPROMISE) {
+    const event = typeof body === "object" && body !== null ? (body as Record<string, unknown>) : {};
+    if (type === SSF_VERIFICATION || type === SSF_STREAM_UPDATED) {
+      out.control.push({ type, event });
+      continue;
+    }
+    if (!REVOKING.has(type)) {
       out.ignored.push(type);
       continue;
     }
-    const target = targetOf(typeof body === "object" && body !== null ? (body as Record<string, unknown>) : {}, token);
-    const iss = token.issuer.issuer;
-    if (type === CAEP_SESSION_REVOKED && target.session !== undefined) {
-      out.revocations.push({ kind: "sid", value: target.session, iss, at: nowSec, expiresAt });
-    } else if (target.user !== undefined) {
-      out.revocations.push({ kind: "sub", value: target.user.sub, iss, at: nowSec, expiresAt });
-    } else {
-      throw new AuthError("event_unsupported", "The event names neither a user nor a session.");
-    }
+    const target = targetOf(event, token);
+    // A session-revoked event that names a session ends that session; every other ends the user's tokens.
+    const what = type === CAEP_SESSION_REVOKED && target.session !== undefined ? target.session : target.user;
+    if (what === undefined) throw new AuthError("event_unsupported", "The event names neither a user nor a session.");
+    out.revocations.push({ kind: what.kind, value: what.value, iss: token.issuer.issuer, at: nowSec, expiresAt });
   }
   return out;
 }

@@ -99,7 +99,7 @@ export function record(
     .exec<Row>("SELECT * FROM revocations WHERE kind = ? AND iss = ? AND value = ?", r.kind, iss, r.value)
     .toArray()[0];
   if (existing) {
-    const later = (r.kind === "sub" || r.kind === "sid") && r.at > existing.at;
+    const later = (r.kind === "sub" || r.kind === "sid" || r.kind === "email") && r.at > existing.at;
     if (!later) {
       if (r.expiresAt > existing.expires_at) {
         sql.exec("UPDATE revocations SET expires_at = ? WHERE seq = ?", r.expiresAt, existing.seq);
@@ -221,13 +221,14 @@ export function revokedBy(sql: SqlStorage, facts: TokenFacts, nowSec: number): R
   const rows = sql
     .exec<Row>(
       `SELECT * FROM revocations WHERE iss IN (?, '') AND expires_at >= ? AND (
-         (kind = 'jti' AND value = ?) OR (kind = 'token' AND value = ?) OR (kind = 'sub' AND value = ?) OR (kind = 'sid' AND value = ?))`,
+         (kind = 'jti' AND value = ?) OR (kind = 'token' AND value = ?) OR (kind = 'sub' AND value = ?) OR (kind = 'sid' AND value = ?) OR (kind = 'email' AND value = ?))`,
       facts.iss,
       nowSec,
       facts.jti ?? null,
       facts.jti === undefined ? (facts.tokenSha256 ?? null) : null,
       facts.sub ?? null,
       facts.sid ?? null,
+      facts.email ?? null,
     )
     .toArray();
   const hit = rows.find((row) => denies(row.kind as Revocation["kind"], row.at, facts.iat));
