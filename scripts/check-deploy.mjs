@@ -48,7 +48,7 @@ function missingShape(config) {
   } else if (ledger.script_name && ledger.script_name !== config.name) {
     problems.push(`REVOCATION_LEDGER points at another Worker ("${ledger.script_name}"): its ledger would be shared`);
   }
-  for (const cls of ["RevocationLedger", "DpopReplay"]) {
+  for (const cls of ["RevocationLedger", "DpopReplay", "SignalReceiver"]) {
     if (!config.migrations?.some((/** @type {any} */ m) => m.new_sqlite_classes?.includes(cls))) {
       problems.push(`no [[migrations]] entry with new_sqlite_classes = ["${cls}"]`);
     }

@@ -217,6 +217,32 @@ export const PolicySchema = z.strictObject({
     .default({ caseInsensitive: true, suffixes: true }),
 });
 
+/**
+ * A Shared Signals transmitter the authorizer receives from (src/ssf/): its SETs are verified as
+ * those pushed to /.auth/events are (the issuer's keys and logoutAudiences), and with poll delivery
+ * (RFC 8936) the receiver fetches them. `tokenSecret` names the secret holding the bearer token the
+ * transmitter gave this receiver for its stream management and poll endpoints.
+ */
+export const TransmitterSchema = z.strictObject({
+  issuer: z.string().min(1).max(2048),
+  configurationUrl: httpUrl.optional(),
+  delivery: z.enum(["push", "poll"]).default("push"),
+  streamId: z.string().min(1).max(256).optional(),
+  tokenSecret: z
+    .string()
+    .regex(/^[A-Z][A-Z0-9_]{0,63}$/, "must be the name of a secret (A-Z, 0-9, _)")
+    .optional(),
+  pollIntervalSeconds: z.number().int().min(1).max(300).default(10),
+  maxEvents: z.number().int().min(1).max(1000).default(100),
+  /** How often the receiver asks the transmitter to verify the stream (SSF 1.0 section 8.1.4); 0: never. */
+  verifyIntervalSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 86_400)
+    .default(86_400),
+});
+
 export const ClientSchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, "must be 1-128 characters of A-Z a-z 0-9 . _ : @ -"),
   keySha256: z
@@ -284,6 +310,11 @@ const VAR_SCHEMAS = {
     .default([]),
   LOG_DECISIONS: z.enum(["all", "denials", "errors"]).default("all"),
   LOGOUT: LogoutSchema.default({ session: {}, all: { scopes: ["openid"] } }),
+  TRANSMITTERS: z
+    .array(TransmitterSchema)
+    .max(10)
+    .refine((ts) => new Set(ts.map((t) => t.issuer)).size === ts.length, "each transmitter may appear once")
+    .default([]),
   FOREIGN_IDENTITY_HEADERS: z
     .array(
       z.union([
@@ -309,6 +340,12 @@ export const CONFIG_VARS = [...Object.keys(VAR_SCHEMAS), "ADMIN_TOKENS", "DPOP_N
 type Parsed = { [K in keyof typeof VAR_SCHEMAS]: z.output<(typeof VAR_SCHEMAS)[K]> };
 export type IssuerConfig = z.output<typeof IssuerSchema>;
 export type ClientConfig = z.output<typeof ClientSchema>;
+export type TransmitterConfig = z.output<typeof TransmitterSchema> & {
+  /** Where its SSF configuration is read: configurationUrl, or the issuer's /.well-known/ssf-configuration. */
+  configurationUrl: string;
+  /** The bearer token of its endpoints, from the secret tokenSecret names; null without one. */
+  token: string | null;
+};
 export type Rule = z.output<typeof RuleSchema> & { index: number; pattern: PathPattern; methodSet?: Set<string> };
 
 export interface Config {
@@ -339,6 +376,8 @@ export interface Config {
   certificates: { requireVerified: boolean };
   /** Every issuer's DPoP algorithms, space-separated: the `algs` of a DPoP challenge. */
   dpopAlgs: string;
+  /** Shared Signals transmitters (TRANSMITTERS). */
+  transmitters: TransmitterConfig[];
 }
 
 export interface ConfigIssue {
@@ -403,6 +442,18 @@ export function parseConfig(env: Record<string, unknown>): { config: Config } | 
       var: "DPOP_NONCE_SECRET",
       message: `must be a secret of at least ${MIN_NONCE_SECRET_LENGTH} characters when SENDER_CONSTRAINTS.dpop.nonce is true`,
     });
+  for (const [i, t] of ((parsed.TRANSMITTERS as Parsed["TRANSMITTERS"] | undefined) ?? []).entries()) {
+    const issuer = (parsed.ISSUERS as Parsed["ISSUERS"] | undefined)?.find((is) => is.issuer === t.issuer);
+    if (issuer && !issuer.logoutAudiences?.length)
+      issues.push({ var: "TRANSMITTERS", message: `[${i}]: its issuer needs logoutAudiences (the aud of its SETs)` });
+    else if (!issuer) issues.push({ var: "TRANSMITTERS", message: `[${i}]: issuer must be one of ISSUERS` });
+    if (t.delivery === "poll" && !t.tokenSecret)
+      issues.push({ var: "TRANSMITTERS", message: `[${i}]: poll delivery needs tokenSecret` });
+    if (t.tokenSecret && !(typeof env[t.tokenSecret] === "string" && (env[t.tokenSecret] as string).trim() !== ""))
+      issues.push({ var: "TRANSMITTERS", message: `[${i}]: the secret ${t.tokenSecret} is not set` });
+    if (!t.configurationUrl && !/^https?:\/\//.test(t.issuer))
+      issues.push({ var: "TRANSMITTERS", message: `[${i}]: without configurationUrl, issuer must be an http(s) URL` });
+  }
   const routes = (parsed.POLICY as Parsed["POLICY"] | undefined)?.routes ?? [];
   if (routes.some((r) => r.proofReplay === "network") && env.DPOP_REPLAY === undefined)
     issues.push({ var: "POLICY", message: 'proofReplay "network" needs the DPOP_REPLAY Durable Object binding' });
@@ -452,6 +503,11 @@ export function parseConfig(env: Record<string, unknown>): { config: Config } | 
       },
       certificates: p.SENDER_CONSTRAINTS.certificates,
       dpopAlgs: [...new Set(p.ISSUERS.flatMap((i) => i.dpopAlgorithms))].join(" "),
+      transmitters: p.TRANSMITTERS.map((t) => ({
+        ...t,
+        configurationUrl: t.configurationUrl ?? `${t.issuer.replace(/\/+$/, "")}/.well-known/ssf-configuration`,
+        token: t.tokenSecret ? (env[t.tokenSecret] as string).trim() : null,
+      })),
     },
   };
 }

@@ -1,6 +1,8 @@
 // The Worker: routes wired to their handlers, nothing else.
 import { Hono } from "hono";
+import { loadConfig } from "./config";
 import { AuthError } from "./errors";
+import { startReceivers } from "./ssf/control";
 import { openApi } from "./openapi";
 import { check } from "./routes/check";
 import { decisionLog, errorResponse, withConfig, type AppEnv } from "./routes/context";
@@ -12,6 +14,7 @@ import { logout, revocationFeed, revocationStream, revoke } from "./routes/revoc
 export { RevocationLedger } from "./revocation/ledger";
 export { RevocationHead } from "./revocation/fresh-head";
 export { DpopReplay } from "./sender/replay-shard";
+export { SignalReceiver } from "./ssf/receiver";
 
 const app = new Hono<AppEnv>();
 
@@ -49,7 +52,14 @@ const AUTH_PATH = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*\/\.auth(?:[/?#]|$)/i;
 export default {
   fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> {
     const url = request.url; // read once: each read makes a new string from the runtime's copy
+    const config = loadConfig(env);
+    if (!(config instanceof AuthError)) startReceivers(env, config, (p) => ctx.waitUntil(p));
     return AUTH_PATH.test(url) ? app.fetch(request, env, ctx) : gateway(request, env, ctx, url);
+  },
+  /** The cron trigger: the Shared Signals receivers keep running without traffic. */
+  scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext): void {
+    const config = loadConfig(env);
+    if (!(config instanceof AuthError)) startReceivers(env, config, (p) => ctx.waitUntil(p), true);
   },
 } satisfies ExportedHandler<Env>;
 

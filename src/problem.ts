@@ -210,6 +210,14 @@ export function eventErrorResponse(error: AuthError, style: "backchannel" | "sec
   return new Response(JSON.stringify(body), { status: answer, headers });
 }
 
+/**
+ * A SET's refusal as RFC 8936 `setErrs` reports it to a transmitter that delivered it by poll; null
+ * for an outage (5xx), which is not the SET's fault: it stays unacknowledged and comes again.
+ */
+export function setErrorOf(error: AuthError): { err: string; description: string } | null {
+  return shape(error.code).status >= 500 ? null : { err: setErrorCode(error.code), description: error.detail };
+}
+
 /** RFC 8935 section 2.4's error codes (the IANA "Security Event Token Error Codes"). */
 function setErrorCode(code: DenialCode): string {
   switch (code) {

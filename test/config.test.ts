@@ -120,6 +120,7 @@ describe("parsing", () => {
         "POLICY",
         "REVOCATION_MAX_STALENESS_SECONDS",
         "SENDER_CONSTRAINTS",
+        "TRANSMITTERS",
       ].sort(),
     );
   });

@@ -216,6 +216,18 @@ const VAR_VALUES: Record<string, fc.Arbitrary<unknown>> = {
     { requiredKeys: [] },
   ),
   DPOP_NONCE_SECRET: fc.constantFrom("a-dpop-nonce-secret-of-40-characters-000", "short", "", 1),
+  TRANSMITTERS: fc.array(
+    fc.record(
+      {
+        issuer: or(fc.constantFrom("https://i.test", "https://nowhere.test", "", 7)),
+        delivery: or(fc.constantFrom("poll", "push", "pull")),
+        tokenSecret: or(fc.constantFrom("SSF_TOKEN", "lower", "ADMIN_TOKENS")),
+        pollIntervalSeconds: or(fc.integer({ min: 0, max: 301 })),
+      },
+      { requiredKeys: [] },
+    ),
+    { maxLength: 2 },
+  ),
   ADMIN_TOKENS: fc.oneof(
     fc.constantFrom(ADMIN, `${ADMIN},short`, `${ADMIN}, ${ADMIN}`, "a b c d e f g h i j", ",,,", "é".repeat(20)),
     fc.string(),
@@ -254,6 +266,7 @@ const VALID: Record<string, fc.Arbitrary<unknown>> = {
     { certificates: { requireVerified: true } },
   ),
   DPOP_NONCE_SECRET: fc.constantFrom(undefined, "a-dpop-nonce-secret-of-40-characters-000"),
+  TRANSMITTERS: fc.constantFrom(undefined, []),
   ADMIN_TOKENS: fc.constantFrom(undefined, ADMIN, `${ADMIN},test-admin-token-0002`),
 };
 /** Anything at all for one var: near misses, JSON of any shape, text, nesting 1 to 100 000 deep, 1 MiB. */

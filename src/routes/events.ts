@@ -7,15 +7,12 @@ import { readLimitedText } from "../body";
 import { nowSec } from "../clock";
 import type { Config } from "../config";
 import { MAX_ADMIN_BODY_BYTES } from "../constants";
-import { sha256Hex } from "../crypto";
 import { AuthError } from "../errors";
 import { eventErrorResponse } from "../problem";
-import { askLedger } from "../revocation/ask";
-import type { KeyedRevoke } from "../revocation/ledger";
-import type { Revocation } from "../revocation/model";
+import { recordDelivery, recordSecurityEvent } from "../revocation/deliveries";
 import { logoutTokenRevocation, securityEventRevocations } from "../revocation/security-events";
 import { verifyEventToken, type EventTokenKind } from "../token/event-token";
-import { signingInput } from "../token/verify";
+import { noteControlEvents } from "../ssf/control";
 import { depsOf, type AppContext } from "./context";
 
 export const EventCountsSchema = z.object({
@@ -41,25 +38,6 @@ export function eventCountsOf(config: Config): EventCounts {
 
 const mediaTypeOf = (c: AppContext) => c.req.header("Content-Type")?.split(";")[0]!.trim().toLowerCase();
 
-/**
- * Records `revocation` under `key` (from the token's jti): "new", "repeat" when this very token
- * recorded it before (a retry; any valid signature of what the issuer signed is this token, see
- * signingInput), "conflict" when another token with the same jti did.
- */
-async function recordOnce(
-  c: AppContext,
-  revocation: Revocation,
-  key: string,
-  token: string,
-): Promise<"new" | "repeat" | "conflict"> {
-  const fingerprint = await sha256Hex(signingInput(token));
-  const keyed = await askLedger<KeyedRevoke>(c.env, (ledger) => ledger.revokeOnce(revocation, { key, fingerprint }));
-  if (keyed.outcome === "full")
-    throw new AuthError("revocations_full", "The ledger holds the most active revocations it accepts.");
-  if (keyed.outcome === "key_reused") return "conflict";
-  return keyed.replayed ? "repeat" : "new";
-}
-
 const replayed = () => new AuthError("event_token_replayed", "This token's jti was delivered before.");
 
 async function verified(c: AppContext, token: string, kind: EventTokenKind) {
@@ -76,8 +54,8 @@ export async function backchannelLogout(c: AppContext): Promise<Response> {
     if (tokens.length !== 1) throw new AuthError("body_invalid", "The form must carry exactly one logout_token.");
     const token = await verified(c, tokens[0]!, "logout");
     if (
-      (await recordOnce(
-        c,
+      (await recordDelivery(
+        c.env,
         logoutTokenRevocation(token, config, nowSec()),
         `logout:${token.issuer.issuer} ${token.claims.jti}`,
         tokens[0]!,
@@ -99,18 +77,8 @@ export async function securityEvent(c: AppContext): Promise<Response> {
     const raw = (await readLimitedText(c.req.raw, MAX_ADMIN_BODY_BYTES)).trim();
     const token = await verified(c, raw, "secevent");
     const outcome = securityEventRevocations(token, config, nowSec());
-    const base = `secevent:${token.issuer.issuer} ${token.claims.jti}`;
-    // A SET of ignored events only is acknowledged and not remembered: its replay changes nothing.
-    // A replay is a SET whose every revocation was recorded before; a retry after a partial failure
-    // (the ledger timed out between two of its events; the same token again) records the rest
-    // instead of being refused. Another token with a used jti is refused before it records anything.
-    let fresh = outcome.revocations.length === 0;
-    for (const [i, revocation] of outcome.revocations.entries()) {
-      const recorded = await recordOnce(c, revocation, i === 0 ? base : `${base}#${i}`, raw);
-      if (recorded === "conflict") throw replayed();
-      if (recorded === "new") fresh = true;
-    }
-    if (!fresh) throw replayed();
+    if ((await recordSecurityEvent(c.env, token, raw, outcome)) === "replay") throw replayed();
+    if (outcome.control.length > 0) await noteControlEvents(c.env, config, token.issuer.issuer, outcome.control);
     const counted = eventCountsOf(config);
     counted.securityEvents++;
     counted.ignoredEvents += outcome.ignored.length;

@@ -5,6 +5,8 @@ import { isAdmin } from "../admin";
 import { loadConfig } from "../config";
 import { AuthError } from "../errors";
 import { viewOf } from "../revocation/view";
+import { receiverStatuses } from "../ssf/control";
+import { ReceiverStatusSchema } from "../ssf/status";
 import { statusLists } from "../status-list/lists";
 import { keysOf } from "../token/jwks";
 import type { AppContext } from "./context";
@@ -48,6 +50,9 @@ export const HealthSchema = z
         }),
       )
       .describe("The Token Status Lists this isolate holds or tried to load (ISSUERS[].statusLists)."),
+    transmitters: z
+      .array(ReceiverStatusSchema.extend({ issuer: z.string(), delivery: z.enum(["push", "poll"]) }))
+      .describe("Shared Signals transmitters (TRANSMITTERS): each receiver's polls, stream status and verification."),
     policy: z.object({ routes: count }),
     senderConstraints: z
       .object({
@@ -100,7 +105,7 @@ export const HealthSchema = z
   })
   .meta({ id: "Health" });
 
-export function health(c: AppContext): Response {
+export async function health(c: AppContext): Promise<Response> {
   const config = loadConfig(c.env);
   if (config instanceof AuthError) throw config; // onError answers it, and logs why
   const body: z.output<typeof HealthSchema> = {
@@ -114,6 +119,7 @@ export function health(c: AppContext): Response {
       jwks: keysOf(i).status(),
     })),
     statusLists: statusLists.status(),
+    transmitters: await receiverStatuses(c.env, config),
     policy: { routes: config.rules.length },
     senderConstraints: {
       dpop: {

@@ -34,6 +34,11 @@ export async function verifyEventToken(
   config: Config,
   keyFor: KeyLookup,
   nowMs: number,
+  /**
+   * How old it may be; null for a SET the receiver polled (RFC 8936): the transmitter held it until
+   * it was fetched, over a channel only the transmitter answers, and its jti keeps it from applying twice.
+   */
+  maxAgeSeconds: number | null = EVENT_TOKEN_MAX_AGE_SECONDS,
 ): Promise<VerifiedEventToken> {
   const issuer = claimedIssuer(token, config);
   const audiences = issuer.logoutAudiences ?? [];
@@ -51,7 +56,7 @@ export async function verifyEventToken(
       algorithms: issuer.algorithms,
       clockTolerance: config.clockToleranceSeconds,
       currentDate: new Date(nowMs),
-      maxTokenAge: EVENT_TOKEN_MAX_AGE_SECONDS,
+      ...(maxAgeSeconds === null ? {} : { maxTokenAge: maxAgeSeconds }),
       requiredClaims: ["iat", "jti", "events"],
     });
     const typ = result.protectedHeader.typ?.toLowerCase().replace(/^application\//, "");
@@ -60,7 +65,7 @@ export async function verifyEventToken(
     claims = result.payload;
   } catch (e) {
     if (e instanceof errors.JWTExpired && e.claim === "iat")
-      throw invalid(`The token was issued more than ${EVENT_TOKEN_MAX_AGE_SECONDS} seconds ago.`);
+      throw invalid(`The token was issued more than ${maxAgeSeconds} seconds ago.`);
     if (e instanceof errors.JWTClaimValidationFailed && ["jti", "events", "iat"].includes(e.claim))
       throw invalid(`The token's "${e.claim}" claim is missing or invalid.`);
     throw toAuthError(e);

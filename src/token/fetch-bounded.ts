@@ -19,11 +19,26 @@ export function maxAgeOf(cacheControl: string | null): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-export async function fetchBoundedJson(url: string, timeoutMs: number, maxBytes: number): Promise<BoundedJson> {
+/**
+ * `init` adds a method, a body and headers (a bearer token) to the GET of a JSON document; a
+ * request with a credential should not follow redirects (`redirect: "manual"`), which would carry it.
+ */
+export async function fetchBoundedJson(
+  url: string,
+  timeoutMs: number,
+  maxBytes: number,
+  init: { method?: string; body?: string; headers?: Record<string, string>; redirect?: "follow" | "manual" } = {},
+): Promise<BoundedJson> {
   const signal = AbortSignal.timeout(timeoutMs);
   let response: Response;
   try {
-    response = await fetch(url, { signal, headers: { Accept: "application/json" } });
+    response = await fetch(url, {
+      signal,
+      method: init.method ?? "GET",
+      body: init.body,
+      redirect: init.redirect ?? "follow",
+      headers: { Accept: "application/json", ...init.headers },
+    });
   } catch (e) {
     throw new FetchFailed(signal.aborted ? `timed out after ${timeoutMs} ms` : "unreachable");
   }
@@ -34,9 +49,9 @@ export async function fetchBoundedJson(url: string, timeoutMs: number, maxBytes:
     const bytes = await readAtMost(response.body, maxBytes);
     if (bytes === null) throw new FetchFailed(`body over ${maxBytes} bytes`);
     const text = new TextDecoder().decode(bytes);
-    let body: unknown;
+    let body: unknown = null; // an empty body (a 202 or 204) is no document
     try {
-      body = JSON.parse(text);
+      if (text.trim() !== "") body = JSON.parse(text);
     } catch {
       throw new FetchFailed("body is not JSON");
     }
