@@ -18,6 +18,7 @@ import { securityEventRevocations } from "../revocation/security-events";
 import { verifyEventToken } from "../token/event-token";
 import { FetchFailed } from "../token/fetch-bounded";
 import { keysOf } from "../token/jwks";
+import type { KeyLookup } from "../token/verify";
 import * as client from "./client";
 import { applyControl, emptyStatus, type ControlEvent, type ReceiverStatus } from "./status";
 
@@ -132,10 +133,7 @@ export class SignalReceiver extends DurableObject<Env> {
     status: ReceiverStatus,
   ): Promise<"ack" | "retry" | SetErr> {
     try {
-      const keyFor = (
-        issuer: Parameters<typeof keysOf>[0],
-        header: Parameters<ReturnType<typeof keysOf>["keyFor"]>[0],
-      ) => keysOf(issuer).keyFor(header);
+      const keyFor: KeyLookup = (issuer, header) => keysOf(issuer).keyFor(header);
       const token = await verifyEventToken(set, "secevent", config, keyFor, Date.now(), null);
       if (token.issuer.issuer !== t.issuer)
         throw new AuthError("issuer_unknown", "The SET is not from this stream's transmitter.");
