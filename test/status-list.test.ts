@@ -177,6 +177,17 @@ describe("caching and outages", () => {
     expect(w.served.fetches).toBe(fetches + 1);
   });
 
+  it("refreshes a list ahead of its expiry, in the background, so requests do not wait for the fetch", async () => {
+    const clock = freezeClock();
+    const w = await listWorld([0, 0]); // ttl 300 s
+    expect((await w.call(0)).status).toBe(200);
+    w.publish([0, 1]);
+    clock.advance(250); // past four fifths of the ttl: this request answers from the held copy, and refreshes
+    expect((await w.call(1)).status).toBe(200);
+    expect(w.served.fetches).toBe(2);
+    expect(await codeOf(await w.call(1))).toBe("token_revoked");
+  });
+
   it("serves a held copy while the list's host is down, within the stale bound, then 503", async () => {
     const clock = freezeClock();
     const w = await listWorld([0, 1]);

@@ -171,7 +171,9 @@ async function load(
 ): Promise<Loaded> {
   const cacheKey = `${SHARED_CACHE_ORIGIN}?issuer=${encodeURIComponent(entry.issuer.issuer)}&uri=${encodeURIComponent(entry.uri)}`;
   const shared = await readShared(cacheKey);
-  if (shared) {
+  // Only a copy newer than the one held: a refresh ahead of expiry that found its own copy again
+  // would leave every isolate to fetch at once when that copy expires.
+  if (shared && shared.fetchedAtMs > (entry.loaded?.fetchedAtMs ?? -Infinity)) {
     const loaded = await verified(shared.text, entry, shared.fetchedAtMs, toleranceSeconds, waitUntil).catch(
       () => null,
     );
