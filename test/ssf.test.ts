@@ -52,7 +52,9 @@ describe("poll delivery", () => {
     expect(await s.run()).toBe(true);
     expect(await s.call({ sub: "ann" })).toBe(401);
     expect(s.tx.polls[0]!.authorization).toBe(`Bearer ${TX_TOKEN}`);
-    // Applied in the first poll, acknowledged in the one after it (the same alarm, or the next).
+    // Applied in this alarm's poll, acknowledged in the next alarm's.
+    expect(s.tx.queue.has(jti)).toBe(true);
+    await s.run();
     expect(s.tx.polls.some((p) => p.ack.includes(jti))).toBe(true);
     expect(s.tx.queue.has(jti)).toBe(false);
     expect(await s.feed()).toHaveLength(1);
@@ -66,13 +68,14 @@ describe("poll delivery", () => {
       format: "complex",
       session: { format: "opaque", id: "sid-9" },
     });
-    // The transmitter keeps delivering it as if no acknowledgement had arrived (it was lost).
-    const forget = s.tx.queue.get(jti)!;
-    await s.run();
-    s.tx.queue.set(jti, forget);
+    await s.run(); // applied; its acknowledgement waits for the next poll
+    s.tx.dropAcks = true;
+    await s.run(); // the acknowledgement is lost: the SET comes again, and is recognised
     await evictDurableObject(s.stub); // a restart (workerd lets the evicted object finish: about 5 s here)
     await s.boot();
+    s.tx.dropAcks = false;
     await s.run();
+    expect(s.tx.queue.has(jti)).toBe(false);
     expect(s.tx.polls.filter((p) => p.ack.includes(jti)).length).toBeGreaterThanOrEqual(2);
     expect(await s.feed()).toHaveLength(1); // one sid entry, applied once
     expect(await s.call({ sub: "bo", sid: "sid-9" })).toBe(401);
@@ -83,6 +86,7 @@ describe("poll delivery", () => {
     const bad = await s.tx.send(RISC_ACCOUNT_DISABLED, { format: "phone_number", phone_number: "+1" });
     const otherIssuer = await s.tx.send(RISC_ACCOUNT_DISABLED, { format: "iss_sub", iss: "https://x.test", sub: "a" });
     await s.run();
+    await s.run(); // the refusals go back in the next poll
     const errs = Object.assign({}, ...s.tx.polls.map((p) => p.setErrs)) as Record<string, { err: string }>;
     expect(errs[bad]!.err).toBe("invalid_request");
     expect(errs[otherIssuer]!.err).toBe("invalid_request");
@@ -97,6 +101,7 @@ describe("poll delivery", () => {
     expect(s.tx.queue.has(later)).toBe(true);
     expect(Object.keys(s.tx.polls.at(-1)!.setErrs)).not.toContain(later);
     await s.boot();
+    await s.run();
     await s.run();
     expect(s.tx.queue.has(later)).toBe(false);
     expect(await s.call({ sub: "cy" })).toBe(401);

@@ -28,6 +28,8 @@ const MAX_POLLS_PER_ALARM = 10;
 const CONFIGURATION_TTL_MS = 3_600_000;
 /** A push stream's receiver wakes this often to verify and to read the status. */
 const PUSH_WAKE_MS = 3_600_000;
+/** The stream's status is read from the transmitter this often (stream-updated events say it at once). */
+const STATUS_READ_SECONDS = 60;
 const MAX_BACKOFF_MS = 300_000;
 
 type SetErr = { err: string; description: string };
@@ -35,6 +37,8 @@ type SetErr = { err: string; description: string };
 export class SignalReceiver extends DurableObject<Env> {
   private doc: { value: client.TransmitterConfiguration; untilMs: number } | null = null;
   private failures = 0;
+  /** The status an alarm is working on: control events pushed meanwhile go into it, not under it. */
+  private running: ReceiverStatus | null = null;
 
   /** Starts the alarm loop for `issuer`'s transmitter, unless it runs already. */
   async ensure(issuer: string): Promise<void> {
@@ -48,6 +52,7 @@ export class SignalReceiver extends DurableObject<Env> {
 
   /** Stream control events that arrived by push (/.auth/events). */
   async noteControl(events: ControlEvent[]): Promise<void> {
+    if (this.running) applyControl(this.running, events, Date.now());
     const status = await this.status();
     applyControl(status, events, Date.now());
     await this.ctx.storage.put("status", status);
@@ -62,20 +67,24 @@ export class SignalReceiver extends DurableObject<Env> {
       if (!(config instanceof AuthError)) await this.ctx.storage.deleteAll();
       return;
     }
-    const status = await this.status();
+    const status = (this.running = await this.status());
     let nextMs = t.delivery === "poll" ? t.pollIntervalSeconds * 1000 : PUSH_WAKE_MS;
     try {
       const doc = await this.configuration(t);
       const streamId = t.delivery === "poll" ? await this.pollAll(t, doc, config, status) : (t.streamId ?? null);
+      status.streamId = streamId;
       if (streamId !== null) await this.maintain(t, doc, streamId, status);
       status.lastError = null;
       this.failures = 0;
     } catch (e) {
       status.lastError = e instanceof FetchFailed || e instanceof AuthError ? e.message : "unexpected error";
       this.failures++;
+      // The stream is read again next time: its poll endpoint may have moved.
+      await this.ctx.storage.delete("stream");
       nextMs = Math.min(MAX_BACKOFF_MS, nextMs * 2 ** Math.min(this.failures, 8));
     }
     status.lastRunAt = Math.floor(Date.now() / 1000);
+    this.running = null;
     await this.ctx.storage.put("status", status);
     await this.ctx.storage.setAlarm(Date.now() + nextMs);
   }
@@ -95,12 +104,13 @@ export class SignalReceiver extends DurableObject<Env> {
     status: ReceiverStatus,
   ): Promise<string> {
     const storage = this.ctx.storage;
-    let stream = await storage.get<{ streamId: string; pollUrl: string }>("stream");
-    if (!stream || (t.streamId !== undefined && stream.streamId !== t.streamId)) {
-      stream = await client.pollStream(t, doc, t.streamId ?? null);
+    let stream = await storage.get<{ streamId: string; pollUrl: string; readAtMs: number }>("stream");
+    const stale = stream !== undefined && Date.now() - stream.readAtMs > CONFIGURATION_TTL_MS;
+    if (!stream || stale || (t.streamId !== undefined && stream.streamId !== t.streamId)) {
+      // A stream this receiver created is kept by its id; a configured one by the configured id.
+      stream = { ...(await client.pollStream(t, doc, t.streamId ?? stream?.streamId ?? null)), readAtMs: Date.now() };
       await storage.put("stream", stream);
     }
-    status.streamId = stream.streamId;
     for (let round = 0; round < MAX_POLLS_PER_ALARM; round++) {
       const acks = (await storage.get<string[]>("acks")) ?? [];
       const errs = (await storage.get<Record<string, SetErr>>("errs")) ?? {};
@@ -119,8 +129,10 @@ export class SignalReceiver extends DurableObject<Env> {
         else
           await storage.put("errs", { ...((await storage.get<Record<string, SetErr>>("errs")) ?? {}), [jti]: outcome });
       }
-      // Done when nothing came that needs answering (nothing, or only SETs that met an outage).
-      if (answered === 0) break;
+      // Again at once only while the transmitter holds more: what was answered is acknowledged in
+      // the next poll, which is then the next alarm's (a transmitter that redelivers applied SETs
+      // is not polled ten times in a row for them).
+      if (answered === 0 || !answer.moreAvailable) break;
     }
     return stream.streamId;
   }
@@ -160,12 +172,13 @@ export class SignalReceiver extends DurableObject<Env> {
     const now = Math.floor(Date.now() / 1000);
     const v = status.verification;
     if (t.verifyIntervalSeconds > 0 && (v.requestedAt === null || now - v.requestedAt >= t.verifyIntervalSeconds)) {
+      // Stored before asking: the echo may come back (pushed) before the request returns.
       const state = crypto.randomUUID();
-      if (await client.requestVerification(t, doc, streamId, state)) {
-        status.verification = { ...v, state, requestedAt: now };
-      }
+      status.verification = { ...v, state, requestedAt: now };
+      await this.ctx.storage.put("status", status);
+      if (!(await client.requestVerification(t, doc, streamId, state))) status.verification = v;
     }
-    if (status.stream.readAt === null || now - status.stream.readAt >= PUSH_WAKE_MS / 1000) {
+    if (status.stream.readAt === null || now - status.stream.readAt >= STATUS_READ_SECONDS) {
       const read = await client.readStatus(t, doc, streamId);
       if (read) status.stream = { status: read.status, reason: read.reason ?? null, readAt: now, updatedAt: now };
     }

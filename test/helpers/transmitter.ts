@@ -18,6 +18,8 @@ export class FakeTransmitter {
   readonly verifications: string[] = [];
   status = "enabled";
   down = false;
+  /** Acknowledgements lost on the way: the SETs they name come again. */
+  dropAcks = false;
 
   constructor(
     private readonly idp: FakeIssuer,
@@ -65,7 +67,7 @@ export class FakeTransmitter {
       const body = (await r.json()) as Omit<PollSeen, "authorization">;
       this.polls.push({ ...body, authorization: r.headers.get("Authorization") });
       if (!authorized(r)) return json({ err: "authentication_failed" }, 401);
-      for (const jti of [...body.ack, ...Object.keys(body.setErrs ?? {})]) this.queue.delete(jti);
+      if (!this.dropAcks) for (const jti of [...body.ack, ...Object.keys(body.setErrs ?? {})]) this.queue.delete(jti);
       return json({ sets: Object.fromEntries(this.queue), moreAvailable: false });
     });
   }
