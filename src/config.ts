@@ -454,6 +454,11 @@ export function parseConfig(env: Record<string, unknown>): { config: Config } | 
     if (!t.configurationUrl && !/^https?:\/\//.test(t.issuer))
       issues.push({ var: "TRANSMITTERS", message: `[${i}]: without configurationUrl, issuer must be an http(s) URL` });
   }
+  if (
+    ((parsed.TRANSMITTERS as Parsed["TRANSMITTERS"] | undefined) ?? []).length > 0 &&
+    env.SIGNAL_RECEIVER === undefined
+  )
+    issues.push({ var: "TRANSMITTERS", message: "needs the SIGNAL_RECEIVER Durable Object binding" });
   const routes = (parsed.POLICY as Parsed["POLICY"] | undefined)?.routes ?? [];
   if (routes.some((r) => r.proofReplay === "network") && env.DPOP_REPLAY === undefined)
     issues.push({ var: "POLICY", message: 'proofReplay "network" needs the DPOP_REPLAY Durable Object binding' });

@@ -270,6 +270,31 @@ describe("POST /.auth/events", () => {
     expect((await feed(w.env))[3]!.value).toBe("kim@example.test");
   });
 
+  it("reads the older subject forms transmitters still send: Google's subject_type, Okta's complex without format", async () => {
+    const w = await idpWorld();
+    const google = await eventToken(
+      w,
+      { events: { [RISC_ACCOUNT_DISABLED]: { subject: { subject_type: "iss-sub", iss: w.idp.issuer, sub: "gus" } } } },
+      SET_TYP,
+    );
+    const okta = await eventToken(
+      w,
+      {
+        events: {
+          [CAEP_SESSION_REVOKED]: {
+            subject: {
+              user: { format: "iss_sub", iss: w.idp.issuer, sub: "ola" },
+              session: { format: "opaque", id: "s-77" },
+            },
+          },
+        },
+      },
+      SET_TYP,
+    );
+    for (const set of [google, okta]) expect((await postSet(w.env, set)).status).toBe(202);
+    expect((await feed(w.env)).map((r) => `${r.kind} ${r.value}`)).toEqual(["sub gus", "sid s-77"]);
+  });
+
   it("acknowledges and counts an event type it does not act on, revoking nothing", async () => {
     const w = await idpWorld();
     const res = await postSet(

@@ -134,6 +134,29 @@ describe("poll delivery", () => {
     expect(JSON.stringify(health)).not.toContain(TX_TOKEN);
   });
 
+  it("keeps a stream it created across a failure: read again by its id, never created twice", async () => {
+    const s = await ssfWorld({ streamId: undefined });
+    await s.run();
+    expect(s.tx.streamCalls).toEqual(["POST "]);
+    s.tx.down = true;
+    await s.run();
+    s.tx.down = false;
+    await s.run();
+    expect(s.tx.streamCalls).toEqual(["POST ", "GET stream-1"]);
+  });
+
+  it("says so in health when a SET had to be left for redelivery", async () => {
+    const s = await ssfWorld();
+    const unreachable = {
+      idFromName: (n: string) => n,
+      get: () => ({ revokeOnce: () => Promise.reject(new Error("x")) }),
+    };
+    await s.boot({ ...s.env, REVOCATION_LEDGER: unreachable } as unknown as Env);
+    await s.tx.send(RISC_ACCOUNT_DISABLED, { format: "iss_sub", iss: s.idp.issuer, sub: "dee" });
+    await s.run();
+    expect((await s.stub.status()).lastError).toMatch(/left for redelivery/);
+  });
+
   it("backs off while the transmitter is down, and says why", async () => {
     const s = await ssfWorld();
     s.tx.down = true;
@@ -168,6 +191,11 @@ describe("configuration", () => {
       "/x",
     );
     expect(JSON.stringify(await unset.json())).toMatch(/NOT_SET is not set/);
+    const unbound = await send(
+      makeEnv({ ISSUERS: withAud, TRANSMITTERS: [{ issuer: w.idp.issuer }], SIGNAL_RECEIVER: undefined }),
+      "/x",
+    );
+    expect(JSON.stringify(await unbound.json())).toMatch(/SIGNAL_RECEIVER/);
   });
 });
 

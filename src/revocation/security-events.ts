@@ -80,9 +80,24 @@ function named(s: Simple, token: VerifiedEventToken, as: "sub" | "sid"): Named {
   }
 }
 
+/**
+ * Older CAEP and RISC drafts, which transmitters still send: Google's RISC names the format
+ * `subject_type` with a dash (`"iss-sub"`), and Okta's CAEP events a complex subject without a
+ * format (`{ "user": ..., "session": ... }`).
+ */
+function legacySubject(raw: unknown): unknown {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return raw;
+  const s = raw as Record<string, unknown>;
+  if (s.format !== undefined) return raw;
+  if (typeof s.subject_type === "string") return { ...s, format: s.subject_type.replaceAll("-", "_") };
+  if (s.user !== undefined || s.session !== undefined)
+    return { ...s, format: "complex", user: legacySubject(s.user), session: legacySubject(s.session) };
+  return raw;
+}
+
 /** Who or what an event is about; a subject in a format that tokens cannot match is a 400, never a silent pass. */
 function targetOf(event: Record<string, unknown>, token: VerifiedEventToken): { user?: Named; session?: Named } {
-  const raw = token.claims.sub_id ?? event.subject;
+  const raw = legacySubject(token.claims.sub_id ?? event.subject);
   if (raw === undefined)
     return typeof token.claims.sub === "string" ? { user: { kind: "sub", value: token.claims.sub } } : {};
   const parsed = SubjectSchema.safeParse(raw);

@@ -39,6 +39,8 @@ export class SignalReceiver extends DurableObject<Env> {
   private failures = 0;
   /** The status an alarm is working on: control events pushed meanwhile go into it, not under it. */
   private running: ReceiverStatus | null = null;
+  /** Why a polled SET was left for redelivery in this alarm (the ledger or the issuer's keys), for health. */
+  private outage: string | null = null;
 
   /** Starts the alarm loop for `issuer`'s transmitter, unless it runs already. */
   async ensure(issuer: string): Promise<void> {
@@ -68,19 +70,22 @@ export class SignalReceiver extends DurableObject<Env> {
       return;
     }
     const status = (this.running = await this.status());
+    this.outage = null;
     let nextMs = t.delivery === "poll" ? t.pollIntervalSeconds * 1000 : PUSH_WAKE_MS;
     try {
       const doc = await this.configuration(t);
       const streamId = t.delivery === "poll" ? await this.pollAll(t, doc, config, status) : (t.streamId ?? null);
       status.streamId = streamId;
       if (streamId !== null) await this.maintain(t, doc, streamId, status);
-      status.lastError = null;
+      status.lastError = this.outage;
       this.failures = 0;
     } catch (e) {
       status.lastError = e instanceof FetchFailed || e instanceof AuthError ? e.message : "unexpected error";
       this.failures++;
-      // The stream is read again next time: its poll endpoint may have moved.
-      await this.ctx.storage.delete("stream");
+      // The stream is read again next time, by its id (its poll endpoint may have moved); never
+      // forgotten, or a receiver that created its stream would create another and lose the first's events.
+      const stream = await this.ctx.storage.get<{ readAtMs: number }>("stream");
+      if (stream) await this.ctx.storage.put("stream", { ...stream, readAtMs: 0 });
       nextMs = Math.min(MAX_BACKOFF_MS, nextMs * 2 ** Math.min(this.failures, 8));
     }
     status.lastRunAt = Math.floor(Date.now() / 1000);
@@ -156,7 +161,10 @@ export class SignalReceiver extends DurableObject<Env> {
       return "ack";
     } catch (e) {
       const err = e instanceof AuthError ? setErrorOf(e) : null;
-      if (err === null) return "retry";
+      if (err === null) {
+        this.outage = `a SET was left for redelivery: ${e instanceof AuthError ? e.detail : "unexpected error"}`;
+        return "retry";
+      }
       status.refused++;
       return err;
     }

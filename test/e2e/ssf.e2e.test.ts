@@ -16,7 +16,7 @@
 // configurationUrl; the poll endpoint rewritten to the front's). The front can lose acknowledgements
 // on the way (as a transmitter that failed to record them), which makes the transmitter deliver the
 // same SETs again: the only way from outside to have SETs redelivered across a restart, since the
-// receiver acknowledges what it applied in the very next poll, milliseconds later.
+// receiver acknowledges what it applied in its next poll, at most pollIntervalSeconds later.
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { join } from "node:path";

@@ -20,6 +20,8 @@ export class FakeTransmitter {
   down = false;
   /** Acknowledgements lost on the way: the SETs they name come again. */
   dropAcks = false;
+  /** The stream management calls, as "METHOD stream_id-or-empty". */
+  readonly streamCalls: string[] = [];
 
   constructor(
     private readonly idp: FakeIssuer,
@@ -41,7 +43,7 @@ export class FakeTransmitter {
       }),
     );
     net.served.set(`${base}/ssf/stream`, (r) =>
-      !authorized(r)
+      this.streamCalls.push(`${r.method} ${new URL(r.url).searchParams.get("stream_id") ?? ""}`) && !authorized(r)
         ? json({ err: "authentication_failed" }, 401)
         : json({
             stream_id: this.streamId,
