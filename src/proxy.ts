@@ -78,8 +78,18 @@ export function targetUrl(requestUrl: string, rawPath: string, originUrl: string
   return originUrl + rawPath + (q < 0 ? "" : url.slice(q));
 }
 
-/** Sends the request on; the timeout covers the origin's headers, not the body that then streams. */
-export async function forward(request: Request, url: string, headers: Headers, timeoutMs: number): Promise<Response> {
+/**
+ * Sends the request on, over the network or to the origin Worker of the `ORIGIN` service binding
+ * (`origin`: no public hop, and the origin Worker needs no public route); the timeout covers the
+ * origin's headers, not the body that then streams.
+ */
+export async function forward(
+  request: Request,
+  url: string,
+  headers: Headers,
+  timeoutMs: number,
+  origin?: Fetcher,
+): Promise<Response> {
   // A race with a timer that is never cleared: workerd drops a request's pending timers when the
   // request ends (a timer set in a finished request never fires), so clearing it only costs. Under
   // load the timer was a quarter of the gateway's CPU over a pass-through, and clearTimeout (through
@@ -96,7 +106,12 @@ export async function forward(request: Request, url: string, headers: Headers, t
   const hasBody = request.method !== "GET" && request.method !== "HEAD";
   try {
     return await Promise.race([
-      fetch(url, { method: request.method, headers, body: hasBody ? request.body : null, redirect: "manual" }),
+      (origin ?? globalThis).fetch(url, {
+        method: request.method,
+        headers,
+        body: hasBody ? request.body : null,
+        redirect: "manual",
+      }),
       timedOut,
     ]);
   } catch (e) {

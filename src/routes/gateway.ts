@@ -43,7 +43,8 @@ export async function gateway(
     if (approval === RESERVED) throw new AuthError("not_found", "No such authorizer route.");
     const identity = identityHeaders(approval.verified, approval.client, config.claimHeaders);
     const headers = forwardHeaders(request.headers, config, identity);
-    response = await forward(request, targetUrl(url, rawPath, config.originUrl), headers, ORIGIN_TIMEOUT_MS);
+    const origin = (env as { ORIGIN?: Fetcher }).ORIGIN;
+    response = await forward(request, targetUrl(url, rawPath, config.originUrl), headers, ORIGIN_TIMEOUT_MS, origin);
     if (approval.nextNonce !== undefined) response = withDpopNonce(response, approval.nextNonce);
   } catch (e) {
     response = errorResponseFor(e, request, trace, config);

@@ -1,7 +1,7 @@
 // Starts real processes for an end-to-end test, each on a free 127.0.0.1 port, waits for them with
 // a bounded timeout, and stops them by pid (their own process group only).
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -87,6 +87,24 @@ export interface StackOptions {
   /** The port for `wrangler dev`, when another process must know it before the stack starts
    * (e.g. an OpenID Provider whose back-channel logout URI points at the authorizer). */
   gatewayPort?: number;
+  /**
+   * Runs the demo origin Worker (examples/origin-worker) beside the authorizer in the same `wrangler
+   * dev`, bound as ORIGIN: approved requests go to it through the service binding.
+   */
+  originWorker?: boolean;
+}
+
+/** wrangler.toml with the ORIGIN service binding added, written beside the other temporary files. */
+function configWithOriginWorker(dir: string): string {
+  const root = process.cwd();
+  const toml = readFileSync(join(root, "wrangler.toml"), "utf8").replace(
+    /^main = "src\/index.ts"$/m,
+    `main = ${JSON.stringify(join(root, "src/index.ts"))}`,
+  );
+  const path = join(dir, "wrangler.origin-worker.toml");
+  // An array-of-tables header is absolute: appended at the end, it is the top level's `services`.
+  writeFileSync(path, `${toml}\n[[services]]\nbinding = "ORIGIN"\nservice = "demo-origin-worker"\n`);
+  return path;
 }
 
 /** The demo issuer, the echoing demo origin and `wrangler dev` in front of them. */
@@ -130,6 +148,9 @@ export async function startStack(vars: Record<string, string> = {}, options: Sta
       "--persist-to",
       join(dir.path, "state"),
       "--show-interactive-dev-session=false",
+      ...(options.originWorker
+        ? ["-c", configWithOriginWorker(dir.path), "-c", "examples/origin-worker/wrangler.toml"]
+        : []),
       ...varArgs,
     ];
     const gateway = `http://127.0.0.1:${gatewayPort}`;
