@@ -24,6 +24,8 @@ export interface Trace {
   client?: string;
   /** The denial's stable code. */
   reason?: string;
+  /** Whether the token's verification came from the verified-token cache (for METRICS). */
+  cached?: boolean;
 }
 
 export interface Approval {
@@ -83,7 +85,7 @@ export async function authorize(target: Target, config: Config, deps: Deps): Pro
       });
     throw new AuthError("token_missing", "This route requires a bearer token.");
   }
-  const verified = await verifyCached(credential.token, config, deps.keyFor, deps.keyHeld, deps.nowMs);
+  const verified = await verifyCached(credential.token, config, deps.keyFor, deps.keyHeld, deps.nowMs, trace);
   trace.issuer = verified.issuer.issuer;
   // Not awaited for a bearer token on a route that takes one: nothing to wait for on most requests.
   const checked = checkSender(credential, verified, target, rule, config, deps.nowMs, deps.claimProof);

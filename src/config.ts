@@ -310,6 +310,7 @@ const VAR_SCHEMAS = {
     .default([]),
   LOG_DECISIONS: z.enum(["all", "denials", "errors"]).default("all"),
   LOGOUT: LogoutSchema.default({ session: {}, all: { scopes: ["openid"] } }),
+  METRICS_SAMPLE_RATE: z.number().gt(0).max(1).default(1),
   TRANSMITTERS: z
     .array(TransmitterSchema)
     .max(10)
@@ -378,6 +379,8 @@ export interface Config {
   dpopAlgs: string;
   /** Shared Signals transmitters (TRANSMITTERS). */
   transmitters: TransmitterConfig[];
+  /** The share of allowed decisions written to METRICS (denials and errors always are). */
+  metricsSampleRate: number;
 }
 
 export interface ConfigIssue {
@@ -508,6 +511,7 @@ export function parseConfig(env: Record<string, unknown>): { config: Config } | 
       },
       certificates: p.SENDER_CONSTRAINTS.certificates,
       dpopAlgs: [...new Set(p.ISSUERS.flatMap((i) => i.dpopAlgorithms))].join(" "),
+      metricsSampleRate: p.METRICS_SAMPLE_RATE,
       transmitters: p.TRANSMITTERS.map((t) => ({
         ...t,
         configurationUrl: t.configurationUrl ?? `${t.issuer.replace(/\/+$/, "")}/.well-known/ssf-configuration`,

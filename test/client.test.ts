@@ -8,9 +8,12 @@ import {
   RevocationClient,
   RevocationClientError,
   type FetchLike,
+  type Health,
   type Revocation,
   type RevocationEvent,
 } from "../src/client/index";
+import type { z } from "zod";
+import type { HealthSchema } from "../src/routes/health";
 import type { Revocation as LedgerRevocation, RevocationEvent as LedgerRevocationEvent } from "../src/revocation/model";
 import { send, world } from "./helpers/app";
 
@@ -24,6 +27,7 @@ const BASE = "https://gw.test";
 it("declares the same wire shapes as the ledger", () => {
   expectTypeOf<Revocation>().toEqualTypeOf<LedgerRevocation>();
   expectTypeOf<RevocationEvent>().toEqualTypeOf<LedgerRevocationEvent>();
+  expectTypeOf<z.output<typeof HealthSchema>>().toExtend<Health>();
 });
 
 describe("against the Worker, in workerd", () => {
@@ -57,6 +61,19 @@ describe("against the Worker, in workerd", () => {
     controller.abort();
     expect(await following).toBe(5);
     expect(received).toEqual([3, 4, 5]);
+  });
+
+  it("reads health, with the origin only an admin may see", async () => {
+    const { env } = await world();
+    const client = new RevocationClient({
+      baseUrl: BASE,
+      adminToken: ADMIN,
+      fetch: (input, init) => send(env, input, init),
+    });
+    const health = await client.health();
+    expect(health).toMatchObject({ status: "ok", revocation: { view: { seq: 0 } } });
+    expect(health.issuers.length).toBeGreaterThan(0);
+    expect(health).toHaveProperty("originUrl");
   });
 
   it("keeps a quiet stream open with its heartbeat, answered by the ledger", async () => {

@@ -116,6 +116,7 @@ describe("parsing", () => {
         "LOG_DECISIONS",
         "LOGOUT",
         "MAX_TOKEN_LIFETIME_SECONDS",
+        "METRICS_SAMPLE_RATE",
         "ORIGIN_URL",
         "POLICY",
         "REVOCATION_MAX_STALENESS_SECONDS",

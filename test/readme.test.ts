@@ -26,7 +26,7 @@ function tableAfter(markdown: string, heading: string): string[][] {
 
 // Every source file, so that a var read directly from `env` (not through the config parser) counts.
 const sources = import.meta.glob("../src/**/*.ts", { query: "?raw", import: "default", eager: true });
-const BINDINGS = new Set(["REVOCATIONS", "REVOCATION_LEDGER", "DPOP_REPLAY", "SIGNAL_RECEIVER"]);
+const BINDINGS = new Set(["REVOCATIONS", "REVOCATION_LEDGER", "DPOP_REPLAY", "SIGNAL_RECEIVER", "METRICS"]);
 /** Secrets: documented beside the table, never in it (their values are not configuration to show). */
 const SECRETS = new Set(["ADMIN_TOKENS", "DPOP_NONCE_SECRET"]);
 

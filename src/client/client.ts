@@ -3,8 +3,8 @@
 import { RevocationClientError } from "./errors.js";
 import { follow, type FollowOptions } from "./follow.js";
 import { request, type Transport } from "./http.js";
-import { asFeedPage, asRevokeResult } from "./parse.js";
-import type { FeedPage, FetchLike, RevocationEvent, RevokeResult } from "./types.js";
+import { asFeedPage, asHealth, asRevokeResult } from "./parse.js";
+import type { FeedPage, FetchLike, Health, RevocationEvent, RevokeResult } from "./types.js";
 
 export interface RevocationClientOptions {
   /** The authorizer's origin, e.g. "https://api.example.com" (its routes live under /.auth/). */
@@ -99,6 +99,14 @@ export class RevocationClient {
       if (page.next !== null && page.next <= cursor) throw invalidAnswer("feed page whose next does not advance");
       cursor = page.next;
     }
+  }
+
+  /** GET /.auth/health, with the admin token (which adds originUrl): the isolate that answered it. */
+  async health(options?: CallOptions): Promise<Health> {
+    const value = await request(this.#transport, { method: "GET", path: "/.auth/health", signal: options?.signal });
+    const parsed = asHealth(value);
+    if (parsed === null) throw invalidAnswer("health answer");
+    return parsed;
   }
 
   /**

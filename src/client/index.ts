@@ -7,6 +7,7 @@ export type { FollowOptions } from "./follow.js";
 export type {
   FeedPage,
   FetchLike,
+  Health,
   Problem,
   ResponseLike,
   Revocation,

@@ -36,6 +36,33 @@ export interface FeedPage {
   next: number | null;
 }
 
+/**
+ * The answer of GET /.auth/health, as far as the client checks it: liveness, each issuer's keys and
+ * how far this edge isolate's view of revocations lags. The body has more (policy, status lists,
+ * Shared Signals transmitters, ...; the OpenAPI document's "Health" schema lists all of it).
+ */
+export interface Health {
+  status: "ok";
+  issuers: {
+    issuer: string;
+    jwks: { keys: number; ageSeconds: number | null; fresh: boolean; lastError: string | null };
+    [member: string]: unknown;
+  }[];
+  revocation: {
+    maxStalenessSeconds: number;
+    view: {
+      /** The last seq this isolate holds. */
+      seq: number;
+      ageSeconds: number | null;
+      /** fresh: through the ledger's fresh head; kv: through KV alone; null: not read yet. */
+      path: "fresh" | "kv" | null;
+      lastError: string | null;
+      [member: string]: unknown;
+    };
+  };
+  [member: string]: unknown;
+}
+
 /** An RFC 9457 problem body, as the authorizer sends with every refusal. */
 export interface Problem {
   type: string;

@@ -16,7 +16,8 @@ import type { VerifiedToken } from "../token/verify";
 import { factsOf, probeFor } from "./facts";
 import { refreshWindowMs, type FetchHead } from "./fresh-head";
 import { askLedger } from "./ask";
-import { viewOf } from "./view";
+import { viewOf, type ViewRefresh } from "./view";
+import { writeViewRefresh } from "../metrics";
 
 export async function checkRevocation(
   rule: Rule,
@@ -37,7 +38,9 @@ export async function checkRevocation(
   } else {
     const stalenessMs = config.revocationMaxStalenessSeconds * 1000;
     const view = viewOf(env.REVOCATIONS);
-    if (await view.ensureFresh(refreshWindowMs(stalenessMs, fetchHead !== undefined), nowMs, waitUntil, fetchHead)) {
+    const report = env.METRICS ? (r: ViewRefresh) => writeViewRefresh(env.METRICS, r) : undefined;
+    const window = refreshWindowMs(stalenessMs, fetchHead !== undefined);
+    if (await view.ensureFresh(window, nowMs, waitUntil, fetchHead, report)) {
       kind = view.revokedBy(await probeFor(verified, token, config.clockToleranceSeconds));
     } else {
       // Kept in the token's record (verified-cache.ts) for one window; see the top of this file.

@@ -49,6 +49,13 @@ export const REFRESH_AHEAD_SHARE = 0.8;
 export const FRESH_RETRY_BASE_MS = 5_000;
 export const FRESH_RETRY_MAX_MS = 60_000;
 
+/** One refresh of the view, for the METRICS binding (src/metrics.ts): its status after, how old it was before. */
+export interface ViewRefresh extends ViewStatus {
+  /** How old the view was when the refresh began (null: never loaded). */
+  ageBeforeMs: number | null;
+  durationMs: number;
+}
+
 export interface ViewStatus {
   seq: number;
   entries: number;
@@ -95,23 +102,27 @@ export class RevocationView {
     nowMs: number,
     waitUntil?: (p: Promise<unknown>) => void,
     fetchHead?: FetchHead,
+    report?: (refresh: ViewRefresh) => void,
   ): Promise<boolean> {
     const age = nowMs - this.checkedAtMs;
     if (age < stalenessMs) {
       const ahead = stalenessMs * REFRESH_AHEAD_SHARE;
       if (waitUntil && this.loaded && age >= ahead && nowMs - this.aheadStartedMs >= stalenessMs - ahead) {
         this.aheadStartedMs = nowMs;
-        waitUntil(this.refreshOnce(nowMs, fetchHead));
+        waitUntil(this.refreshOnce(nowMs, fetchHead, report));
       }
       return true;
     }
-    if (!this.lastError || nowMs - this.lastAttemptMs >= REFRESH_RETRY_MS) await this.refreshOnce(nowMs, fetchHead);
+    if (!this.lastError || nowMs - this.lastAttemptMs >= REFRESH_RETRY_MS)
+      await this.refreshOnce(nowMs, fetchHead, report);
     const ageNow = nowMs - this.checkedAtMs;
     return this.loaded && (ageNow < stalenessMs || (this.lagging && ageNow < stalenessMs + KV_PROPAGATION_MS));
   }
 
-  private async refreshOnce(nowMs: number, fetchHead?: FetchHead): Promise<void> {
+  private async refreshOnce(nowMs: number, fetchHead?: FetchHead, report?: (r: ViewRefresh) => void): Promise<void> {
     this.lastAttemptMs = nowMs;
+    const ageBeforeMs = this.loaded ? nowMs - this.checkedAtMs : null;
+    const started = performance.now();
     try {
       await this.refresh(nowMs, fetchHead);
       this.lastError = null;
@@ -120,6 +131,7 @@ export class RevocationView {
       this.lagging = e instanceof MissingKey;
       this.lastError = this.lagging ? "a key named by the head is not visible yet" : "KV read failed";
     }
+    report?.({ ...this.status(Date.now()), ageBeforeMs, durationMs: performance.now() - started });
   }
 
   /** Which kind of revocation denies the token (by its probe, hashed-index.ts), if any. */

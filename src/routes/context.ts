@@ -1,16 +1,19 @@
 // What every route handler shares: the Hono environment type, the validated Config on the
 // context, and the wiring from the Worker's runtime (clock, waitUntil) to the pure core.
 import type { Context, MiddlewareHandler } from "hono";
-import type { Deps, Trace } from "../authorize";
+import type { Deps, Target, Trace } from "../authorize";
 import { DEFAULT_DPOP_ALGORITHMS, loadConfig, type Config } from "../config";
 import { AuthError } from "../errors";
+import { rawPathOf, rawQueryOf } from "../path";
 import { problemResponse, realmOf, unexpectedErrorResponse } from "../problem";
 import { checkRevocation } from "../revocation/check";
 import { headFetcher } from "../revocation/fresh-head";
+import { certificateOf } from "../sender/certificate";
 import { networkClaim } from "../sender/replay-shard";
 import { usesDpopScheme } from "../token/extract";
 import { keysOf } from "../token/jwks";
 import { logDecision, logged } from "../log";
+import { writeDecision } from "../metrics";
 
 // Read variables with c.get(): c.var copies them all into a new object on every access.
 export type AppEnv = { Bindings: Env; Variables: { config: Config; trace: Trace } };
@@ -32,7 +35,8 @@ export interface RequestCtx {
   exports?: unknown;
 }
 
-function executionCtxOf(c: AppContext): RequestCtx | undefined {
+/** The request's execution context, from any Hono app's Context (the middleware's too: src/hono.ts). */
+export function executionCtxOf(c: Context): RequestCtx | undefined {
   try {
     return c.executionCtx as RequestCtx;
   } catch {
@@ -53,6 +57,21 @@ export function depsFor(env: Env, ctx: RequestCtx | undefined, config: Config, t
       checkRevocation(rule, verified, token, env, config, nowMs, waitUntil, fetchHead),
     claimProof: env.DPOP_REPLAY ? networkClaim(env.DPOP_REPLAY) : undefined,
     trace,
+  };
+}
+
+/**
+ * The request as the decision sees it when this Worker is in front of the origin (the gateway, the
+ * Hono middleware); `url` is the public URL, the one a DPoP proof's htu names.
+ */
+export function targetOf(request: Request, url = request.url): Target {
+  return {
+    method: request.method,
+    rawPath: rawPathOf(url),
+    rawQuery: rawQueryOf(url),
+    headers: request.headers,
+    url,
+    certificate: () => certificateOf(request),
   };
 }
 
@@ -82,14 +101,37 @@ export function errorResponseFor(error: unknown, request: Request, trace: Trace,
 export const errorResponse = (error: unknown, c: AppContext): Response =>
   errorResponseFor(error, c.req.raw, c.get("trace"), c.get("config"));
 
+/**
+ * A decision answered with `status`: its log line (under LOG_DECISIONS, unless `always`) and its
+ * METRICS data point. The one place the gateway, /.auth and the Hono middleware record one.
+ */
+export function recordDecision(
+  request: Request,
+  env: Env,
+  config: Config | undefined,
+  trace: Trace,
+  status: number,
+  started: number,
+  always = false,
+): void {
+  if (always || logged(config?.logDecisions, status)) logDecision(request, trace, status, started);
+  writeDecision(env.METRICS, trace, status, performance.now() - started, config?.metricsSampleRate ?? 1);
+}
+
 /** The decision log as middleware, for the /.auth routes. */
 export const decisionLog: MiddlewareHandler<AppEnv> = async (c, next) => {
   const started = performance.now();
   const trace: Trace = {};
   c.set("trace", trace);
   await next();
-  const status = c.res.status;
   // Forward-auth answers decisions like the gateway; every other /.auth route is always logged.
-  if (!c.req.path.startsWith("/.auth/check") || logged(c.get("config")?.logDecisions, status))
-    logDecision(c.req.raw, trace, status, started);
+  recordDecision(
+    c.req.raw,
+    c.env,
+    c.get("config"),
+    trace,
+    c.res.status,
+    started,
+    !c.req.path.startsWith("/.auth/check"),
+  );
 };

@@ -7,13 +7,10 @@ import { loadConfig } from "../config";
 import { ORIGIN_TIMEOUT_MS } from "../constants";
 import { AuthError } from "../errors";
 import { identityHeaders } from "../identity";
-import { logDecision, logged } from "../log";
 import { RESERVED } from "../policy";
-import { rawPathOf, rawQueryOf } from "../path";
 import { forward, forwardHeaders, targetUrl } from "../proxy";
-import { certificateOf } from "../sender/certificate";
 import { withDpopNonce } from "../sender/dpop-nonce";
-import { depsFor, errorResponseFor } from "./context";
+import { depsFor, errorResponseFor, recordDecision, targetOf } from "./context";
 
 export async function gateway(
   request: Request,
@@ -29,26 +26,19 @@ export async function gateway(
     const loaded = loadConfig(env);
     if (loaded instanceof AuthError) throw loaded;
     config = loaded;
-    const rawPath = rawPathOf(url);
-    const target = {
-      method: request.method,
-      rawPath,
-      rawQuery: rawQueryOf(url),
-      headers: request.headers,
-      // The public URL: the one the client made its DPoP proof for, whatever ORIGIN_URL says.
-      url,
-      certificate: () => certificateOf(request),
-    };
+    // The public URL: the one the client made its DPoP proof for, whatever ORIGIN_URL says.
+    const target = targetOf(request, url);
     const approval = await authorize(target, config, depsFor(env, ctx, config, trace));
     if (approval === RESERVED) throw new AuthError("not_found", "No such authorizer route.");
     const identity = identityHeaders(approval.verified, approval.client, config.claimHeaders);
     const headers = forwardHeaders(request.headers, config, identity);
     const origin = (env as { ORIGIN?: Fetcher }).ORIGIN;
-    response = await forward(request, targetUrl(url, rawPath, config.originUrl), headers, ORIGIN_TIMEOUT_MS, origin);
+    const to = targetUrl(url, target.rawPath, config.originUrl);
+    response = await forward(request, to, headers, ORIGIN_TIMEOUT_MS, origin);
     if (approval.nextNonce !== undefined) response = withDpopNonce(response, approval.nextNonce);
   } catch (e) {
     response = errorResponseFor(e, request, trace, config);
   }
-  if (logged(config?.logDecisions, response.status)) logDecision(request, trace, response.status, started);
+  recordDecision(request, env, config, trace, response.status, started);
   return response;
 }

@@ -131,13 +131,19 @@ export async function verifyCached(
   keyFor: KeyLookup,
   keyHeld: KeyHeld,
   nowMs: number,
+  /** Told whether the answer came from the cache (the decision's trace, for METRICS). */
+  seen?: { cached?: boolean },
 ): Promise<VerifiedToken> {
   const cache = verifiedTokensOf(config);
   const hit = cache.get(token, Math.floor(nowMs / 1000), config.clockToleranceSeconds);
   if (hit !== undefined) {
-    if (keyHeld(hit)) return hit;
+    if (keyHeld(hit)) {
+      if (seen) seen.cached = true;
+      return hit;
+    }
     cache.delete(token);
   }
+  if (seen) seen.cached = false;
   const verified = await verifyToken(token, config, keyFor, nowMs);
   cache.add(token, verified);
   return verified;

@@ -9,7 +9,7 @@ import {
 } from "edge-jwt-authorizer/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mint } from "../../scripts/demo-keys.mjs";
-import { startStack, type Stack } from "./harness";
+import { eventually, startStack, type Stack } from "./harness";
 
 const STALENESS_SECONDS = 2;
 let stack: Stack;
@@ -26,16 +26,6 @@ const token = (claims: Record<string, unknown>) => mint(claims, { file: stack.ke
 const get = (path: string, t: string) =>
   fetch(`${stack.gateway}${path}`, { headers: { Authorization: `Bearer ${t}` } });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `done` every 50 ms for at most `maxMs`; true once it holds. */
-async function eventually(done: () => boolean | Promise<boolean>, maxMs: number): Promise<boolean> {
-  const started = Date.now();
-  for (let i = 0; Date.now() - started < maxMs && i < 2000; i++) {
-    if (await done()) return true;
-    await sleep(50);
-  }
-  return false;
-}
 
 async function allEvents(since = 0): Promise<RevocationEvent[]> {
   const events: RevocationEvent[] = [];

@@ -66,6 +66,16 @@ export async function waitFor(url: string, proc: Proc, timeoutMs = 90_000): Prom
   throw new Error(`${url} did not answer within ${timeoutMs} ms:\n${proc.output()}`);
 }
 
+/** Polls `done` every 50 ms for at most `maxMs`; true once it holds. */
+export async function eventually(done: () => boolean | Promise<boolean>, maxMs: number): Promise<boolean> {
+  const started = Date.now();
+  for (let i = 0; Date.now() - started < maxMs && i < 2000; i++) {
+    if (await done()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
 export function tempDir(prefix: string): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
