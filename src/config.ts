@@ -243,6 +243,20 @@ export const TransmitterSchema = z.strictObject({
     .default(86_400),
 });
 
+/**
+ * This API as an OAuth protected resource (RFC 9728), as the MCP authorization specification asks
+ * of a protected MCP server: its identifier (tokens must name it in `aud`, RFC 8707), the
+ * authorization servers that issue its tokens, the scopes it knows.
+ */
+export const ProtectedResourceSchema = z.strictObject({
+  resource: z
+    .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
+    .refine((u) => !u.includes("#") && !u.includes("?"), "must have no query or fragment"),
+  authorizationServers: z.array(httpUrl).min(1).max(10),
+  scopesSupported: z.array(scopeToken).max(100).optional(),
+  resourceName: z.string().min(1).max(256).optional(),
+});
+
 export const ClientSchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, "must be 1-128 characters of A-Z a-z 0-9 . _ : @ -"),
   keySha256: z
@@ -311,6 +325,7 @@ const VAR_SCHEMAS = {
   LOG_DECISIONS: z.enum(["all", "denials", "errors"]).default("all"),
   LOGOUT: LogoutSchema.default({ session: {}, all: { scopes: ["openid"] } }),
   METRICS_SAMPLE_RATE: z.number().gt(0).max(1).default(1),
+  PROTECTED_RESOURCE: ProtectedResourceSchema.optional(),
   TRANSMITTERS: z
     .array(TransmitterSchema)
     .max(10)
@@ -381,6 +396,8 @@ export interface Config {
   transmitters: TransmitterConfig[];
   /** The share of allowed decisions written to METRICS (denials and errors always are). */
   metricsSampleRate: number;
+  /** PROTECTED_RESOURCE, with the URL of its metadata; null when unset. */
+  protectedResource: (z.output<typeof ProtectedResourceSchema> & { metadataUrl: string }) | null;
 }
 
 export interface ConfigIssue {
@@ -512,6 +529,9 @@ export function parseConfig(env: Record<string, unknown>): { config: Config } | 
       certificates: p.SENDER_CONSTRAINTS.certificates,
       dpopAlgs: [...new Set(p.ISSUERS.flatMap((i) => i.dpopAlgorithms))].join(" "),
       metricsSampleRate: p.METRICS_SAMPLE_RATE,
+      protectedResource: p.PROTECTED_RESOURCE
+        ? { ...p.PROTECTED_RESOURCE, metadataUrl: metadataUrlOf(p.PROTECTED_RESOURCE.resource) }
+        : null,
       transmitters: p.TRANSMITTERS.map((t) => ({
         ...t,
         configurationUrl: t.configurationUrl ?? `${t.issuer.replace(/\/+$/, "")}/.well-known/ssf-configuration`,
@@ -519,6 +539,16 @@ export function parseConfig(env: Record<string, unknown>): { config: Config } | 
       })),
     },
   };
+}
+
+/**
+ * RFC 9728 section 3.1: the well-known segment goes between the host and the resource's path, so
+ * `https://api.example/mcp` publishes at `https://api.example/.well-known/oauth-protected-resource/mcp`.
+ */
+export function metadataUrlOf(resource: string): string {
+  const u = new URL(resource);
+  const path = u.pathname === "/" ? "" : u.pathname.replace(/\/+$/, "");
+  return `${u.origin}/.well-known/oauth-protected-resource${path}`;
 }
 
 function parseAdminTokens(raw: unknown): string[] | null {

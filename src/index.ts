@@ -9,6 +9,7 @@ import { decisionLog, errorResponse, withConfig, type AppEnv } from "./routes/co
 import { backchannelLogout, securityEvent } from "./routes/events";
 import { gateway } from "./routes/gateway";
 import { health } from "./routes/health";
+import { protectedResourceMetadata } from "./routes/protected-resource";
 import { logout, revocationFeed, revocationStream, revoke } from "./routes/revocations";
 
 export { RevocationLedger } from "./revocation/ledger";
@@ -40,6 +41,10 @@ app.get("/.auth/revocations", revocationFeed);
 app.get("/.auth/revocations/stream", revocationStream);
 app.post("/.auth/backchannel-logout", backchannelLogout);
 app.post("/.auth/events", securityEvent);
+for (const path of ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/*"]) {
+  app.use(path, decisionLog);
+  app.get(path, withConfig, protectedResourceMetadata);
+}
 app.all("/.auth/*", () => {
   throw new AuthError("not_found", "No such authorizer route.");
 });
@@ -47,6 +52,8 @@ app.onError(errorResponse);
 
 /** Every path under /.auth (the routes above), as Hono's router would match it: "/.auth" or "/.auth/...". */
 const AUTH_PATH = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*\/\.auth(?:[/?#]|$)/i;
+/** RFC 9728's metadata paths: the authorizer's own when PROTECTED_RESOURCE is set, else the origin's. */
+const METADATA_PATH = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*\/\.well-known\/oauth-protected-resource(?:[/?#]|$)/i;
 
 /** The Worker: the authorizer's own routes through Hono, every other request straight to the gateway. */
 export default {
@@ -54,7 +61,10 @@ export default {
     const url = request.url; // read once: each read makes a new string from the runtime's copy
     const config = loadConfig(env);
     if (!(config instanceof AuthError)) startReceivers(env, config, (p) => ctx.waitUntil(p));
-    return AUTH_PATH.test(url) ? app.fetch(request, env, ctx) : gateway(request, env, ctx, url);
+    const ours =
+      AUTH_PATH.test(url) ||
+      (METADATA_PATH.test(url) && !(config instanceof AuthError) && config.protectedResource !== null);
+    return ours ? app.fetch(request, env, ctx) : gateway(request, env, ctx, url);
   },
   /** The cron trigger: the Shared Signals receivers keep running without traffic. */
   scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext): void {

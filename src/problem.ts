@@ -147,10 +147,21 @@ export interface DpopChallenge {
   requested: boolean;
 }
 
-export function problemResponse(error: AuthError, realm: string, dpop?: DpopChallenge): Response {
+/**
+ * `resourceMetadata`: the URL of this API's RFC 9728 metadata (PROTECTED_RESOURCE), carried by every
+ * Bearer and DPoP challenge so that a client (an MCP client) can find where to get a token.
+ */
+export function problemResponse(
+  error: AuthError,
+  realm: string,
+  dpop?: DpopChallenge,
+  resourceMetadata?: string,
+): Response {
   const { status, title, bearer, challenge, upgrade, dpop: dpopError } = shape(error.code);
   const headers = new Headers({ "Content-Type": "application/problem+json", "Cache-Control": "no-store" });
-  const describe = (code: string) => (code ? `, error=${quoted(code)}, error_description=${quoted(error.detail)}` : "");
+  const metadata = resourceMetadata ? `, resource_metadata=${quoted(resourceMetadata)}` : "";
+  const describe = (code: string) =>
+    (code ? `, error=${quoted(code)}, error_description=${quoted(error.detail)}` : "") + metadata;
   if (dpopError !== undefined || (bearer !== undefined && dpop?.requested)) {
     const algs = dpop ? `, algs=${quoted(dpop.algs)}` : "";
     headers.set("WWW-Authenticate", `DPoP realm=${quoted(realm)}${algs}${describe(dpopError ?? bearer!)}`);
@@ -158,7 +169,7 @@ export function problemResponse(error: AuthError, realm: string, dpop?: DpopChal
   } else if (bearer !== undefined) {
     let value = `Bearer realm=${quoted(realm)}${describe(bearer)}`;
     if (error.challenge?.offerDpop)
-      value += `, DPoP realm=${quoted(realm)}${dpop ? `, algs=${quoted(dpop.algs)}` : ""}`;
+      value += `, DPoP realm=${quoted(realm)}${dpop ? `, algs=${quoted(dpop.algs)}` : ""}${metadata}`;
     headers.set("WWW-Authenticate", value);
   } else if (challenge) {
     headers.set("WWW-Authenticate", `${challenge} realm=${quoted(realm)}`);

@@ -117,6 +117,7 @@ describe("parsing", () => {
         "LOGOUT",
         "MAX_TOKEN_LIFETIME_SECONDS",
         "METRICS_SAMPLE_RATE",
+        "PROTECTED_RESOURCE",
         "ORIGIN_URL",
         "POLICY",
         "REVOCATION_MAX_STALENESS_SECONDS",

@@ -217,6 +217,12 @@ const VAR_VALUES: Record<string, fc.Arbitrary<unknown>> = {
   ),
   DPOP_NONCE_SECRET: fc.constantFrom("a-dpop-nonce-secret-of-40-characters-000", "short", "", 1),
   METRICS_SAMPLE_RATE: fc.oneof(fc.double(), fc.constantFrom(0, -1, 2, "x")),
+  PROTECTED_RESOURCE: fc.constantFrom(
+    { resource: "https://o.test/mcp", authorizationServers: [] },
+    { resource: "ftp://x", authorizationServers: ["https://i.test"] },
+    { resource: "https://o.test/?q", authorizationServers: ["https://i.test"] },
+    { resource: "https://o.test", authorizationServers: ["https://i.test"], extra: 1 },
+  ),
   TRANSMITTERS: fc.array(
     fc.record(
       {
@@ -269,6 +275,10 @@ const VALID: Record<string, fc.Arbitrary<unknown>> = {
   DPOP_NONCE_SECRET: fc.constantFrom(undefined, "a-dpop-nonce-secret-of-40-characters-000"),
   TRANSMITTERS: fc.constantFrom(undefined, []),
   METRICS_SAMPLE_RATE: fc.constantFrom(undefined, 1, 0.5, "0.01"),
+  PROTECTED_RESOURCE: fc.constantFrom(undefined, {
+    resource: "https://o.test/mcp",
+    authorizationServers: ["https://i.test"],
+  }),
   ADMIN_TOKENS: fc.constantFrom(undefined, ADMIN, `${ADMIN},test-admin-token-0002`),
 };
 /** Anything at all for one var: near misses, JSON of any shape, text, nesting 1 to 100 000 deep, 1 MiB. */

@@ -89,7 +89,7 @@ export function errorResponseFor(error: unknown, request: Request, trace: Trace,
       algs: config?.dpopAlgs ?? DEFAULT_DPOP_ALGORITHMS.join(" "),
       requested: usesDpopScheme(request.headers),
     };
-    return problemResponse(error, realmOf(request), dpop);
+    return problemResponse(error, realmOf(request), dpop, config?.protectedResource?.metadataUrl);
   }
   trace.reason = "internal_error";
   console.error(

@@ -158,6 +158,11 @@ async function verifyFor(
       throw new AuthError("token_claims_invalid", `The token's "${name}" claim is not a string.`);
     }
   }
+  // RFC 8707 as the MCP authorization specification asks: a token for another resource of the same
+  // issuer (which the issuer's audiences may well accept) is not one for this resource.
+  const resource = config.protectedResource?.resource;
+  if (resource !== undefined && !(Array.isArray(claims.aud) ? claims.aud.includes(resource) : claims.aud === resource))
+    throw new AuthError("audience_mismatch", "The token is not meant for this resource (PROTECTED_RESOURCE).");
   const now = Math.floor(nowMs / 1000);
   const tolerance = config.clockToleranceSeconds;
   if (claims.iat! > now + tolerance) {
