@@ -5,6 +5,7 @@ import { AuthError } from "./errors";
 import { startReceivers } from "./ssf/control";
 import { openApi } from "./openapi";
 import { check } from "./routes/check";
+import { operatorConsole } from "./routes/console";
 import { decisionLog, errorResponse, withConfig, type AppEnv } from "./routes/context";
 import { backchannelLogout, securityEvent } from "./routes/events";
 import { gateway } from "./routes/gateway";
@@ -32,6 +33,7 @@ app.use("/.auth/*", async (c, next) => {
 });
 app.get("/.auth/health", health);
 app.get("/.auth/openapi.json", openApi);
+app.get("/.auth/console", operatorConsole);
 app.use("/.auth/*", withConfig);
 app.all("/.auth/check", check);
 app.all("/.auth/check/*", check);

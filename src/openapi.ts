@@ -6,7 +6,14 @@ import { z } from "zod";
 import { ProblemSchema } from "./problem";
 import { IdempotencyKeySchema, RevokeBodySchema } from "./revocation/model";
 import { HealthSchema } from "./routes/health";
-import { FeedQuerySchema, FeedResponseSchema, LogoutQuerySchema, RevokeResponseSchema } from "./routes/revocations";
+import {
+  FeedQuerySchema,
+  FeedResponseSchema,
+  LogoutQuerySchema,
+  RevokeResponseSchema,
+  STREAM_PROTOCOL,
+  STREAM_TOKEN_PROTOCOL_PREFIX,
+} from "./routes/revocations";
 import type { AppContext } from "./routes/context";
 import { IDENTITY_HEADERS } from "./identity-headers";
 
@@ -41,6 +48,18 @@ export const routeDescriptions: RouteConfig[] = [
     responses: {
       200: { description: "Healthy", content: { "application/json": { schema: HealthSchema } } },
       ...problems(common),
+    },
+  }),
+  createRoute({
+    method: "get",
+    path: "/.auth/console",
+    summary:
+      "The operator console: one self-contained HTML page, no data in it; each call it makes needs an admin token",
+    responses: {
+      200: {
+        description: "The page, under a CSP that allows only its own script and style and calls to this origin",
+        content: { "text/html": { schema: z.string() } },
+      },
     },
   }),
   createRoute({
@@ -173,6 +192,10 @@ export const routeDescriptions: RouteConfig[] = [
     path: "/.auth/revocations/stream",
     summary:
       "WebSocket: the backlog after ?since, then each new revocation, one JSON RevocationEvent per text frame, in seq order",
+    description:
+      `The admin token in Authorization, or, from a browser (which cannot set it on a WebSocket), as subprotocols: ` +
+      `offer ${STREAM_PROTOCOL} and ${STREAM_TOKEN_PROTOCOL_PREFIX}<the token in base64url>; the answer selects ` +
+      `${STREAM_PROTOCOL}. Never in the URL.`,
     security: admin,
     request: { query: FeedQuerySchema.pick({ since: true }) },
     responses: {

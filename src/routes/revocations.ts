@@ -1,6 +1,8 @@
 // The revocation routes: POST /.auth/revoke (admin), POST /.auth/logout (the token's holder),
 // GET /.auth/revocations (admin, the ordered feed) and GET /.auth/revocations/stream (admin, a
-// WebSocket served by the ledger's hibernatable sockets).
+// WebSocket served by the ledger's hibernatable sockets). The stream takes the admin token in
+// Authorization, or, from a browser (which cannot set headers on a WebSocket), as a subprotocol;
+// never in the URL, which ends up in logs.
 import { z } from "zod";
 import { requireAdmin } from "../admin";
 import { readJson } from "../body";
@@ -176,8 +178,44 @@ export async function revocationFeed(c: AppContext): Promise<Response> {
   return c.json(page, 200, { "Cache-Control": "no-store" });
 }
 
+/** The stream's subprotocol: the one the answer selects when a client offers it. */
+export const STREAM_PROTOCOL = "edge-jwt-authorizer.revocations.v1";
+/**
+ * A browser offers, beside STREAM_PROTOCOL, this prefix + the admin token in base64url (as
+ * Kubernetes' API server takes a bearer token). It is never the one selected, so never echoed.
+ */
+export const STREAM_TOKEN_PROTOCOL_PREFIX = "base64url.bearer.edge-jwt-authorizer.";
+/** The longest token subprotocol read (a 768-character token); a longer one is no credential. */
+const MAX_TOKEN_PROTOCOL_CHARS = 1_024;
+
+/**
+ * The headers that carry the stream caller's credential: the request's own, or, when it has no
+ * Authorization and offers STREAM_PROTOCOL with exactly one token subprotocol, an Authorization
+ * made of that token (anything else there is no credential, so a 401).
+ */
+function streamCredential(headers: Headers): { credential: Headers; offersProtocol: boolean } {
+  const offered = (headers.get("Sec-WebSocket-Protocol") ?? "").split(",").map((p) => p.trim());
+  const offersProtocol = offered.includes(STREAM_PROTOCOL);
+  if (headers.has("Authorization") || !offersProtocol) return { credential: headers, offersProtocol };
+  const tokens = offered.filter((p) => p.startsWith(STREAM_TOKEN_PROTOCOL_PREFIX));
+  const token = tokens.length === 1 ? tokenOfProtocol(tokens[0]!.slice(STREAM_TOKEN_PROTOCOL_PREFIX.length)) : null;
+  return { credential: new Headers(token === null ? {} : { Authorization: `Bearer ${token}` }), offersProtocol };
+}
+
+/** The admin token a token subprotocol carries: printable ASCII, as in Authorization; else null. */
+function tokenOfProtocol(encoded: string): string | null {
+  if (encoded.length > MAX_TOKEN_PROTOCOL_CHARS || !/^[A-Za-z0-9_-]+$/.test(encoded)) return null;
+  try {
+    const token = atob(encoded.replace(/-/g, "+").replace(/_/g, "/"));
+    return /^[\x21-\x7e]+$/.test(token) ? token : null;
+  } catch {
+    return null; // not base64 (a length of 4n + 1)
+  }
+}
+
 export async function revocationStream(c: AppContext): Promise<Response> {
-  requireAdmin(c.req.raw.headers, c.get("config"));
+  const { credential, offersProtocol } = streamCredential(c.req.raw.headers);
+  requireAdmin(credential, c.get("config"));
   if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
     throw new AuthError("upgrade_required", "This route is a WebSocket: send Upgrade: websocket.");
   }
@@ -185,5 +223,14 @@ export async function revocationStream(c: AppContext): Promise<Response> {
   if (since !== undefined && !FeedQuerySchema.shape.since.safeParse(since).success) {
     throw new AuthError("body_invalid", "since must be a seq (0 or more).");
   }
-  return await askLedger(c.env, (ledger) => ledger.fetch(c.req.raw));
+  // The ledger is not told the subprotocols (one may be the token); the answer selects ours.
+  const headers = new Headers(c.req.raw.headers);
+  headers.delete("Sec-WebSocket-Protocol");
+  const answer = await askLedger(c.env, (ledger) => ledger.fetch(new Request(c.req.raw, { headers })));
+  if (!offersProtocol || answer.webSocket === null) return answer;
+  return new Response(null, {
+    status: 101,
+    webSocket: answer.webSocket,
+    headers: { "Sec-WebSocket-Protocol": STREAM_PROTOCOL },
+  });
 }
