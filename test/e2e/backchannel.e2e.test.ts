@@ -5,8 +5,8 @@
 // REVOCATION_MAX_STALENESS_SECONDS while the other session's token still passes.
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { browse, CookieJar, logoutAtProvider } from "./browser";
-import { freePort, start, startStack, stop, waitFor, type Proc, type Stack } from "./harness";
+import { authorizeAtProvider, CookieJar, logoutAtProvider } from "./browser";
+import { freePort, startOidcProvider, startStack, stop, type Proc, type Stack } from "./harness";
 
 const STALENESS_SECONDS = 2;
 const AUDIENCE = "demo-api";
@@ -21,19 +21,8 @@ let stack: Stack;
 beforeAll(async () => {
   const [opPort, gatewayPort] = [await freePort(), await freePort()];
   opUrl = `http://127.0.0.1:${opPort}`;
-  op = start([
-    "test/e2e/oidc-provider.mjs",
-    "--port",
-    String(opPort),
-    "--authorizer-port",
-    String(gatewayPort),
-    "--audience",
-    AUDIENCE,
-    "--redirect-uri",
-    REDIRECT_URI,
-  ]);
+  op = await startOidcProvider(opPort, gatewayPort, ["--audience", AUDIENCE, "--redirect-uri", REDIRECT_URI]);
   try {
-    await waitFor(`${opUrl}/.well-known/openid-configuration`, op, 20_000);
     stack = await startStack(
       {
         ISSUERS: JSON.stringify([{ issuer: opUrl, audiences: [AUDIENCE], logoutAudiences: [CLIENT_ID] }]),
@@ -83,25 +72,11 @@ async function login(account: string): Promise<Login> {
   }))
     auth.searchParams.set(k, v);
 
-  // /auth → /interaction/<uid> (login) → /auth/<uid> → /interaction/<uid> (consent) → /auth/<uid> → redirect_uri?code=
-  let url = auth.href;
-  let code: string | null = null;
-  const hops: string[] = [];
-  for (let hop = 0; hop < 10 && code === null; hop++) {
-    const res = await browse(jar, url);
-    const location = res.headers.get("location");
-    hops.push(`${res.status} ${new URL(url).pathname}`);
-    if (!location)
-      throw new Error(`no redirect from ${url}: ${res.status} ${await res.text()} (hops: ${hops.join(", ")})`);
-    const next = new URL(location, url);
-    if (next.href.startsWith(REDIRECT_URI)) {
-      expect(next.searchParams.get("error"), next.searchParams.get("error_description") ?? "").toBeNull();
-      expect(next.searchParams.get("state")).toBe(state);
-      code = next.searchParams.get("code");
-    }
-    url = next.href;
-  }
-  if (!code) throw new Error(`no code after ${hops.join(", ")}`);
+  const callback = await authorizeAtProvider(jar, auth.href, REDIRECT_URI);
+  expect(callback.searchParams.get("error"), callback.searchParams.get("error_description") ?? "").toBeNull();
+  expect(callback.searchParams.get("state")).toBe(state);
+  const code = callback.searchParams.get("code");
+  if (!code) throw new Error(`no code in ${callback.href}`);
 
   const res = await fetch(`${opUrl}/token`, {
     method: "POST",

@@ -35,6 +35,28 @@ export async function browse(jar: CookieJar, url: string, init: RequestInit = {}
   return res;
 }
 
+/**
+ * A browser at the provider's authorization endpoint, through its scripted login and consent:
+ * /auth → /interaction/<uid> (login) → /auth/<uid> → /interaction/<uid> (consent) → /auth/<uid> →
+ * `redirectUri`?code=... It follows each Location itself (at most 10 hops) and stops at the first one
+ * under `redirectUri`, which it returns without requesting it.
+ */
+export async function authorizeAtProvider(jar: CookieJar, authorizationUrl: string, redirectUri: string): Promise<URL> {
+  let url = authorizationUrl;
+  const hops: string[] = [];
+  for (let hop = 0; hop < 10; hop++) {
+    const res = await browse(jar, url);
+    const location = res.headers.get("location");
+    hops.push(`${res.status} ${new URL(url).pathname}`);
+    if (!location)
+      throw new Error(`no redirect from ${url}: ${res.status} ${await res.text()} (hops: ${hops.join(", ")})`);
+    const next = new URL(location, url);
+    if (next.href.startsWith(redirectUri)) return next;
+    url = next.href;
+  }
+  throw new Error(`no redirect to ${redirectUri} after ${hops.join(", ")}`);
+}
+
 /** RP-initiated logout: the end-session page, then its confirm form (with its xsrf), as a browser would. */
 export async function logoutAtProvider(
   endSessionEndpoint: string,

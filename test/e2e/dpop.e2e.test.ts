@@ -13,8 +13,8 @@
 import { randomBytes } from "node:crypto";
 import * as oauth from "oauth4webapi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { browse, CookieJar, logoutAtProvider } from "./browser";
-import { freePort, start, startStack, stop, waitFor, type Proc, type Stack } from "./harness";
+import { authorizeAtProvider, CookieJar, logoutAtProvider } from "./browser";
+import { freePort, startOidcProvider, startStack, stop, type Proc, type Stack } from "./harness";
 
 const STALENESS_SECONDS = 2;
 const AUDIENCE = "demo-api";
@@ -42,12 +42,7 @@ const clientAuth = oauth.ClientSecretBasic(CLIENT_SECRET);
 beforeAll(async () => {
   const [opPort, gatewayPort] = [await freePort(), await freePort()];
   opUrl = `http://127.0.0.1:${opPort}`;
-  op = start([
-    "test/e2e/oidc-provider.mjs",
-    "--port",
-    String(opPort),
-    "--authorizer-port",
-    String(gatewayPort),
+  op = await startOidcProvider(opPort, gatewayPort, [
     "--audience",
     AUDIENCE,
     "--redirect-uri",
@@ -57,7 +52,6 @@ beforeAll(async () => {
     OP_NONCE_SECRET,
   ]);
   try {
-    await waitFor(`${opUrl}/.well-known/openid-configuration`, op, 20_000);
     as = await oauth.processDiscoveryResponse(
       new URL(opUrl),
       await oauth.discoveryRequest(new URL(opUrl), { algorithm: "oidc", ...insecure }),
@@ -119,7 +113,7 @@ interface Login {
  * The authorization-code flow with PKCE, in a fresh cookie jar (a new browser, so a new session),
  * its code bound to the client's DPoP key (dpop_jkt) and its token request made with a proof.
  * oauth4webapi builds and checks everything but the browser's part: following the provider's
- * redirects through its scripted login and consent is the user agent's job, done with `browse`.
+ * redirects through its scripted login and consent is the user agent's job, done with `authorizeAtProvider`.
  */
 async function login(account: string, dpop?: oauth.DPoPHandle): Promise<Login> {
   dpop ??= await newDpop();
@@ -143,21 +137,7 @@ async function login(account: string, dpop?: oauth.DPoPHandle): Promise<Login> {
   }))
     auth.searchParams.set(k, v);
 
-  // /auth → /interaction/<uid> (login) → /auth/<uid> → /interaction/<uid> (consent) → /auth/<uid> → redirect_uri?code=
-  let url = auth.href;
-  let callback: URL | null = null;
-  const hops: string[] = [];
-  for (let hop = 0; hop < 10 && callback === null; hop++) {
-    const res = await browse(jar, url);
-    const location = res.headers.get("location");
-    hops.push(`${res.status} ${new URL(url).pathname}`);
-    if (!location)
-      throw new Error(`no redirect from ${url}: ${res.status} ${await res.text()} (hops: ${hops.join(", ")})`);
-    const next = new URL(location, url);
-    if (next.href.startsWith(REDIRECT_URI)) callback = next;
-    url = next.href;
-  }
-  if (!callback) throw new Error(`no callback after ${hops.join(", ")}`);
+  const callback = await authorizeAtProvider(jar, auth.href, REDIRECT_URI);
   const params = oauth.validateAuthResponse(as, client, callback, state);
 
   const grant = async () =>

@@ -76,6 +76,28 @@ export async function eventually(done: () => boolean | Promise<boolean>, maxMs: 
   return false;
 }
 
+/**
+ * test/e2e/oidc-provider.mjs on 127.0.0.1:`port`, its client's back-channel logout URI on the
+ * authorizer's `authorizerPort`, with `args` (its other flags); resolves once its discovery answers.
+ */
+export async function startOidcProvider(port: number, authorizerPort: number, args: string[]): Promise<Proc> {
+  const proc = start([
+    "test/e2e/oidc-provider.mjs",
+    "--port",
+    String(port),
+    "--authorizer-port",
+    String(authorizerPort),
+    ...args,
+  ]);
+  try {
+    await waitFor(`http://127.0.0.1:${port}/.well-known/openid-configuration`, proc, 20_000);
+  } catch (e) {
+    await stop(proc);
+    throw e;
+  }
+  return proc;
+}
+
 export function tempDir(prefix: string): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };

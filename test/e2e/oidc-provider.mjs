@@ -5,10 +5,16 @@
 //
 // Usage: node test/e2e/oidc-provider.mjs --port 9100 --authorizer-port 8787
 //   [--audience demo-api] [--redirect-uri http://127.0.0.1:1/cb] [--dpop [--dpop-nonce-secret <64 hex>]]
+//   [--mcp-resource http://127.0.0.1:8787/mcp]
 // --dpop makes the client's access tokens DPoP-bound (RFC 9449): the client must send a DPoP proof to
 // the token endpoint (`dpop_bound_access_tokens`), and its JWT access tokens carry `cnf.jkt`.
 // --dpop-nonce-secret (32 bytes in hex) makes the provider require its own DPoP nonces (section 8) at
 // the token endpoint as well. Without --dpop the configuration is what it always was.
+// --mcp-resource makes it the authorization server of an MCP server (the MCP authorization
+// specification): that URL is a second resource indicator (RFC 8707) whose JWT access tokens have
+// `aud` = the URL and scope `mcp:tools`; clients register themselves (RFC 7591, `registration_endpoint`
+// in the metadata, no initial access token; a loopback http redirect URI is fine) and every client
+// must use PKCE. Without it the provider has none of this.
 // Login is scripted, no browser and no form: the provider's interactions go to /interaction/<uid>,
 // which this script completes at once for the account named by the authorization request's
 // `login_hint` (default "alice"), granting every scope and resource scope asked for.
@@ -30,8 +36,12 @@ const { values } = parseArgs({
     "redirect-uri": { type: "string", default: "http://127.0.0.1:1/cb" },
     dpop: { type: "boolean", default: false },
     "dpop-nonce-secret": { type: "string" },
+    "mcp-resource": { type: "string" },
   },
 });
+const mcpResource = values["mcp-resource"];
+if (mcpResource !== undefined && (!URL.canParse(mcpResource) || mcpResource.includes("#")))
+  throw new Error("--mcp-resource needs an absolute URL without a fragment");
 const nonceSecret = values["dpop-nonce-secret"];
 if (nonceSecret !== undefined && (!values.dpop || !/^[0-9a-f]{64}$/i.test(nonceSecret)))
   throw new Error("--dpop-nonce-secret needs --dpop and 32 bytes in hex (64 characters)");
@@ -53,6 +63,27 @@ const CLIENT_SECRET = "demo-rp-secret-0123456789abcdef";
 /** The resource indicator (RFC 8707) the RP asks for; its access tokens get `aud` = --audience. */
 const RESOURCE = "urn:edge-authorizer:e2e-api";
 const RESOURCE_SCOPE = "api:read";
+/** The scope of --mcp-resource's tokens; a client registers it (RFC 7591 `scope`), so it is one of `scopes` too. */
+const MCP_SCOPE = "mcp:tools";
+/** What --mcp-resource adds to the configuration (top level and features); nothing without it. */
+const mcp =
+  mcpResource !== undefined
+    ? {
+        config: {
+          scopes: ["openid", "offline_access", MCP_SCOPE],
+          pkce: { required: () => true },
+          // A registering client names no id_token_signed_response_alg (the default RS256): the
+          // provider signs with its one ES256 key.
+          clientDefaults: {
+            grant_types: ["authorization_code"],
+            id_token_signed_response_alg: "ES256",
+            response_types: ["code"],
+            token_endpoint_auth_method: "client_secret_basic",
+          },
+        },
+        features: { registration: { enabled: true } },
+      }
+    : { config: undefined, features: undefined };
 
 const { privateKey } = await generateKeyPair("ES256", { extractable: true });
 const signingKey = { ...(await exportJWK(privateKey)), kid: "e2e-op-es256", alg: "ES256", use: "sig" };
@@ -81,17 +112,27 @@ const provider = new Provider(issuer, {
     accountId: sub,
     claims: async () => ({ sub }),
   }),
+  ...mcp.config,
   ttl: { AccessToken: 600, IdToken: 600, Session: 3600, Grant: 3600, Interaction: 600, AuthorizationCode: 60 },
   features: {
     devInteractions: { enabled: false },
     backchannelLogout: { enabled: true },
     rpInitiatedLogout: { enabled: true },
     ...dpopFeature,
+    ...mcp.features,
     resourceIndicators: {
       enabled: true,
       defaultResource: async () => RESOURCE,
       useGrantedResource: async () => true,
       getResourceServerInfo: async (/** @type {unknown} */ _ctx, /** @type {string} */ indicator) => {
+        if (mcpResource !== undefined && indicator === mcpResource)
+          return {
+            scope: MCP_SCOPE,
+            audience: mcpResource,
+            accessTokenFormat: "jwt",
+            accessTokenTTL: 600,
+            jwt: { sign: { alg: "ES256" } },
+          };
         if (indicator !== RESOURCE) throw new errors.InvalidTarget();
         return {
           scope: RESOURCE_SCOPE,
@@ -130,6 +171,12 @@ const provider = new Provider(issuer, {
     return res;
   },
 });
+// Each dynamic registration (--mcp-resource), for the test to check what the client asked for.
+provider.on(
+  "registration_create.success",
+  (/** @type {unknown} */ _ctx, /** @type {{ metadata(): object }} */ client) =>
+    console.log(JSON.stringify({ event: "registration", client: client.metadata(), at: Date.now() })),
+);
 provider.on("server_error", (/** @type {unknown} */ _ctx, /** @type {unknown} */ err) =>
   console.error("server_error", err),
 );
@@ -232,7 +279,8 @@ const server = createServer((req, res) => {
 server.listen(port, "127.0.0.1", () =>
   console.log(
     `listening on ${port} (issuer ${issuer}, client ${CLIENT_ID}, audience ${values.audience}` +
-      `${values.dpop ? `, DPoP-bound tokens${nonceSecret !== undefined ? " with nonces" : ""}` : ""})`,
+      `${values.dpop ? `, DPoP-bound tokens${nonceSecret !== undefined ? " with nonces" : ""}` : ""}` +
+      `${mcpResource !== undefined ? `, MCP resource ${mcpResource} with dynamic registration` : ""})`,
   ),
 );
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => server.close(() => process.exit(0)));
