@@ -11,16 +11,15 @@ async function hashSource(text: string): Promise<string> {
   return `'sha256-${btoa(String.fromCharCode(...digest))}'`;
 }
 
-// Hashed once per isolate, on the first request (crypto.subtle is asynchronous; the page is code).
-let hashes: Promise<{ script: string; style: string }> | undefined;
+// Deliberate cache: the two hashes, kept once computed (the page is code, so they never change).
+// Only the values are shared, never a pending promise: a request does not wait on another's work,
+// which workerd would drop with that request (see src/token/jwks.ts); two first requests both hash.
+let hashes: { script: string; style: string } | undefined;
 
 /** The page's Content-Security-Policy, for a page served at `url`. */
 export async function consolePolicy(url: URL): Promise<string> {
-  hashes ??= Promise.all([hashSource(CONSOLE_SCRIPT), hashSource(CONSOLE_STYLE)]).then(([script, style]) => ({
-    script,
-    style,
-  }));
-  const { script, style } = await hashes;
+  hashes ??= { script: await hashSource(CONSOLE_SCRIPT), style: await hashSource(CONSOLE_STYLE) };
+  const { script, style } = hashes;
   // 'self' covers this origin's ws:/wss: in CSP 3; the explicit source is for browsers before it.
   const socket = `${url.protocol === "https:" ? "wss:" : "ws:"}//${url.host}`;
   return [
